@@ -1,0 +1,112 @@
+"""The catalog row: one competition, as SPEC.md defines it.
+
+Shared by every stage; validation of the row's *shape* lives here, checks that need the data
+files (does train.csv exist, is the target in it) live in jobs/catalog.py.
+"""
+from __future__ import annotations
+
+import re
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+TASK_TYPES = ("binary", "multiclass", "multilabel", "regression", "multi_regression")
+DATA_TYPES = ("tabular", "text", "time_series", "image")
+# Registered metric names (SPEC.md). actors/metrics.py must implement exactly these.
+METRIC_NAMES = (
+    "accuracy",
+    "roc_auc",
+    "mean_roc_auc",
+    "rmse",
+    "rmse_log",
+    "rmsle",
+    "mean_columnwise_rmsle",
+    "multiclass_log_loss",
+    "mae",
+    "f1_macro",
+)
+# Which task types each metric can grade; used to reject inconsistent catalog rows early.
+METRIC_TASK_TYPES: dict[str, tuple[str, ...]] = {
+    "accuracy": ("binary", "multiclass"),
+    "f1_macro": ("binary", "multiclass"),
+    "roc_auc": ("binary",),
+    "mean_roc_auc": ("multilabel", "binary"),
+    "multiclass_log_loss": ("multiclass", "binary"),
+    "rmse": ("regression", "multi_regression"),
+    "rmse_log": ("regression", "multi_regression"),
+    "rmsle": ("regression", "multi_regression"),
+    "mean_columnwise_rmsle": ("multi_regression", "regression"),
+    "mae": ("regression", "multi_regression"),
+}
+_ID_RE = re.compile(r"^[a-z0-9-]+$")
+
+
+class Competition(BaseModel):
+    """One catalog row (SPEC.md, 'Catalog (input)')."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    competition_id: str = Field(description="Unique id, [a-z0-9-]+.")
+    title: str = Field(default="", description="Human title.")
+    description: str = Field(description="Natural-language task description (markdown allowed).")
+    metric: str = Field(description="A registered metric name (METRIC_NAMES).")
+    task_type: str = Field(description="binary, multiclass, multilabel, regression, multi_regression.")
+    data_type: str = Field(default="tabular", description="tabular, text, time_series, image.")
+    target: list[str] = Field(description="Target column(s) of train.csv.")
+    id_column: str = Field(description="Id column of test.csv and of the submission.")
+    data_uri: str = Field(description="Folder holding train.csv, test.csv and other files.")
+    answers_uri: str | None = Field(default=None, description="Private answers (id + targets); never given to generated code.")
+    leaderboard_uri: str | None = Field(default=None, description="leaderboard.csv (team_id,score[,submission_date]).")
+
+    @field_validator("competition_id")
+    @classmethod
+    def _check_id(cls, v: str) -> str:
+        if not _ID_RE.match(v or ""):
+            raise ValueError(f"competition_id {v!r} must match [a-z0-9-]+")
+        return v
+
+    @field_validator("metric")
+    @classmethod
+    def _check_metric(cls, v: str) -> str:
+        if v not in METRIC_NAMES:
+            raise ValueError(f"unknown metric {v!r}; registered: {', '.join(METRIC_NAMES)}")
+        return v
+
+    @field_validator("task_type")
+    @classmethod
+    def _check_task_type(cls, v: str) -> str:
+        if v not in TASK_TYPES:
+            raise ValueError(f"unknown task_type {v!r}; expected one of {', '.join(TASK_TYPES)}")
+        return v
+
+    @field_validator("data_type")
+    @classmethod
+    def _check_data_type(cls, v: str) -> str:
+        if v not in DATA_TYPES:
+            raise ValueError(f"unknown data_type {v!r}; expected one of {', '.join(DATA_TYPES)}")
+        return v
+
+    @field_validator("target", mode="before")
+    @classmethod
+    def _target_list(cls, v: object) -> object:
+        if isinstance(v, str):
+            return [v]
+        if v is not None and not isinstance(v, list):  # numpy arrays from Parquet
+            return [str(x) for x in v]
+        return v
+
+    @model_validator(mode="after")
+    def _check_consistency(self) -> "Competition":
+        if not self.target:
+            raise ValueError("target must name at least one column")
+        if self.task_type not in METRIC_TASK_TYPES[self.metric]:
+            raise ValueError(
+                f"metric {self.metric!r} cannot grade task_type {self.task_type!r} "
+                f"(it grades {', '.join(METRIC_TASK_TYPES[self.metric])})"
+            )
+        if self.id_column in self.target:
+            raise ValueError(f"id_column {self.id_column!r} is also a target")
+        return self
+
+    @property
+    def higher_is_better(self) -> bool:
+        return self.metric in ("accuracy", "roc_auc", "mean_roc_auc", "f1_macro")
