@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+import storage
 from actors.errors import RetryableError
 from actors.grader import GradeResult, GradingError, grade_submission
 from actors.leaderboard import LeaderboardError, Placement, leaderboard_position
@@ -17,6 +18,9 @@ from actors.metrics import get_metric
 from actors.task import Competition
 
 log = logging.getLogger(__name__)
+# A flaky store says nothing about the submission or the answers: these propagate, so the caller
+# can retry, instead of turning into an invalid grade.
+_TRANSIENT = (RetryableError, storage.StorageTransientError)
 
 
 @dataclass(frozen=True)
@@ -32,20 +36,15 @@ class GradeReport:
 
 def read_table(uri: str, **kw: object) -> pd.DataFrame:
     """CSV by path or URI. Only empty cells are missing: a label such as "NA" or "None" stays text."""
-    kw = {"keep_default_na": False, "na_values": [""], **kw}
-    try:
-        from storage import read_csv  # type: ignore[attr-defined]
-    except ImportError:  # TODO(storage): remove this fallback once storage.read_csv has landed
-        return pd.read_csv(uri, **kw)
-    return read_csv(uri, **kw)
+    return storage.read_csv(uri, **{"keep_default_na": False, "na_values": [""], **kw})
 
 
 def read_submission(uri: str) -> pd.DataFrame | GradeResult:
     """The submission table, or an invalid GradeResult saying why it could not be read."""
     try:
         return read_table(uri)
-    except RetryableError:
-        raise  # a flaky store says nothing about the submission
+    except _TRANSIENT:
+        raise
     except Exception as exc:  # noqa: BLE001 - any unreadable file is an invalid submission, never a crash
         log.info("cannot read submission %s: %s", uri, exc)
         return GradeResult(score=None, valid=False, reason=f"cannot read submission {uri}: {exc}")
@@ -55,7 +54,7 @@ def read_leaderboard(uri: str) -> pd.DataFrame:
     """leaderboard.csv (`team_id,score[,submission_date]`); LeaderboardError naming the URI."""
     try:
         return read_table(uri)
-    except RetryableError:
+    except _TRANSIENT:
         raise
     except Exception as exc:  # reported as one clear error naming the file
         raise LeaderboardError(f"cannot read leaderboard {uri}: {exc}") from exc
@@ -74,7 +73,7 @@ def grade_files(
     """Grade the submission at `submission_uri` and place it on the leaderboard, if given."""
     try:
         answers = read_table(answers_uri)
-    except RetryableError:
+    except _TRANSIENT:
         raise
     except Exception as exc:  # answers problems are fatal, named by URI
         raise GradingError(f"cannot read answers {answers_uri}: {exc}") from exc
@@ -105,11 +104,11 @@ def grade_competition(competition: Competition, submission_uri: str) -> GradeRep
 def train_classes(competition: Competition) -> list | None:
     """The target's classes in train.csv (the harness writes one probability column for each),
     or None when train.csv cannot be read, in which case the answers' classes are expected."""
-    uri = competition.data_uri.rstrip("/") + "/train.csv"
+    uri = storage.join(competition.data_uri, "train.csv")
     target = competition.target[0]
     try:
         values = read_table(uri, usecols=[target])[target]
-    except RetryableError:
+    except _TRANSIENT:
         raise
     except Exception as exc:  # noqa: BLE001 - fall back to the answers' classes, and say so
         log.warning("%s: cannot read classes from %s (%s); using the answers' classes",

@@ -33,6 +33,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from actors.grading import grade_files
     from actors.metrics import get_metric
+    from storage import StorageError
 
     try:
         get_metric(args.metric)
@@ -41,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
             targets=args.target, leaderboard_uri=args.leaderboard,
             classes=args.classes.split(",") if args.classes else None,
         )
-    except FatalError as exc:
+    except (FatalError, StorageError) as exc:  # StorageError: a store that stayed down
         log.error("cannot grade: %s", exc)
         return 2
     print(json.dumps(report.to_dict(), indent=2))

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import storage
 from actors.grader import GradeResult, GradingError, grade, grade_submission
 from actors.grading import grade_competition, grade_files
 from actors.task import Competition
@@ -344,3 +345,21 @@ def test_cli_exits_2_when_the_leaderboard_is_unusable(tmp_path):
     code = main(["grade", "--submission", answers, "--answers", answers, "--metric", "rmse",
                  "--id-column", "id", "--target", "y", "--leaderboard", board])
     assert code == 2
+
+
+def test_grade_files_reads_submission_answers_and_leaderboard_from_s3(s3_bucket):
+    storage.write_text(f"{s3_bucket}/answers.csv", "id,y\n1,0\n2,0\n3,1\n4,1\n")
+    storage.write_text(f"{s3_bucket}/sub.csv", "id,y\n1,0.1\n2,0.4\n3,0.35\n4,0.8\n")
+    storage.write_text(f"{s3_bucket}/lb.csv", "team_id,score\nt1,0.9\nt2,0.7\n")
+    # AUC 0.75 (3 of 4 pairs); beats 0.7, below 0.9 -> 50th percentile, rank 2
+    report = grade_files(f"{s3_bucket}/sub.csv", f"{s3_bucket}/answers.csv", metric="roc_auc", id_column="id",
+                         targets=["y"], leaderboard_uri=f"{s3_bucket}/lb.csv")
+    assert report.result.score == pytest.approx(0.75)
+    assert report.placement.percentile == 50.0 and report.placement.rank == 2
+
+
+def test_a_missing_submission_object_on_s3_is_an_invalid_grade(s3_bucket):
+    storage.write_text(f"{s3_bucket}/answers.csv", "id,y\n1,1.0\n")
+    report = grade_files(f"{s3_bucket}/missing.csv", f"{s3_bucket}/answers.csv", metric="rmse",
+                         id_column="id", targets=["y"])
+    assert_invalid(report.result, "cannot read submission", "missing.csv")
