@@ -1,0 +1,340 @@
+"""Offline validation of the k8s/ manifests, strict enough to catch what `kubectl apply` would
+silently drop or reject.
+
+- KubeRay kinds (RayCluster, RayJob, RayCronJob, RayService) are checked with jsonschema against the
+  openAPIV3Schema of the matching CRD version, read from a CRD folder at run time. The API server
+  prunes unknown fields of a structural schema without a word, so a typo (`replicass: 2`) would
+  vanish; we turn pruning into an error: every object schema without `additionalProperties` and
+  without `x-kubernetes-preserve-unknown-fields` gets `additionalProperties: false`.
+- Built-in kinds (ConfigMap, Secret, ...) are checked with kubernetes-validate's strict schemas.
+- `metadata` (just `type: object` in CRDs) is checked by a small schema of our own.
+- Not checked: CEL rules (`x-kubernetes-validations`), `format`, admission webhooks of the operator.
+"""
+from __future__ import annotations
+
+import copy
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+# kubernetes-validate ships schemas up to this version; our manifests use only stable APIs (v1).
+K8S_VERSION = "1.37"
+CRD_DIR_ENV = "LINGUACODUS_K8S_CRDS"
+
+_DNS1123_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+_STRING_MAP = {"type": "object", "additionalProperties": {"type": "string"}}
+METADATA_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["name"],
+    "additionalProperties": False,
+    "properties": {
+        "name": {"type": "string", "maxLength": 253, "pattern": _DNS1123_SUBDOMAIN},
+        "namespace": {"type": "string", "pattern": _DNS1123_SUBDOMAIN},
+        "labels": _STRING_MAP,
+        "annotations": _STRING_MAP,
+    },
+}
+# The few Kustomization fields this project uses; kustomize has no published JSON schema.
+KUSTOMIZATION_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["apiVersion", "kind", "resources"],
+    "additionalProperties": False,
+    "properties": {
+        "apiVersion": {"const": "kustomize.config.k8s.io/v1beta1"},
+        "kind": {"const": "Kustomization"},
+        "namespace": {"type": "string"},
+        "resources": {"type": "array", "items": {"type": "string"}, "minItems": 1},
+        "labels": {"type": "array", "items": {"type": "object"}},
+        "images": {"type": "array", "items": {"type": "object"}},
+    },
+}
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """One YAML document of a manifest file."""
+
+    path: Path
+    index: int
+    doc: dict[str, Any]
+
+    @property
+    def kind(self) -> str:
+        return str(self.doc.get("kind", ""))
+
+    @property
+    def label(self) -> str:
+        name = (self.doc.get("metadata") or {}).get("name", "?")
+        return f"{self.path.name}#{self.index} {self.kind}/{name}"
+
+
+def _yaml_loader() -> type:
+    return getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # the C loader reads the 1 MB CRDs 10x faster
+
+
+def load_manifests(folder: Path) -> list[Manifest]:
+    """Every non-empty YAML document of every *.yaml file in folder, in file order."""
+    out: list[Manifest] = []
+    for path in sorted(folder.glob("*.yaml")):
+        docs = yaml.load_all(path.read_text(), Loader=_yaml_loader())
+        out.extend(Manifest(path, i, doc) for i, doc in enumerate(docs) if doc is not None)
+    return out
+
+
+def default_crd_dir(repo_root: Path) -> Path:
+    """$LINGUACODUS_K8S_CRDS, else ../shared/k8s-crds next to the repository."""
+    env = os.environ.get(CRD_DIR_ENV)
+    return Path(env) if env else repo_root.parent / "shared" / "k8s-crds"
+
+
+def strict_schema(schema: dict[str, Any]) -> dict[str, Any]:
+    """A copy of a CRD openAPIV3Schema that rejects unknown fields (see module docstring)."""
+    out = copy.deepcopy(schema)
+    _make_strict(out)
+    return out
+
+
+def _make_strict(node: dict[str, Any]) -> None:
+    if node.get("nullable") is True and isinstance(node.get("type"), str):
+        node["type"] = [node["type"], "null"]
+    if node.get("x-kubernetes-int-or-string") and "anyOf" not in node:
+        node["anyOf"] = [{"type": "integer"}, {"type": "string"}]
+    if node.get("x-kubernetes-list-type") == "set":
+        node["uniqueItems"] = True
+    is_object = node.get("type") == "object" or "properties" in node
+    if is_object and "additionalProperties" not in node and not node.get("x-kubernetes-preserve-unknown-fields"):
+        node["additionalProperties"] = False
+    for child in (node.get("properties") or {}).values():
+        _make_strict(child)
+    for key in ("items", "additionalProperties"):
+        if isinstance(node.get(key), dict):
+            _make_strict(node[key])
+    for key in ("anyOf", "allOf", "oneOf"):
+        for child in node.get(key, []):
+            _make_strict(child)
+
+
+def _unique_list_map_keys(validator: Any, keys: list[str], instance: Any, schema: dict) -> Iterator[Any]:
+    """x-kubernetes-list-type: map: the API server rejects two items with the same key tuple."""
+    if not isinstance(instance, list):
+        return
+    seen: set[tuple] = set()
+    for item in instance:
+        if isinstance(item, dict):
+            key = tuple(str(item.get(k)) for k in keys)
+            if key in seen:
+                yield jsonschema.ValidationError(f"duplicate item with {dict(zip(keys, key))}")
+            seen.add(key)
+
+
+_CrdValidator = jsonschema.validators.extend(
+    jsonschema.Draft7Validator, {"x-kubernetes-list-map-keys": _unique_list_map_keys}
+)
+
+
+def load_crd_schemas(crd_dir: Path) -> dict[tuple[str, str], dict[str, Any]]:
+    """(apiVersion, kind) -> strict schema for every version of every CRD in crd_dir."""
+    files = sorted(crd_dir.glob("*.yaml")) if crd_dir.is_dir() else []
+    if not files:
+        raise FileNotFoundError(
+            f"no KubeRay CRDs in {crd_dir}: point ${CRD_DIR_ENV} at a folder holding "
+            "ray-operator/config/crd/bases/ray.io_*.yaml from ray-project/kuberay"
+        )
+    schemas: dict[tuple[str, str], dict[str, Any]] = {}
+    for path in files:
+        crd = yaml.load(path.read_text(), Loader=_yaml_loader())
+        if not isinstance(crd, dict) or crd.get("kind") != "CustomResourceDefinition":
+            continue
+        group, kind = crd["spec"]["group"], crd["spec"]["names"]["kind"]
+        for version in crd["spec"]["versions"]:
+            schema = strict_schema(version["schema"]["openAPIV3Schema"])
+            schema["properties"]["metadata"] = METADATA_SCHEMA
+            schema["required"] = sorted({*schema.get("required", []), "apiVersion", "kind", "metadata"})
+            schemas[(f"{group}/{version['name']}", kind)] = schema
+    return schemas
+
+
+def _format(error: jsonschema.ValidationError) -> str:
+    where = ".".join(str(p) for p in error.absolute_path) or "<root>"
+    return f"{where}: {error.message}"
+
+
+class ManifestValidator:
+    """Schema validation of single documents; errors come back as 'path: message' strings."""
+
+    def __init__(self, crd_schemas: dict[tuple[str, str], dict[str, Any]], k8s_version: str = K8S_VERSION):
+        self.crd_schemas = crd_schemas
+        self.k8s_version = k8s_version
+
+    def errors(self, doc: Any) -> list[str]:
+        if not isinstance(doc, dict):
+            return [f"<root>: a manifest must be a mapping, got {type(doc).__name__}"]
+        key = (str(doc.get("apiVersion")), str(doc.get("kind")))
+        if key in self.crd_schemas:
+            return self._schema_errors(_CrdValidator(self.crd_schemas[key]), doc)
+        if doc.get("kind") == "Kustomization":
+            return self._schema_errors(jsonschema.Draft7Validator(KUSTOMIZATION_SCHEMA), doc)
+        return self._builtin_errors(doc)
+
+    @staticmethod
+    def _schema_errors(validator: Any, doc: dict) -> list[str]:
+        return sorted(_format(e) for e in validator.iter_errors(doc))
+
+    def _builtin_errors(self, doc: dict) -> list[str]:
+        import kubernetes_validate  # the schema files are read lazily per kind
+
+        errors = self._schema_errors(jsonschema.Draft7Validator(METADATA_SCHEMA), doc.get("metadata"))
+        errors = [f"metadata.{e}" for e in errors]
+        try:
+            kubernetes_validate.validate(doc, self.k8s_version, strict=True)
+        except kubernetes_validate.ValidationError as exc:
+            errors.append(_format(exc))
+        except (kubernetes_validate.SchemaNotFoundError, KeyError):
+            errors.append(f"<root>: no schema for apiVersion={doc.get('apiVersion')} kind={doc.get('kind')}")
+        return errors
+
+
+def walk(node: Any, path: str = "") -> Iterator[tuple[str, dict[str, Any]]]:
+    """Every mapping inside a document with its dotted path, depth first."""
+    if isinstance(node, dict):
+        yield path, node
+        for key, value in node.items():
+            yield from walk(value, f"{path}.{key}" if path else str(key))
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            yield from walk(value, f"{path}[{i}]")
+
+
+def containers(doc: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Every container of every pod template in a document (head, workers, submitter, ...)."""
+    for path, node in walk(doc):
+        for key in ("containers", "initContainers"):
+            for i, container in enumerate(node.get(key) or []):
+                if isinstance(container, dict) and "image" in container:
+                    yield f"{path}.{key}[{i}]", container
+
+
+def resource_problems(manifests: list[Manifest]) -> list[str]:
+    """Containers (and the autoscaler sidecar) without requests and limits get evicted first and
+    starve their neighbours; GPUs, like every extended resource, need requests == limits."""
+    problems: list[str] = []
+    for m in manifests:
+        sized = list(containers(m.doc))
+        sized += [(p, n) for p, n in walk(m.doc) if p.endswith("autoscalerOptions")]
+        for path, node in sized:
+            res = node.get("resources") or {}
+            for part in ("requests", "limits"):
+                missing = {"cpu", "memory"} - set(res.get(part) or {})
+                if missing:
+                    problems.append(f"{m.label}: {path}.resources.{part} lacks {sorted(missing)}")
+            gpu_req = (res.get("requests") or {}).get("nvidia.com/gpu")
+            gpu_lim = (res.get("limits") or {}).get("nvidia.com/gpu")
+            if str(gpu_req) != str(gpu_lim):
+                problems.append(f"{m.label}: {path} nvidia.com/gpu requests {gpu_req} != limits {gpu_lim}")
+    return problems
+
+
+def _keys(doc: dict[str, Any]) -> set[str]:
+    return set(doc.get("data") or {}) | set(doc.get("stringData") or {}) | set(doc.get("binaryData") or {})
+
+
+def reference_problems(manifests: list[Manifest]) -> list[str]:
+    """ConfigMaps and Secrets that pods name (envFrom, secretKeyRef, volumes, authOptions) must be
+    defined in the folder, with the keys asked for; otherwise the pods hang in CreateContainerConfigError."""
+    defined: dict[str, dict[str, set[str]]] = {"ConfigMap": {}, "Secret": {}}
+    for m in manifests:
+        if m.kind in defined:
+            defined[m.kind][m.doc["metadata"]["name"]] = _keys(m.doc)
+    wanted: list[tuple[str, str, str, str | None]] = []  # (where, kind, name, key)
+    for m in manifests:
+        for path, node in walk(m.doc):
+            where = f"{m.label}: {path}"
+            for field, kind in (("configMapRef", "ConfigMap"), ("secretRef", "Secret")):
+                if isinstance(node.get(field), dict):
+                    wanted.append((where, kind, node[field].get("name"), None))
+            for field, kind in (("configMapKeyRef", "ConfigMap"), ("secretKeyRef", "Secret")):
+                if isinstance(node.get(field), dict):
+                    ref = node[field]
+                    wanted.append((where, kind, ref.get("name"), ref.get("key")))
+            if isinstance(node.get("configMap"), dict) and "name" in node["configMap"]:
+                wanted.append((where, "ConfigMap", node["configMap"]["name"], None))
+            if isinstance(node.get("secret"), dict) and "secretName" in node["secret"]:
+                wanted.append((where, "Secret", node["secret"]["secretName"], None))
+            if path.endswith("authOptions") and node.get("secretName"):
+                wanted.append((where, "Secret", node["secretName"], None))
+    problems = []
+    for where, kind, name, key in wanted:
+        if name not in defined[kind]:
+            problems.append(f"{where} names {kind} {name!r}, which no manifest defines")
+        elif key is not None and key not in defined[kind][name]:
+            problems.append(f"{where} wants key {key!r} of {kind} {name!r}, which it does not have")
+    return problems
+
+
+def kustomization_problems(manifests: list[Manifest]) -> list[str]:
+    problems = []
+    for m in manifests:
+        if m.kind == "Kustomization":
+            for resource in m.doc.get("resources") or []:
+                if not (m.path.parent / resource).is_file():
+                    problems.append(f"{m.label}: resource {resource!r} does not exist")
+    return problems
+
+
+def serve_config_problems(manifests: list[Manifest]) -> list[str]:
+    """serveConfigV2 is an opaque string to the API server: parse it with Ray Serve's own schema."""
+    import warnings
+
+    with warnings.catch_warnings():  # Ray's pydantic-v1-style models warn on import; not our business
+        warnings.simplefilter("ignore", DeprecationWarning)
+        from ray.serve.schema import ServeDeploySchema  # heavy: imported only here
+
+    problems = []
+    for m in manifests:
+        if m.kind != "RayService" or not isinstance(m.doc.get("spec"), dict):
+            continue
+        text = m.doc["spec"].get("serveConfigV2")
+        try:
+            ServeDeploySchema.model_validate(yaml.safe_load(text or ""))
+        except Exception as exc:  # noqa: BLE001 - yaml and pydantic errors both mean "invalid config"
+            problems.append(f"{m.label}: spec.serveConfigV2: {exc}")
+    return problems
+
+
+def validate_folder(folder: Path, crd_dir: Path) -> list[str]:
+    """Every problem of every manifest in folder; empty when all is well."""
+    manifests = load_manifests(folder)
+    validator = ManifestValidator(load_crd_schemas(crd_dir))
+    problems = [f"{m.label}: {e}" for m in manifests for e in validator.errors(m.doc)]
+    if problems:  # cross-checks assume schema-valid documents
+        return problems
+    return (
+        resource_problems(manifests)
+        + reference_problems(manifests)
+        + kustomization_problems(manifests)
+        + serve_config_problems(manifests)
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    repo_root = Path(__file__).resolve().parent.parent
+    parser = argparse.ArgumentParser(prog="python -m jobs.k8s_validate", description=__doc__.split("\n")[0])
+    parser.add_argument("folder", nargs="?", type=Path, default=repo_root / "k8s")
+    parser.add_argument("--crds", type=Path, default=default_crd_dir(repo_root), help="KubeRay CRD folder")
+    args = parser.parse_args(argv)
+    problems = validate_folder(args.folder, args.crds)
+    for problem in problems:
+        print(problem)
+    print(f"{len(problems)} problem(s) in {args.folder}")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
