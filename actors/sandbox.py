@@ -136,7 +136,10 @@ class Sandbox:
         resolved = {name: Path(path).resolve(strict=True) for name, path in inputs.items()}
         workdir.mkdir(parents=True, exist_ok=True)
         target = workdir / script.name
-        if script.resolve() != target.resolve():
+        if target.is_symlink() or script.resolve() != target.resolve():
+            # A previous run may have planted a symlink here; copying through it would let the
+            # script make us (root) overwrite any host file, so replace the entry itself.
+            target.unlink(missing_ok=True)
             shutil.copyfile(script, target)
         return resolved
 
