@@ -266,7 +266,7 @@ def reference_problems(manifests: list[Manifest]) -> list[str]:
             if isinstance(node.get("secret"), dict) and "secretName" in node["secret"]:
                 wanted.append((where, "Secret", node["secret"]["secretName"], None))
             if path.endswith("authOptions") and node.get("secretName"):
-                wanted.append((where, "Secret", node["secretName"], None))
+                wanted.append((where, "Secret", node["secretName"], "auth_token"))  # KubeRay's key
     problems = []
     for where, kind, name, key in wanted:
         if name not in defined[kind]:

@@ -168,6 +168,21 @@ def test_gpu_worker_groups_request_gpus_scale_from_zero_and_land_on_gpu_nodes() 
     assert cluster_spec("RayCluster")["enableInTreeAutoscaling"] is True
 
 
+@pytest.mark.parametrize("kind", ["RayCluster", "RayJob", "RayCronJob"])
+def test_cpu_workers_that_run_sandboxes_allow_nested_namespaces_as_non_root(kind: str) -> None:
+    (cpu,) = [g for g in cluster_spec(kind)["workerGroupSpecs"] if g["groupName"] == "cpu"]
+    pod = cpu["template"]["spec"]
+    ctx = pod["containers"][0]["securityContext"]
+    assert pod["hostUsers"] is False and ctx["procMount"] == "Unmasked"
+    assert ctx["runAsNonRoot"] is True and ctx["runAsUser"] != 0  # bwrap's --unshare-user path
+    assert ctx["seccompProfile"]["type"] == ctx["appArmorProfile"]["type"] == "Unconfined"
+
+
+@pytest.mark.parametrize("kind", RAY_KINDS)
+def test_every_ray_cluster_requires_a_ray_auth_token(kind: str) -> None:
+    assert cluster_spec(kind)["authOptions"]["mode"] == "token"
+
+
 def test_rayjob_runs_one_catalog_and_cleans_up_after_itself() -> None:
     spec = job_spec("RayJob")
     argv = shlex.split(spec["entrypoint"])
