@@ -147,11 +147,12 @@ def _truth(answers: pd.DataFrame, targets: list[str], metric: str) -> np.ndarray
 
 def id_keys(ids: pd.Series) -> pd.Series:
     """Ids as stripped text; integral floats (ids read from a column with gaps) lose their '.0'."""
-    if pd.api.types.is_float_dtype(ids):
-        finite = ids.dropna()
-        if (finite == np.floor(finite)).all():
-            return ids.map(lambda v: None if pd.isna(v) else str(int(v)))
-    return ids.map(lambda v: None if pd.isna(v) else str(v).strip())
+    present = ids.notna()
+    if pd.api.types.is_float_dtype(ids) and (ids[present] == np.floor(ids[present])).all():
+        keys = ids.astype("Int64").astype(str)
+    else:
+        keys = ids.astype(str).str.strip()
+    return keys.astype(object).where(present, None)
 
 
 def _rename_columns(sub: pd.DataFrame) -> pd.DataFrame:
@@ -219,10 +220,11 @@ def _align(sub: pd.DataFrame, id_column: str, answer_ids: pd.Series) -> pd.DataF
     dup = ids[ids.duplicated(keep=False) & ids.notna()].unique()
     if len(dup):
         problems.append(f"{len(dup)} ids appear more than once (e.g. {dup[0]!r})")
-    present, wanted = set(ids.dropna()), set(answer_ids)
-    if missing := [i for i in answer_ids if i not in present]:
-        problems.append(f"missing {len(missing)} of {len(answer_ids)} ids (e.g. {missing[0]!r})")
-    if extra := [i for i in ids.dropna().unique() if i not in wanted]:
+    missing = answer_ids[~answer_ids.isin(ids.dropna())]
+    if len(missing):
+        problems.append(f"missing {len(missing)} of {len(answer_ids)} ids (e.g. {missing.iloc[0]!r})")
+    extra = ids.dropna()[~ids.dropna().isin(answer_ids)].unique()
+    if len(extra):
         problems.append(f"{len(extra)} ids are not in the answers (e.g. {extra[0]!r})")
     if problems:
         raise _Invalid("; ".join(problems))
@@ -240,11 +242,11 @@ def _labels(pred: pd.Series | pd.DataFrame, answers: pd.DataFrame, targets: list
         numeric = is_numeric_labels(truth)
         known = set(label_keys(truth, numeric))
         keys = label_keys(frame[col].to_numpy(), numeric)
-        unknown = [str(v) for v, k in zip(frame[col], keys) if k not in known]
-        if unknown:
+        unknown = frame[col][~pd.Series(keys, index=frame.index).isin(known)]
+        if len(unknown):
             warnings.append(
                 f"column {col!r}: {len(unknown)} predicted labels never occur in the answers "
-                f"(e.g. {unknown[0]!r}); they count as wrong"
+                f"(e.g. {str(unknown.iloc[0])!r}); they count as wrong"
             )
     return pred.to_numpy(), warnings
 
