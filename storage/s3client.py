@@ -86,7 +86,7 @@ def _make_client(endpoint: str | None) -> Any:
 
     session = boto3.session.Session()  # one per client: the default session is not thread-safe
     config = Config(
-        retries={"max_attempts": RETRY.botocore_attempts, "mode": "standard"},
+        retries={"total_max_attempts": RETRY.botocore_attempts, "mode": "standard"},
         connect_timeout=RETRY.connect_timeout_s,
         read_timeout=RETRY.read_timeout_s,
         max_pool_connections=32,
