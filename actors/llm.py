@@ -1,0 +1,195 @@
+"""The one LLM interface of the project: `LLM.chat(ChatRequest) -> ChatResponse`, its config, and `build_llm`.
+
+Backends live beside this module and are imported lazily (so importing the types never loads an engine):
+- `EmbeddedLLM` (actors/embedded.py): xllamacpp in-process, model loaded once; the default, offline.
+- `OpenAILLM` (actors/llm_openai.py): any OpenAI-compatible endpoint (Ray Serve, vLLM, llama.cpp server).
+- `CachedLLM`, `RecordingLLM` (actors/llm_cache.py): wrappers; a CachedLLM in replay mode with no inner
+  model replays a recorded run offline.
+All of them are importable from here too (`from actors.llm import CachedLLM`).
+"""
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from actors.errors import ConfigError
+
+if TYPE_CHECKING:
+    from actors.embedded import EmbeddedLLM
+    from actors.llm_cache import CachedLLM, RecordingLLM
+    from actors.llm_openai import OpenAILLM
+
+__all__ = [
+    "LLM",
+    "CachedLLM",
+    "ChatRequest",
+    "ChatResponse",
+    "EmbeddedLLM",
+    "LLMConfig",
+    "OpenAILLM",
+    "RecordingLLM",
+    "build_llm",
+    "extract_code",
+    "llm_name",
+]
+
+
+@dataclass(frozen=True)
+class ChatRequest:
+    """One chat call. `tag` is metadata for the records (e.g. the stage name); it is never sent to the
+    model and is not part of the cache key."""
+
+    messages: list[dict]
+    max_tokens: int = 512
+    temperature: float = 0.2
+    seed: int | None = 0
+    json_schema: dict | None = None
+    stop: list[str] | None = None
+    tag: str | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class ChatResponse:
+    text: str
+    prompt_tokens: int
+    completion_tokens: int
+    seconds: float
+    model: str
+    finish_reason: str  # "stop", "length" (cut off by max_tokens), ...
+    cached: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ChatResponse:
+        return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
+
+
+@runtime_checkable
+class LLM(Protocol):
+    name: str
+
+    def chat(self, req: ChatRequest) -> ChatResponse: ...
+
+
+class LLMConfig(BaseModel):
+    """How to reach the language model. One config serves every backend; fields a backend does not use
+    are ignored by it."""
+
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+
+    backend: Literal["embedded", "openai", "replay"] = Field(
+        "embedded",
+        description="embedded: xllamacpp in this process; openai: an OpenAI-compatible endpoint; "
+        "replay: answer only from cache_dir (no model at all; a miss is an error).",
+    )
+    model: str = Field(
+        "qwen2.5-coder-0.5b",
+        description="Embedded: a name from actors.models.MODELS. OpenAI: the served model name "
+        "(if not set explicitly, env LINGUACODUS_LLM_MODEL overrides the default). Also the model "
+        "part of the cache key.",
+    )
+    base_url: str | None = Field(
+        None, description="OpenAI endpoint, e.g. http://127.0.0.1:8000/v1. Falls back to env "
+        "LINGUACODUS_LLM_URL, then OPENAI_BASE_URL.",
+    )
+    api_key_env: str = Field(
+        "OPENAI_API_KEY", description="Name of the env var holding the API key; unset means 'EMPTY' "
+        "(what local endpoints expect).",
+    )
+    n_ctx: int = Field(8192, ge=256, description="Embedded: context tokens per parallel slot.")
+    n_threads: int | None = Field(None, ge=1, description="Embedded: CPU threads; None = all usable cores.")
+    n_parallel: int = Field(
+        1, ge=1, description="Embedded: parallel slots (continuous batching). Concurrent chat() calls "
+        "beyond this queue inside the engine.",
+    )
+    prompt_cache_mib: int = Field(
+        1024, ge=0, description="Embedded: RAM for saved KV states, so a prompt sharing a long prefix "
+        "with an earlier one (same system prompt / task facts) skips re-reading it.",
+    )
+    timeout_s: float = Field(600.0, gt=0, description="OpenAI: per-request timeout in seconds.")
+    max_retries: int = Field(
+        3, ge=0, description="OpenAI: retries on connection errors, timeouts, 429 and 5xx (then "
+        "LLMUnavailableError).",
+    )
+    retry_backoff_s: float = Field(1.0, ge=0, description="OpenAI: first retry delay; doubles each retry.")
+    cache_dir: str | None = Field(
+        None, description="Local folder of cached replies (CachedLLM). Set: every backend is wrapped "
+        "read-write; required for backend=replay. Keep it local (one small file per call).",
+    )
+    gguf_path: str | None = Field(None, description="Embedded: use this GGUF file instead of `model`'s.")
+    lora_path: str | None = Field(None, description="Embedded: a LoRA adapter in GGUF format to apply.")
+    lora_scale: float = Field(1.0, description="Embedded: strength of the LoRA adapter.")
+
+
+def llm_name(cfg: LLMConfig) -> str:
+    """The model name every backend reports (and the cache keys on), computed without loading anything,
+    so a replay config that mirrors the recording config finds the same keys."""
+    from pathlib import Path
+
+    name = cfg.model
+    if cfg.backend == "openai" and "model" not in cfg.model_fields_set:
+        name = os.environ.get("LINGUACODUS_LLM_MODEL", name)
+    if cfg.gguf_path and cfg.backend != "openai":
+        name = Path(cfg.gguf_path).stem
+    if cfg.lora_path and cfg.backend != "openai":
+        name += f"+lora:{Path(cfg.lora_path).stem}"
+    return name
+
+
+def build_llm(cfg: LLMConfig) -> LLM:
+    """The LLM the config asks for, wrapped in a read-write CachedLLM when cache_dir is set."""
+    from actors.llm_cache import CachedLLM
+
+    if cfg.backend == "replay":
+        if not cfg.cache_dir:
+            raise ConfigError("backend 'replay' needs cache_dir (the folder of recorded replies)")
+        return CachedLLM(None, cfg.cache_dir, mode="replay", model_name=llm_name(cfg))
+    inner: LLM
+    if cfg.backend == "embedded":
+        from actors.embedded import EmbeddedLLM
+
+        inner = EmbeddedLLM(cfg)
+    else:
+        from actors.llm_openai import OpenAILLM
+
+        inner = OpenAILLM(cfg)
+    return CachedLLM(inner, cfg.cache_dir) if cfg.cache_dir else inner
+
+
+_LAZY = {
+    "EmbeddedLLM": "actors.embedded",
+    "OpenAILLM": "actors.llm_openai",
+    "CachedLLM": "actors.llm_cache",
+    "RecordingLLM": "actors.llm_cache",
+}
+
+
+def __getattr__(name: str) -> Any:
+    # Lazy re-exports: the backends import this module, and xllamacpp/openai load only when used.
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+# An opening fence (``` or ~~~, optional language), the body, then a closing fence or the end of text.
+_FENCE = re.compile(r"^[ \t]*(`{3,}|~{3,})[ \t]*([\w+.-]*)[^\n]*\n(.*?)(?:^[ \t]*\1[ \t]*$|\Z)", re.MULTILINE | re.DOTALL)
+_PYTHON_TAGS = {"", "python", "python3", "py", "py3", "ipython", "python2"}
+
+
+def extract_code(text: str) -> str:
+    """The Python code in a model reply: the longest ```python (or untagged) block; a block whose closing
+    fence was cut off runs to the end; a reply with no fence at all is taken as code."""
+    blocks = [(m.group(2).lower(), m.group(3)) for m in _FENCE.finditer(text)]
+    if not blocks:
+        return text.strip() + "\n" if text.strip() else ""
+    python = [body for tag, body in blocks if tag in _PYTHON_TAGS]
+    best = max(python or [body for _, body in blocks], key=len)
+    return best.strip("\n") + "\n"
