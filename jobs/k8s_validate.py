@@ -8,6 +8,8 @@ silently drop or reject.
   without `x-kubernetes-preserve-unknown-fields` gets `additionalProperties: false`.
 - Built-in kinds (ConfigMap, Secret, ...) are checked with kubernetes-validate's strict schemas.
 - `metadata` (just `type: object` in CRDs) is checked by a small schema of our own.
+- Product checks (sized containers, resolvable ConfigMap / Secret references, serveConfigV2) live
+  in jobs.k8s_lint and run once every document is schema-valid (validate_folder).
 - Not checked: CEL rules (`x-kubernetes-validations`), `format`, admission webhooks of the operator.
 """
 from __future__ import annotations
@@ -39,6 +41,7 @@ METADATA_SCHEMA: dict[str, Any] = {
         "annotations": _STRING_MAP,
     },
 }
+_WITH_METADATA = {"type": "object", "required": ["metadata"], "properties": {"metadata": METADATA_SCHEMA}}
 # The few Kustomization fields this project uses; kustomize has no published JSON schema.
 KUSTOMIZATION_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -188,122 +191,14 @@ class ManifestValidator:
     def _builtin_errors(self, doc: dict) -> list[str]:
         import kubernetes_validate  # the schema files are read lazily per kind
 
-        errors = self._schema_errors(jsonschema.Draft7Validator(METADATA_SCHEMA), doc.get("metadata"))
-        errors = [f"metadata.{e}" for e in errors]
+        errors = self._schema_errors(jsonschema.Draft7Validator(_WITH_METADATA), doc)
         try:
             kubernetes_validate.validate(doc, self.k8s_version, strict=True)
         except kubernetes_validate.ValidationError as exc:
             errors.append(_format(exc))
         except (kubernetes_validate.SchemaNotFoundError, KeyError):
             errors.append(f"<root>: no schema for apiVersion={doc.get('apiVersion')} kind={doc.get('kind')}")
-        return errors
-
-
-def walk(node: Any, path: str = "") -> Iterator[tuple[str, dict[str, Any]]]:
-    """Every mapping inside a document with its dotted path, depth first."""
-    if isinstance(node, dict):
-        yield path, node
-        for key, value in node.items():
-            yield from walk(value, f"{path}.{key}" if path else str(key))
-    elif isinstance(node, list):
-        for i, value in enumerate(node):
-            yield from walk(value, f"{path}[{i}]")
-
-
-def containers(doc: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
-    """Every container of every pod template in a document (head, workers, submitter, ...)."""
-    for path, node in walk(doc):
-        for key in ("containers", "initContainers"):
-            for i, container in enumerate(node.get(key) or []):
-                if isinstance(container, dict) and "image" in container:
-                    yield f"{path}.{key}[{i}]", container
-
-
-def resource_problems(manifests: list[Manifest]) -> list[str]:
-    """Containers (and the autoscaler sidecar) without requests and limits get evicted first and
-    starve their neighbours; GPUs, like every extended resource, need requests == limits."""
-    problems: list[str] = []
-    for m in manifests:
-        sized = list(containers(m.doc))
-        sized += [(p, n) for p, n in walk(m.doc) if p.endswith("autoscalerOptions")]
-        for path, node in sized:
-            res = node.get("resources") or {}
-            for part in ("requests", "limits"):
-                missing = {"cpu", "memory"} - set(res.get(part) or {})
-                if missing:
-                    problems.append(f"{m.label}: {path}.resources.{part} lacks {sorted(missing)}")
-            gpu_req = (res.get("requests") or {}).get("nvidia.com/gpu")
-            gpu_lim = (res.get("limits") or {}).get("nvidia.com/gpu")
-            if str(gpu_req) != str(gpu_lim):
-                problems.append(f"{m.label}: {path} nvidia.com/gpu requests {gpu_req} != limits {gpu_lim}")
-    return problems
-
-
-def _keys(doc: dict[str, Any]) -> set[str]:
-    return set(doc.get("data") or {}) | set(doc.get("stringData") or {}) | set(doc.get("binaryData") or {})
-
-
-def reference_problems(manifests: list[Manifest]) -> list[str]:
-    """ConfigMaps and Secrets that pods name (envFrom, secretKeyRef, volumes, authOptions) must be
-    defined in the folder, with the keys asked for; otherwise the pods hang in CreateContainerConfigError."""
-    defined: dict[str, dict[str, set[str]]] = {"ConfigMap": {}, "Secret": {}}
-    for m in manifests:
-        if m.kind in defined:
-            defined[m.kind][m.doc["metadata"]["name"]] = _keys(m.doc)
-    wanted: list[tuple[str, str, str, str | None]] = []  # (where, kind, name, key)
-    for m in manifests:
-        for path, node in walk(m.doc):
-            where = f"{m.label}: {path}"
-            for field, kind in (("configMapRef", "ConfigMap"), ("secretRef", "Secret")):
-                if isinstance(node.get(field), dict):
-                    wanted.append((where, kind, node[field].get("name"), None))
-            for field, kind in (("configMapKeyRef", "ConfigMap"), ("secretKeyRef", "Secret")):
-                if isinstance(node.get(field), dict):
-                    ref = node[field]
-                    wanted.append((where, kind, ref.get("name"), ref.get("key")))
-            if isinstance(node.get("configMap"), dict) and "name" in node["configMap"]:
-                wanted.append((where, "ConfigMap", node["configMap"]["name"], None))
-            if isinstance(node.get("secret"), dict) and "secretName" in node["secret"]:
-                wanted.append((where, "Secret", node["secret"]["secretName"], None))
-            if path.endswith("authOptions") and node.get("secretName"):
-                wanted.append((where, "Secret", node["secretName"], "auth_token"))  # KubeRay's key
-    problems = []
-    for where, kind, name, key in wanted:
-        if name not in defined[kind]:
-            problems.append(f"{where} names {kind} {name!r}, which no manifest defines")
-        elif key is not None and key not in defined[kind][name]:
-            problems.append(f"{where} wants key {key!r} of {kind} {name!r}, which it does not have")
-    return problems
-
-
-def kustomization_problems(manifests: list[Manifest]) -> list[str]:
-    problems = []
-    for m in manifests:
-        if m.kind == "Kustomization":
-            for resource in m.doc.get("resources") or []:
-                if not (m.path.parent / resource).is_file():
-                    problems.append(f"{m.label}: resource {resource!r} does not exist")
-    return problems
-
-
-def serve_config_problems(manifests: list[Manifest]) -> list[str]:
-    """serveConfigV2 is an opaque string to the API server: parse it with Ray Serve's own schema."""
-    import warnings
-
-    with warnings.catch_warnings():  # Ray's pydantic-v1-style models warn on import; not our business
-        warnings.simplefilter("ignore", DeprecationWarning)
-        from ray.serve.schema import ServeDeploySchema  # heavy: imported only here
-
-    problems = []
-    for m in manifests:
-        if m.kind != "RayService" or not isinstance(m.doc.get("spec"), dict):
-            continue
-        text = m.doc["spec"].get("serveConfigV2")
-        try:
-            ServeDeploySchema.model_validate(yaml.safe_load(text or ""))
-        except Exception as exc:  # noqa: BLE001 - yaml and pydantic errors both mean "invalid config"
-            problems.append(f"{m.label}: spec.serveConfigV2: {exc}")
-    return problems
+        return sorted(set(errors))  # both schemas check metadata: one message per problem
 
 
 def validate_folder(folder: Path, crd_dir: Path) -> list[str]:
@@ -313,27 +208,38 @@ def validate_folder(folder: Path, crd_dir: Path) -> list[str]:
     problems = [f"{m.label}: {e}" for m in manifests for e in validator.errors(m.doc)]
     if problems:  # cross-checks assume schema-valid documents
         return problems
-    return (
-        resource_problems(manifests)
-        + reference_problems(manifests)
-        + kustomization_problems(manifests)
-        + serve_config_problems(manifests)
-    )
+    from jobs import k8s_lint
+
+    return k8s_lint.all_problems(manifests)
 
 
-def main(argv: list[str] | None = None) -> int:
-    import argparse
-
+def _add_arguments(parser: Any) -> None:
     repo_root = Path(__file__).resolve().parent.parent
-    parser = argparse.ArgumentParser(prog="python -m jobs.k8s_validate", description=__doc__.split("\n")[0])
-    parser.add_argument("folder", nargs="?", type=Path, default=repo_root / "k8s")
+    parser.add_argument("folder", nargs="?", type=Path, default=repo_root / "k8s", help="manifest folder")
     parser.add_argument("--crds", type=Path, default=default_crd_dir(repo_root), help="KubeRay CRD folder")
-    args = parser.parse_args(argv)
+
+
+def _run(args: Any) -> int:
     problems = validate_folder(args.folder, args.crds)
     for problem in problems:
         print(problem)
     print(f"{len(problems)} problem(s) in {args.folder}")
     return 1 if problems else 0
+
+
+def register(subparsers: Any) -> None:
+    """`linguacodus k8s-validate [FOLDER] [--crds DIR]` once jobs/cli.py lists this module."""
+    parser = subparsers.add_parser("k8s-validate", help="validate the k8s/ manifests offline")
+    _add_arguments(parser)
+    parser.set_defaults(func=_run)
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m jobs.k8s_validate", description=__doc__.split("\n")[0])
+    _add_arguments(parser)
+    return _run(parser.parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
+from jobs import k8s_lint as lint
 from jobs import k8s_validate as kv
 
 REPO = Path(__file__).resolve().parent.parent
@@ -147,14 +148,14 @@ def test_a_missing_crd_folder_fails_with_a_clear_message(tmp_path: Path) -> None
 
 
 def test_every_container_has_cpu_and_memory_requests_and_limits() -> None:
-    assert kv.resource_problems(MANIFESTS) == []
-    counted = sum(1 for m in MANIFESTS for _ in kv.containers(m.doc))
+    assert lint.resource_problems(MANIFESTS) == []
+    counted = sum(1 for m in MANIFESTS for _ in lint.containers(m.doc))
     assert counted >= 11  # heads, workers and submitters of all four Ray kinds: the check is not vacuous
     broken = copy.deepcopy(MANIFESTS)
     rayjob = next(m.doc for m in broken if m.kind == "RayJob")
-    _, submitter = next(kv.containers(rayjob["spec"]["submitterPodTemplate"]))
+    _, submitter = next(lint.containers(rayjob["spec"]["submitterPodTemplate"]))
     del submitter["resources"]["limits"]
-    assert any("submitterPodTemplate" in p and "limits lacks" in p for p in kv.resource_problems(broken))
+    assert any("submitterPodTemplate" in p and "limits lacks" in p for p in lint.resource_problems(broken))
 
 
 def test_gpu_worker_groups_request_gpus_scale_from_zero_and_land_on_gpu_nodes() -> None:
@@ -222,14 +223,14 @@ def test_rayservice_serves_build_app_with_vllm_on_gpus() -> None:
 
 
 def test_serve_config_is_checked_with_ray_serves_own_schema() -> None:
-    assert kv.serve_config_problems(MANIFESTS) == []
+    assert lint.serve_config_problems(MANIFESTS) == []
     broken = [m for m in copy.deepcopy(MANIFESTS) if m.kind == "RayService"]
     broken[0].doc["spec"]["serveConfigV2"] = "applications:\n  - name: instruct\n    args: {}\n"
-    assert any("import_path" in p for p in kv.serve_config_problems(broken))
+    assert any("import_path" in p for p in lint.serve_config_problems(broken))
 
 
 def test_referenced_configmap_and_secrets_exist_with_the_keys_asked_for() -> None:
-    assert kv.reference_problems(MANIFESTS) == []
+    assert lint.reference_problems(MANIFESTS) == []
     for kind in RAY_KINDS:
         text = yaml.safe_dump(doc_of(kind))
         assert "linguacodus-config" in text and "linguacodus-s3" in text, f"{kind} lacks settings or S3 keys"
@@ -238,7 +239,7 @@ def test_referenced_configmap_and_secrets_exist_with_the_keys_asked_for() -> Non
     head = rayjob["spec"]["rayClusterSpec"]["headGroupSpec"]["template"]["spec"]["containers"][0]
     head["env"][0]["valueFrom"]["secretKeyRef"]["key"] = "OPENAI_KEY"
     head["envFrom"][0]["configMapRef"]["name"] = "linguacodus-settings"
-    problems = kv.reference_problems(broken)
+    problems = lint.reference_problems(broken)
     assert any("'OPENAI_KEY'" in p for p in problems) and any("'linguacodus-settings'" in p for p in problems)
 
 
@@ -246,14 +247,14 @@ def test_pods_use_the_linguacodus_image_and_the_installed_ray_version() -> None:
     import ray
 
     for m in MANIFESTS:
-        for path, container in kv.containers(m.doc):
+        for path, container in lint.containers(m.doc):
             assert container["image"].startswith("linguacodus:"), f"{m.label} {path}"
     for kind in RAY_KINDS:
         assert cluster_spec(kind)["rayVersion"].split(".")[:2] == ray.__version__.split(".")[:2]
 
 
 def test_kustomization_lists_existing_files_but_not_the_placeholder_secrets() -> None:
-    assert kv.kustomization_problems(MANIFESTS) == []
+    assert lint.kustomization_problems(MANIFESTS) == []
     resources = doc_of("Kustomization")["resources"]
     assert "secrets.example.yaml" not in resources and "configmap.yaml" in resources
 
