@@ -222,6 +222,17 @@ def test_rayservice_serves_build_app_with_vllm_on_gpus() -> None:
     assert int(worker["resources"]["limits"]["nvidia.com/gpu"]) >= app["args"]["tensor_parallel_size"]
 
 
+def test_the_configmap_points_the_pipeline_at_the_rayservice_model() -> None:
+    settings = doc_of("ConfigMap")["data"]
+    service = doc_of("RayService")
+    (app,) = yaml.safe_load(service["spec"]["serveConfigV2"])["applications"]
+    # KubeRay's Serve service: <RayService name>-serve-svc, port 8000
+    url = f"http://{service['metadata']['name']}-serve-svc:8000{app['route_prefix'].rstrip('/')}/v1"
+    assert settings["LINGUACODUS_LLM_URL"] == settings["OPENAI_BASE_URL"] == url
+    served = {app["args"]["served_model_name"], *(a["name"] for a in app["args"]["lora_adapters"])}
+    assert settings["LINGUACODUS_LLM_MODEL"] in served
+
+
 def test_serve_config_is_checked_with_ray_serves_own_schema() -> None:
     assert lint.serve_config_problems(MANIFESTS) == []
     broken = [m for m in copy.deepcopy(MANIFESTS) if m.kind == "RayService"]
