@@ -170,15 +170,17 @@ class Sandbox:
                           env=self._env(), fds=fds, script_name=script_name, args=args)
         watch = Watch(stdout=Tail(cfg.max_output_bytes), stderr=Tail(cfg.max_output_bytes))
         try:
-            proc = subprocess.Popen(
-                argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                pass_fds=(fds.status, fds.seccomp, fds.passwd, fds.group),
-                env={"PATH": "/usr/bin:/bin"}, start_new_session=True, close_fds=True,
-            )
-        finally:
-            for fd in (fds.status, fds.seccomp, fds.passwd, fds.group):
-                os.close(fd)
-        try:
+            try:
+                # start_new_session: bwrap leads its own process group, which the kill targets.
+                proc = subprocess.Popen(
+                    argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                    pass_fds=(fds.status, fds.seccomp, fds.passwd, fds.group),
+                    env={"PATH": "/usr/bin:/bin"}, start_new_session=True, close_fds=True,
+                )
+            finally:
+                # Our copies must go, or the status pipe would never reach EOF.
+                for fd in (fds.status, fds.seccomp, fds.passwd, fds.group):
+                    os.close(fd)
             with proc:
                 pump(proc, status_r, watch, cfg.timeout_s, cfg.kill_grace_s)
                 watch.bwrap_exit = proc.returncode

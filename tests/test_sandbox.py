@@ -2,6 +2,10 @@
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
+import sys
+import tempfile
 import textwrap
 from pathlib import Path
 
@@ -155,3 +159,51 @@ def test_bwrap_failing_to_set_up_is_reported_not_raised(tmp_path: Path) -> None:
     result = Sandbox(SandboxConfig(bwrap_path=str(fake))).run(script, tmp_path / "work")
     assert result.exit_code is None and not result.ok
     assert "setup failed" in (result.killed_reason or "") and "cannot mount proc" in result.killed_reason
+
+
+NON_ROOT_CALLER = """
+import sys
+from pathlib import Path
+from actors.sandbox import Sandbox, SandboxConfig
+folder = Path(sys.argv[1])
+result = Sandbox(SandboxConfig(python="/usr/bin/python3.11", timeout_s=60)).run(folder / "s.py", folder / "work")
+print(result.exit_code, result.stdout.strip(), result.stderr[-300:])
+"""
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not Path("/usr/bin/python3.11").exists(),
+                    reason="needs root to start a non-root caller, and a system python 3.11")
+def test_non_root_caller_runs_the_script_in_a_user_namespace_without_network() -> None:
+    # Without root there is no uid to drop to: bwrap makes a user namespace instead. The system
+    # python stands in for the venv one, which sits under /root where uid 65534 cannot reach;
+    # the folder is not under pytest's tmp_path, which only root may enter.
+    folder = Path(tempfile.mkdtemp(prefix="lc-sandbox-nonroot-"))
+    try:
+        _run_as_nobody(folder)
+    finally:
+        shutil.rmtree(folder)
+
+
+def _run_as_nobody(folder: Path) -> None:
+    write_script(folder, """
+        import os, socket
+        open("out.txt", "w").write("x")
+        try:
+            socket.socket(socket.AF_INET)
+            print(os.getuid(), "SOCKET")
+        except OSError:
+            print(os.getuid(), "NO-SOCKET")
+    """, name="s.py")
+    os.chown(folder, 65534, 65534)
+    os.chown(folder / "s.py", 65534, 65534)
+    repo = Path(__file__).resolve().parents[1]
+    site = Path(sys.prefix) / "lib" / f"python{sys.version_info.major}.{sys.version_info.minor}" / "site-packages"
+    proc = subprocess.run(
+        ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "/usr/bin/python3.11", "-c",
+         NON_ROOT_CALLER, str(folder)],
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": f"{repo}:{site}"}, capture_output=True, text=True,
+        timeout=120, cwd=folder, check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("0 65534 NO-SOCKET"), proc.stdout
+    assert (folder / "work" / "out.txt").stat().st_uid == 65534  # the caller's own uid outside
