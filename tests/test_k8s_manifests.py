@@ -6,6 +6,7 @@ The CRDs are read at test time from ../shared/k8s-crds (or $LINGUACODUS_K8S_CRDS
 from __future__ import annotations
 
 import copy
+import importlib.util
 import shlex
 from pathlib import Path
 from typing import Any
@@ -205,7 +206,8 @@ def test_raycronjob_runs_the_inbox_worker_once_per_tick() -> None:
 
 @pytest.mark.parametrize("kind,module", [("RayJob", "jobs.run"), ("RayCronJob", "jobs.worker")])
 def test_entrypoints_parse_with_the_real_cli(kind: str, module: str) -> None:
-    pytest.importorskip(module, reason=f"{module} is not written yet")
+    if importlib.util.find_spec(module) is None:  # once it exists, an import error fails the test
+        pytest.skip(f"{module} is not written yet")
     from jobs.cli import build_parser
 
     argv = shlex.split(job_spec(kind)["entrypoint"])[1:]
