@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import copy
 import importlib.util
+import re
 import shlex
+import string
 from pathlib import Path
 from typing import Any
 
@@ -204,14 +206,34 @@ def test_raycronjob_runs_the_inbox_worker_once_per_tick() -> None:
     assert doc["spec"]["jobTemplate"]["shutdownAfterJobFinishes"] is True
 
 
+def expanded_entrypoint(kind: str) -> list[str]:
+    """argv of the entrypoint after the submitter's shell expanded $VARs from the ConfigMap."""
+    settings = doc_of("ConfigMap")["data"]
+    words = shlex.split(job_spec(kind)["entrypoint"])
+    for word in words:
+        for var in re.findall(r"\$\{?(\w+)", word):
+            assert var in settings, f"{kind} entrypoint uses ${var}, which configmap.yaml does not define"
+    return [string.Template(word).substitute(settings) for word in words]
+
+
 @pytest.mark.parametrize("kind,module", [("RayJob", "jobs.run"), ("RayCronJob", "jobs.worker")])
 def test_entrypoints_parse_with_the_real_cli(kind: str, module: str) -> None:
+    argv = expanded_entrypoint(kind)[1:]
     if importlib.util.find_spec(module) is None:  # once it exists, an import error fails the test
         pytest.skip(f"{module} is not written yet")
     from jobs.cli import build_parser
 
-    argv = shlex.split(job_spec(kind)["entrypoint"])[1:]
-    build_parser(argv).parse_args(argv)  # argparse exits (SystemExit) on an unknown flag
+    args = build_parser(argv).parse_args(argv)  # argparse exits (SystemExit) on an unknown flag
+    if kind == "RayJob":  # the pipeline must talk to the RayService, not load the embedded model
+        assert args.llm_url and args.model == doc_of("ConfigMap")["data"]["LINGUACODUS_LLM_MODEL"]
+
+
+def test_every_linguacodus_setting_in_the_configmap_is_used() -> None:
+    used = " ".join(job_spec(kind)["entrypoint"] for kind in ("RayJob", "RayCronJob"))
+    sources = [p for d in ("actors", "jobs", "storage", "train") for p in (REPO / d).rglob("*.py")]
+    used += " ".join(p.read_text() for p in sources if not p.name.startswith("k8s_"))
+    settings = [k for k in doc_of("ConfigMap")["data"] if k.startswith("LINGUACODUS_")]
+    assert settings and [k for k in settings if k not in used] == []
 
 
 def test_rayservice_serves_build_app_with_vllm_on_gpus() -> None:
