@@ -19,6 +19,11 @@ class StorageError(Exception):
     def __init__(self, uri: str, message: str) -> None:
         super().__init__(f"{uri}: {message}")
         self.uri = uri
+        self.message = message
+
+    def __reduce__(self) -> tuple:
+        # Rebuild from (uri, message): Ray pickles exceptions across processes.
+        return (type(self), (self.uri, self.message))
 
 
 class StorageNotFoundError(StorageError, FileNotFoundError):

@@ -129,7 +129,7 @@ RESULT_COLUMNS = pa.schema([
     pa.field("status", pa.string(), nullable=False),  # one of RESULT_STATUSES
     pa.field("score", pa.float64()),  # null unless graded
     pa.field("higher_is_better", pa.bool_()),
-    pa.field("leaderboard_percentile", pa.float64()),  # share of teams beaten, 0..1; null without leaderboard
+    pa.field("leaderboard_percentile", pa.float64()),  # % of teams beaten (0-100, ties half); null without leaderboard
     pa.field("medal", pa.string()),  # gold / silver / bronze / null
     pa.field("valid_submission", pa.bool_()),
     pa.field("attempts", pa.int64()),  # sandbox executions

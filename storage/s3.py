@@ -6,13 +6,18 @@ rename): two racing movers can both copy before either deletes, so claims use pu
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from storage.errors import StorageError, StorageNotFoundError
 from storage.local import TEMP_MARKER
 from storage.s3client import call, get_client
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def split(uri: str) -> tuple[str, str]:
@@ -32,6 +37,20 @@ def read_bytes(uri: str) -> bytes:
     bucket, key = split(uri)
     # The body is read inside the retried call: a connection that breaks mid-body is retried too.
     return call(uri, "read", lambda: get_client().get_object(Bucket=bucket, Key=key)["Body"].read())
+
+
+def read_csv(uri: str, **pandas_kw: Any) -> pd.DataFrame:
+    """pandas.read_csv streaming from the object: nrows=0 (a header) fetches only the first chunk."""
+    import pandas as pd
+
+    bucket, key = split(uri)
+
+    def read() -> pd.DataFrame:
+        body = get_client().get_object(Bucket=bucket, Key=key)["Body"]
+        with contextlib.closing(body):  # an unread rest is dropped with its connection
+            return pd.read_csv(body, **pandas_kw)
+
+    return call(uri, "read_csv", read)
 
 
 def write_bytes(uri: str, data: bytes) -> None:

@@ -110,12 +110,12 @@ def write_json(uri: str | Path, obj: Any) -> None:
 # -- tables ------------------------------------------------------------------------------------
 
 def read_csv(uri: str | Path, **pandas_kw: Any) -> pd.DataFrame:
-    """pandas.read_csv; local files are streamed (nrows / usecols read only what they need)."""
+    """pandas.read_csv, streamed (nrows=0 reads just the header, also on S3)."""
     import pandas as pd
 
     uri = str(uri)
     if is_s3(uri):
-        return pd.read_csv(io.BytesIO(s3.read_bytes(uri)), **pandas_kw)
+        return s3.read_csv(uri, **pandas_kw)
     with local.os_errors(uri, "read_csv"):
         return pd.read_csv(_path(uri), **pandas_kw)
 

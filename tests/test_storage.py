@@ -54,6 +54,14 @@ def test_reading_a_missing_file_raises_not_found_naming_the_uri(base: str) -> No
     assert isinstance(info.value, FileNotFoundError)
 
 
+@pytest.mark.parametrize("cls", [StorageError, StorageNotFoundError, storage.StorageTransientError])
+def test_storage_errors_survive_pickling_as_ray_does_across_processes(cls: type) -> None:
+    import pickle
+
+    err = pickle.loads(pickle.dumps(cls("s3://b/k", "read: boom")))
+    assert type(err) is cls and err.uri == "s3://b/k" and str(err) == "s3://b/k: read: boom"
+
+
 def test_invalid_json_raises_storage_error_naming_the_uri(base: str) -> None:
     storage.write_text(storage.join(base, "bad.json"), "{not json")
     with pytest.raises(StorageError, match=r"bad\.json: invalid JSON"):

@@ -30,6 +30,7 @@ def test_bytes_json_csv_and_parquet_round_trip(s3_bucket: str) -> None:
     assert storage.read_bytes(storage.join(s3_bucket, "a/b.bin")) == b"\x00\x01"
     assert storage.read_json(storage.join(s3_bucket, "run.json")) == {"n": 1}
     pd.testing.assert_frame_equal(storage.read_csv(storage.join(s3_bucket, "sub.csv")), df, check_dtype=False)
+    assert list(storage.read_csv(storage.join(s3_bucket, "sub.csv"), nrows=0).columns) == ["id", "y"]
     pd.testing.assert_frame_equal(storage.read_parquet(storage.join(s3_bucket, "t.parquet")), df,
                                   check_dtype=False)
 
