@@ -108,6 +108,12 @@ class LLMConfig(BaseModel):
         1, ge=1, description="Embedded: parallel slots (continuous batching). Concurrent chat() calls "
         "beyond this queue inside the engine.",
     )
+    prompt_cache: bool = Field(
+        True, description="Embedded: reuse the KV of the longest prefix shared with earlier prompts "
+        "(a shared system prompt + task facts is read once, at ~100 tok/s on 2 cores). The price: a reply "
+        "can differ slightly between a cold and a warm cache, so set False for bit-exact reproducibility "
+        "(same seed -> same text) at the cost of re-reading every prompt.",
+    )
     prompt_cache_mib: int = Field(
         1024, ge=0, description="Embedded: RAM for saved KV states, so a prompt sharing a long prefix "
         "with an earlier one (same system prompt / task facts) skips re-reading it.",
