@@ -95,7 +95,7 @@ class Competition(BaseModel):
         return v
 
     @model_validator(mode="after")
-    def _check_consistency(self) -> "Competition":
+    def _check_consistency(self) -> Competition:
         if not self.target:
             raise ValueError("target must name at least one column")
         if self.task_type not in METRIC_TASK_TYPES[self.metric]:
@@ -109,4 +109,6 @@ class Competition(BaseModel):
 
     @property
     def higher_is_better(self) -> bool:
-        return self.metric in ("accuracy", "roc_auc", "mean_roc_auc", "f1_macro")
+        from actors.metrics import get_metric  # the metric registry is the one source of direction
+
+        return get_metric(self.metric).higher_is_better

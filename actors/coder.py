@@ -1,0 +1,205 @@
+"""Stage 4, coder: the task-specific stage functions, generated one at a time under a contract and
+each checked right away on a sample of the real data in the sandbox (Text-to-ML style).
+
+A stage is checked inside the full harness with the *built-in* stages standing in for the ones not
+yet accepted, so a check exercises the generated function exactly as the final script will. Failed
+checks come back as specific feedback (contract messages are written for the model); the same error
+twice resets the conversation with a new seed, because small models at low temperature otherwise
+return the same code (LESSONS.md #4).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from pydantic import BaseModel, Field
+
+from actors.context import TaskContext
+from actors.instructor import Instruction
+from actors.integrate import STAGE_FUNCTIONS, StageCodeError, assemble, floor_stages, sanitize_stage
+from actors.llm import LLM, ChatRequest, extract_code
+from actors.sandbox import ExecutionResult, Sandbox
+from actors.templates import render
+
+logger = logging.getLogger(__name__)
+STAGES = tuple(STAGE_FUNCTIONS)
+
+
+class CoderConfig(BaseModel):
+    stage_tries: int = Field(3, ge=1, description="LLM attempts per stage before integration goes on without it.")
+    temperatures: list[float] = Field([0.2, 0.6, 0.9], description="Temperature of attempt i (last one repeats).")
+    max_tokens: int = Field(900, description="Completion budget of one stage function.")
+    reflect_tokens: int = Field(120, description="Completion budget of a reflection on an error.")
+    check_sample: int = Field(300, description="Rows of train/test the stage checks run on.")
+    check_timeout_s: float = Field(120.0, description="Wall-clock limit of one stage check.")
+    seed: int = Field(0, description="Base sampling seed; attempt i uses seed + i.")
+
+
+class Sink(Protocol):
+    """Where artifacts go (jobs/ binds it to object storage); paths are relative to the competition."""
+
+    def text(self, path: str, content: str) -> None: ...
+
+    def json(self, path: str, obj: Any) -> None: ...
+
+
+@dataclass(frozen=True)
+class StageAttempt:
+    stage: str
+    try_index: int
+    code: str
+    ok: bool
+    error: str | None
+    temperature: float
+    reflection: str | None = None
+    reset: bool = False
+
+
+@dataclass
+class StageLog:
+    """All attempts of every stage, in order; stored in result.json."""
+
+    attempts: list[StageAttempt] = field(default_factory=list)
+
+    def to_list(self) -> list[dict[str, Any]]:
+        return [{k: v for k, v in asdict(a).items() if k != "code"} for a in self.attempts]
+
+
+def stage_rules(ctx: TaskContext, stage: str) -> tuple[str, list[str]]:
+    """Signature (with its contract docstring) and rules for one stage, specific to the task."""
+    f = ctx.facts
+    kind = ctx.kind
+    if stage == "preprocess":
+        groups = [(k, f.by_kind(k)) for k in ("numeric", "categorical", "text", "date", "boolean")]
+        rules = [f"{k} columns: {', '.join(cols[:30])}{' ...' if len(cols) > 30 else ''}" for k, cols in groups if cols]
+        rules += [
+            "return numbers only: encode every categorical/text column (e.g. pd.get_dummies or "
+            ".astype('category').cat.codes) and turn dates into numbers (year, month, day) or drop them",
+            "fill every missing value (e.g. .fillna(train[col].median()) for numbers); never drop rows",
+            "train and test must end with the same columns: encode them together "
+            "(both = pd.concat([train, test]); ...; return both.iloc[:len(train)], both.iloc[len(train):])",
+            "do not read files, do not use the target, do not fit a model here",
+        ]
+        sig = ("def preprocess(train: pd.DataFrame, test: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:\n"
+               '    """train and test hold only the feature columns (no id, no target). Return (train_features,\n'
+               '    test_features): numeric DataFrames, same columns, no missing values, rows unchanged."""')
+        return sig, rules
+    what = "regressor" if kind == "value" else "classifier"
+    if stage == "model":
+        rules = [f"return an unfitted scikit-learn compatible {what}; do not fit it here",
+                 "you may use sklearn or lightgbm (import lightgbm as lgb; lgb.LGBM"
+                 f"{'Regressor' if kind == 'value' else 'Classifier'}(verbose=-1))",
+                 "the constants SEED (int) and N_CLASSES (number of classes) already exist; use random_state=SEED"]
+        if kind == "proba":
+            rules.append(f"the metric {ctx.competition.metric} needs probabilities: the model must have predict_proba")
+        sig = f'def build_model():\n    """Return an unfitted {what} for this {ctx.competition.task_type} task."""'
+        return sig, rules
+    y_desc = ("float target values" if kind == "value" else
+              "class indices 0..N_CLASSES-1 (the harness already encoded the labels)")
+    if stage == "train":
+        rules = ["X is a numeric DataFrame without missing values; y is a numpy array of " + y_desc,
+                 "fit the model (you may tune simple options) and return the fitted model",
+                 "do not read files and do not split off a test set: the harness does that"]
+        sig = ('def train_model(model, X: pd.DataFrame, y: np.ndarray):\n'
+               '    """Fit model on X, y and return the fitted model."""')
+        return sig, rules
+    returns = {"proba": "class probabilities, shape (len(X), N_CLASSES): return model.predict_proba(X)",
+               "label": "predicted class indices, shape (len(X),): return model.predict(X)",
+               "value": "predicted values, shape (len(X),): return model.predict(X)"}[kind]
+    rules = [f"return {returns}", "X has the same columns as in training"]
+    sig = f'def predict(model, X: pd.DataFrame) -> np.ndarray:\n    """Return {returns.split(":")[0]}."""'
+    return sig, rules
+
+
+def stage_error(result: ExecutionResult, workdir: Path, timeout_s: float) -> tuple[str | None, str]:
+    """Which stage failed and a short, specific error text for the model."""
+    marker = workdir / "_lc_error.json"
+    if marker.exists():
+        try:
+            info = json.loads(marker.read_text())
+            return info.get("stage"), f"{info.get('error_type')}: {info.get('message')}"
+        except (OSError, json.JSONDecodeError):
+            pass
+    if result.timed_out:
+        return None, f"the script did not finish within {timeout_s:.0f} s; use a faster model or fewer iterations"
+    if result.killed_reason:
+        return None, f"the script was killed: {result.killed_reason}"
+    lines = [ln for ln in result.stderr.strip().splitlines() if ln.strip()]
+    return None, "\n".join(lines[-12:]) or f"exit code {result.exit_code} with no error output"
+
+
+class Coder:
+    def __init__(self, llm: LLM, sandbox: Sandbox, config: CoderConfig | None = None) -> None:
+        self.llm = llm
+        self.sandbox = sandbox
+        self.config = config or CoderConfig()
+
+    def write_stage(self, ctx: TaskContext, plan: Instruction, stage: str, *, try_index: int, temperature: float,
+                    previous: str | None = None, error: str | None = None, reflection: str | None = None) -> str:
+        """One LLM call for one stage; returns sanitised code or raises StageCodeError."""
+        cfg = self.config
+        signature, rules = stage_rules(ctx, stage)
+        prompt = render("stage", **ctx.prompt_vars(), plan=plan, stage=stage, signature=signature, rules=rules,
+                        previous=previous, error=error, reflection=reflection)
+        reply = self.llm.chat(ChatRequest(
+            messages=[{"role": "system", "content": render("system")}, {"role": "user", "content": prompt}],
+            max_tokens=cfg.max_tokens, temperature=temperature, seed=cfg.seed + try_index))
+        return sanitize_stage(stage, extract_code(reply.text))
+
+    def reflect(self, ctx: TaskContext, code: str, error: str) -> str:
+        prompt = render("reflect", title=ctx.competition.title or ctx.competition.competition_id,
+                        code=code, error=error[-1500:])
+        reply = self.llm.chat(ChatRequest(messages=[{"role": "user", "content": prompt}],
+                                          max_tokens=self.config.reflect_tokens, temperature=0.0,
+                                          seed=self.config.seed))
+        return reply.text.strip()
+
+    def check(self, ctx: TaskContext, stages: dict[str, str], stage: str,
+              inputs: dict[str, Path]) -> tuple[bool, str | None, ExecutionResult]:
+        """Run the harness with `stages` (built-ins fill the gaps) on a sample; ok or the error text."""
+        script = assemble(ctx.harness_constants(self.config.seed), {**floor_stages(), **stages})
+        with tempfile.TemporaryDirectory(prefix="lc-check-") as tmp:
+            work = Path(tmp)
+            (work / "solution.py").write_text(script)
+            result = self.sandbox.run(work / "solution.py", work, inputs,
+                                      args=["--check", stage, "--sample", str(self.config.check_sample)])
+            if result.ok and "LINGUACODUS_CHECK_OK" in result.stdout:
+                return True, None, result
+            _, error = stage_error(result, work, self.sandbox.config.timeout_s)
+            return False, error, result
+
+    def generate_stage(self, ctx: TaskContext, plan: Instruction, stage: str, accepted: dict[str, str],
+                       inputs: dict[str, Path], log: StageLog, *, previous: str | None = None,
+                       error: str | None = None, reflection: str | None = None, first_try: int = 0) -> str | None:
+        """Up to stage_tries generations of one stage, each checked; the first that passes, else None.
+
+        With `previous`/`error` given, this is a fix: the first prompt shows the failed code, the error
+        and the reflection on it."""
+        cid = ctx.competition.competition_id
+        reset = False
+        for i in range(first_try, first_try + self.config.stage_tries):
+            temps = self.config.temperatures
+            temperature = temps[min(i - first_try, len(temps) - 1)]
+            code = None
+            try:
+                code = self.write_stage(ctx, plan, stage, try_index=i, temperature=temperature, previous=previous,
+                                        error=error, reflection=reflection)
+                ok, new_error, _ = self.check(ctx, {**accepted, stage: code}, stage, inputs)
+            except StageCodeError as exc:
+                ok, new_error = False, str(exc)
+            log.attempts.append(StageAttempt(stage, i, code or "", ok, new_error, temperature, reflection, reset))
+            logger.info("%s coder: stage %s try %d %s", cid, stage, i, "passed" if ok else f"failed: {new_error}")
+            if ok:
+                return code
+            reset = new_error == error
+            if reset:  # the fix changed nothing: start the conversation afresh, with another seed
+                previous, error, reflection = None, None, None
+                continue
+            previous, error = code or previous, new_error
+            contract = (new_error or "").startswith(("ContractError", "StageCodeError")) or code is None
+            reflection = None if contract or previous is None else self.reflect(ctx, previous, new_error or "")
+        return None

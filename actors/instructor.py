@@ -1,0 +1,98 @@
+"""Stage 2, instructor: the top-3 ranked high-level solution instructions for one competition."""
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from actors.context import TaskContext
+from actors.errors import LLMResponseError
+from actors.llm import LLM, ChatRequest
+from actors.stage import BatchStage
+from actors.templates import render
+
+logger = logging.getLogger(__name__)
+PARTS = ("preprocessing", "model", "training", "submission")
+# Length bounds are enforced by the grammar: 12 parts x 220 chars stay well inside max_tokens, so a
+# reply can never be cut off mid-JSON (a 0.5B model otherwise writes until the budget runs out).
+_PART_SCHEMA = {"type": "string", "minLength": 10, "maxLength": 220}
+INSTRUCTION_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {p: _PART_SCHEMA for p in PARTS},
+    "required": list(PARTS),
+    "additionalProperties": False,
+}
+INSTRUCTIONS_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {"instructions": {"type": "array", "minItems": 3, "maxItems": 3, "items": INSTRUCTION_SCHEMA}},
+    "required": ["instructions"],
+    "additionalProperties": False,
+}
+
+
+class InstructorConfig(BaseModel):
+    max_tokens: int = Field(1200, description="Completion budget for the three instructions (JSON).")
+    temperature: float = Field(0.3, description="Some diversity helps the three instructions differ.")
+    seed: int = Field(0, description="Sampling seed, for reproducible runs.")
+
+
+@dataclass(frozen=True)
+class Instruction:
+    rank: int
+    preprocessing: str
+    model: str
+    training: str
+    submission: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def messages_for(name: str, ctx: TaskContext, **extra: object) -> list[dict[str, str]]:
+    return [
+        {"role": "system", "content": render("system")},
+        {"role": "user", "content": render(name, **ctx.prompt_vars(), **extra)},
+    ]
+
+
+def parse_json(text: str, what: str) -> dict[str, Any]:
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise LLMResponseError(
+            f"{what}: the model's reply is not valid JSON ({exc}); reply starts {text[:120]!r}") from exc
+    if not isinstance(data, dict):
+        raise LLMResponseError(f"{what}: expected a JSON object, got {type(data).__name__}")
+    return data
+
+
+def instruction_from(data: dict[str, Any], rank: int) -> Instruction:
+    return Instruction(rank=rank, **{p: str(data.get(p, "")).strip() for p in PARTS})
+
+
+class Instructor(BatchStage):
+    def __init__(self, llm: LLM, config: InstructorConfig | None = None) -> None:
+        self.llm = llm
+        self.config = config or InstructorConfig()
+
+    def run(self, ctx: TaskContext) -> list[Instruction]:
+        cfg = self.config
+        reply = self.llm.chat(ChatRequest(messages=messages_for("instructor", ctx), max_tokens=cfg.max_tokens,
+                                          temperature=cfg.temperature, seed=cfg.seed,
+                                          json_schema=INSTRUCTIONS_SCHEMA))
+        items = parse_json(reply.text, "instructor").get("instructions") or []
+        if len(items) < 1:
+            raise LLMResponseError("instructor: the reply holds no instruction")
+        ranked = [instruction_from(item, rank) for rank, item in enumerate(items[:3], start=1)]
+        logger.info("%s instructor: %d instructions", ctx.competition.competition_id, len(ranked))
+        return ranked
+
+    def process_row(self, row: dict[str, Any]) -> dict[str, Any]:
+        from actors.facts import facts_from_dict
+        from actors.task import Competition
+
+        ctx = TaskContext(Competition(**json.loads(row["competition"])), facts_from_dict(json.loads(row["facts"])))
+        return {"instructions": json.dumps([i.to_dict() for i in self.run(ctx)])}
