@@ -1,0 +1,211 @@
+"""`linguacodus run`: a catalog through the pipeline on Ray Data, results in the SPEC layout.
+
+Resumable: a competition whose result.json exists is not solved again; results.parquet is rebuilt
+from every result.json at the end (so a resumed run has no duplicate rows) and `_SUCCESS` is
+written last, once every competition of the catalog has a row.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import platform
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import storage
+from actors.task import Competition
+from jobs.config import RunConfig
+
+logger = logging.getLogger(__name__)
+LLM_ACTOR_CPUS = 0.5  # logical CPUs: with 2 cores, whole-CPU actors would starve Ray Data (see README)
+SOLVER_CPUS = 0.25
+
+
+def load_rows(uri: str) -> tuple[list[Competition], list[dict[str, Any]]]:
+    """Valid competitions, and a 'skipped' row naming the reason for every invalid one."""
+    frame = storage.read_parquet(uri)
+    if "competition_id" not in frame.columns:
+        raise ValueError(f"{uri}: not a catalog (no competition_id column; see SPEC.md)")
+    valid: list[Competition] = []
+    bad: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for i, raw in enumerate(frame.to_dict(orient="records")):
+        cid = str(raw.get("competition_id") or f"row-{i}")
+        raw = {k: (None if _is_missing(v) else v) for k, v in raw.items()}
+        try:
+            if cid in seen:
+                raise ValueError(f"duplicate competition_id {cid!r} in the catalog")
+            valid.append(Competition(**raw))
+            seen.add(cid)
+        except Exception as exc:  # noqa: BLE001 - a bad row is reported on its own row
+            bad.append({"competition_id": cid, "status": "skipped", "valid_submission": False,
+                        "fallback_used": False, "attempts": 0, "error": f"invalid catalog row: {exc}"})
+    return valid, bad
+
+
+def _is_missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and value != value)
+
+
+def _versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": platform.python_version()}
+    for pkg in ("linguacodus", "ray", "xllamacpp", "scikit-learn", "lightgbm", "pandas"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            out[pkg] = "not installed"
+    return out
+
+
+def _solve_all(config: RunConfig, todo: list[Competition]) -> None:
+    import ray
+
+    from jobs.ray_llm import start_llm_actor
+    from jobs.solver import CompetitionSolver
+
+    if not ray.is_initialized():
+        ray.init(ignore_reinit_error=True, include_dashboard=False, logging_level=logging.WARNING,
+                 **({} if os.environ.get("RAY_ADDRESS") else {"num_cpus": max(2, os.cpu_count() or 2)}))
+    llm = None
+    if config.llm.backend == "embedded":
+        llm = start_llm_actor(config.llm, num_cpus=LLM_ACTOR_CPUS, max_concurrency=config.concurrency + 1)
+    import ray.data
+
+    ctx = ray.data.DataContext.get_current()
+    ctx.enable_progress_bars = True
+    ds = ray.data.from_items([{"competition": c.model_dump_json()} for c in todo],
+                             override_num_blocks=len(todo))
+    ds = ds.map_batches(CompetitionSolver, fn_constructor_kwargs={"config_json": config.model_dump_json(),
+                                                                  "llm": llm},
+                        batch_size=1, concurrency=min(config.concurrency, len(todo)), num_cpus=SOLVER_CPUS)
+    for done in ds.iter_rows():
+        logger.info("finished %s: %s (score %s)", done["competition_id"], done["status"], done["score"])
+
+
+def run(config: RunConfig) -> list[dict[str, Any]]:
+    """Solve every competition of the catalog not already complete under OUT/RUN_ID; return all rows."""
+    layout = storage.RunLayout(config.out, config.run_id)
+    started = datetime.now(UTC).isoformat()
+    valid, bad = load_rows(config.catalog)
+    if config.only:
+        valid = [c for c in valid if c.competition_id in set(config.only)]
+        bad = [b for b in bad if b["competition_id"] in set(config.only)]
+    for row in bad:
+        logger.warning("%s skipped: %s", row["competition_id"], row["error"])
+        storage.write_json(layout.competition(_safe_id(row["competition_id"])).result_json,
+                           {"run_id": config.run_id, **row})
+    done = {c.competition_id for c in valid if storage.exists(layout.competition(c.competition_id).result_json)}
+    todo = [c for c in valid if c.competition_id not in done]
+    logger.info("run %s: %d competitions, %d already complete, %d to solve, %d invalid rows",
+                config.run_id, len(valid), len(done), len(todo), len(bad))
+    previous = storage.read_json(layout.run_json) if storage.exists(layout.run_json) else {}
+    run_info = {"run_id": config.run_id, "config": config.model_dump(mode="json"), "versions": _versions(),
+                "started_at": previous.get("started_at", started),
+                "sessions": [*previous.get("sessions", []), {"started_at": started, "to_solve": len(todo)}]}
+    storage.write_json(layout.run_json, run_info)
+    t0 = time.monotonic()
+    if todo:
+        _solve_all(config, todo)
+    ids = [c.competition_id for c in valid] + [_safe_id(b["competition_id"]) for b in bad]
+    rows = [storage.read_json(layout.competition(cid).result_json) for cid in ids
+            if storage.exists(layout.competition(cid).result_json)]
+    table_rows = [{k: v for k, v in r.items() if k != "details"} for r in rows]
+    storage.write_parquet(layout.results_parquet, storage.rows_to_table(table_rows).to_pandas())
+    counts: dict[str, int] = {}
+    for r in rows:
+        counts[r["status"]] = counts.get(r["status"], 0) + 1
+    run_info.update(finished_at=datetime.now(UTC).isoformat(), counts=counts,
+                    seconds_this_session=round(time.monotonic() - t0, 1), model=_model_of(rows))
+    storage.write_json(layout.run_json, run_info)
+    if len(rows) == len(ids):
+        storage.write_text(layout.success, "")
+    else:
+        logger.error("%d of %d competitions have no result; _SUCCESS not written", len(ids) - len(rows), len(ids))
+    return table_rows
+
+
+def _model_of(rows: list[dict[str, Any]]) -> str | None:
+    return next((r.get("model") for r in rows if r.get("model")), None)
+
+
+def _safe_id(cid: str) -> str:
+    import re
+
+    return re.sub(r"[^a-z0-9-]+", "-", str(cid).lower()).strip("-") or "invalid"
+
+
+def print_summary(rows: list[dict[str, Any]], out: str) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"linguacodus results ({out})")
+    cols = ("competition_id", "status", "score", "validation_score", "leaderboard_percentile", "attempts",
+            "fallback_used", "prompt_tokens", "completion_tokens", "seconds_total")
+    for c in cols:
+        table.add_column(c.replace("_", " "), overflow="fold")
+    for r in rows:
+        table.add_row(*[_fmt(r.get(c)) for c in cols])
+    llm_valid = sum(1 for r in rows if r.get("valid_submission") and not r.get("fallback_used"))
+    Console(stderr=False).print(table)
+    print(f"valid submissions: {sum(1 for r in rows if r.get('valid_submission'))}/{len(rows)} "
+          f"(LLM path without the floor: {llm_valid}); tokens: "
+          f"{sum(int(r.get('prompt_tokens') or 0) for r in rows)} prompt + "
+          f"{sum(int(r.get('completion_tokens') or 0) for r in rows)} completion")
+
+
+def _fmt(v: Any) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    return str(v)
+
+
+def config_from_args(args: argparse.Namespace) -> RunConfig:
+    from actors.llm import LLMConfig
+
+    llm = LLMConfig(backend="openai" if args.llm_url else ("replay" if args.replay else "embedded"),
+                    model=args.model, base_url=args.llm_url, cache_dir=args.cache_dir, n_ctx=args.n_ctx,
+                    n_parallel=args.concurrency if not args.llm_url else 1)
+    data: dict[str, Any] = {
+        "catalog": args.catalog, "out": args.out, "mode": args.mode, "concurrency": args.concurrency,
+        "seed": args.seed, "only": args.only, "llm": llm,
+        "run_id": args.run_id or datetime.now(UTC).strftime("run-%Y%m%d-%H%M%S"),
+        "executor": {"max_fix": args.max_fix},
+        "sandbox": {"timeout_s": args.timeout, "memory_mb": args.memory_mb},
+    }
+    return RunConfig(**data)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("run", help="solve a catalog of competitions on Ray")
+    p.add_argument("--catalog", required=True, help="catalog Parquet URI (local, file:// or s3://)")
+    p.add_argument("--out", required=True, help="results root URI; the run writes OUT/RUN_ID/")
+    p.add_argument("--run-id", default=None, help="resume this run (default: a new timestamped id)")
+    p.add_argument("--model", default="qwen2.5-coder-0.5b",
+                   help="embedded model name (qwen2.5-coder-0.5b, qwen2.5-coder-1.5b, smollm2-135m) "
+                        "or the served model name with --llm-url")
+    p.add_argument("--llm-url", default=None, help="OpenAI-compatible base URL (e.g. Ray Serve, vLLM)")
+    p.add_argument("--mode", choices=("linguacodus", "vanilla"), default="linguacodus")
+    p.add_argument("--max-fix", type=int, default=3, help="fix rounds after the first execution")
+    p.add_argument("--timeout", type=float, default=600.0, help="wall-clock seconds of one execution")
+    p.add_argument("--memory-mb", type=int, default=3072, help="memory limit of one execution")
+    p.add_argument("--concurrency", type=int, default=2, help="competitions solved at once")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--only", nargs="+", default=None, help="solve only these competition ids")
+    p.add_argument("--cache-dir", default=None, help="LLM response cache folder (record / replay)")
+    p.add_argument("--replay", action="store_true", help="answer only from --cache-dir, with no model")
+    p.add_argument("--n-ctx", type=int, default=8192, help="context tokens per slot (embedded)")
+    p.set_defaults(func=_main)
+
+
+def _main(args: argparse.Namespace) -> int:
+    config = config_from_args(args)
+    rows = run(config)
+    print_summary(rows, storage.RunLayout(config.out, config.run_id).root)
+    return 0 if rows else 1
+
