@@ -144,7 +144,8 @@ def test_invalid_submission_with_extra_ids_grades_to_none():
 def test_invalid_submission_with_duplicate_ids_grades_to_none():
     # right row count, but id 1 twice and id 4 never
     sub = pd.DataFrame({"id": [1, 1, 2, 3], "y": ["a", "a", "b", "a"]})
-    assert_invalid(grade_as("accuracy", sub, labels_answers()), "1 ids appear more than once (e.g. '1')", "missing 1 of 4 ids (e.g. '4')")
+    assert_invalid(grade_as("accuracy", sub, labels_answers()),
+                   "1 ids appear more than once (e.g. '1')", "missing 1 of 4 ids (e.g. '4')")
 
 
 def test_invalid_submission_with_empty_ids_grades_to_none():
