@@ -1,0 +1,182 @@
+"""`linguacodus examples build`: the repository's own small example catalog, made offline from the
+datasets scikit-learn ships (no download), in the SPEC catalog-folder layout.
+
+Each task gets a leaderboard.csv whose "teams" are real scikit-learn baselines (different models and
+settings) trained on train.csv and scored on the answers, so percentile and medals mean something:
+they place a solution among honest, reproducible competitors.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+logger = logging.getLogger(__name__)
+SEED = 42
+
+
+@dataclass(frozen=True)
+class ExampleTask:
+    name: str
+    title: str
+    objective: str
+    loader: Callable[[], pd.DataFrame]
+    target: str
+    task_type: str
+    metric: str
+
+
+def _frame(loader: Callable[..., object], target: str, **kw: object) -> pd.DataFrame:
+    bunch = loader(as_frame=True, **kw)
+    df = bunch.frame.rename(columns={"target": target})  # type: ignore[attr-defined]
+    df.columns = [str(c).replace(" ", "_").replace("(", "").replace(")", "").replace("/", "_") for c in df.columns]
+    return df
+
+
+def _iris() -> pd.DataFrame:
+    from sklearn.datasets import load_iris
+
+    df = _frame(load_iris, "species")
+    df["species"] = np.array(["setosa", "versicolor", "virginica"])[df["species"]]
+    return df
+
+
+def _wine() -> pd.DataFrame:
+    from sklearn.datasets import load_wine
+
+    return _frame(load_wine, "cultivar")
+
+
+def _diabetes() -> pd.DataFrame:
+    from sklearn.datasets import load_diabetes
+
+    return _frame(load_diabetes, "progression", scaled=False)
+
+
+TASKS = (
+    ExampleTask("iris-species", "Iris species", "Predict the iris species (setosa, versicolor, virginica) from "
+                "sepal and petal length and width in centimetres.", _iris, "species", "multiclass", "accuracy"),
+    ExampleTask("wine-cultivar", "Wine cultivar", "Predict which of three cultivars a wine comes from, given 13 "
+                "results of its chemical analysis. Submit one probability per cultivar.", _wine, "cultivar",
+                "multiclass", "multiclass_log_loss"),
+    ExampleTask("diabetes-progression", "Diabetes progression", "Predict a quantitative measure of disease "
+                "progression one year after baseline from age, sex, BMI, blood pressure and six blood serum "
+                "measurements.", _diabetes, "progression", "regression", "rmse"),
+)
+
+
+def _baselines(task: ExampleTask) -> dict[str, object]:
+    from sklearn.dummy import DummyClassifier, DummyRegressor
+    from sklearn.ensemble import (HistGradientBoostingClassifier, HistGradientBoostingRegressor,
+                                  RandomForestClassifier, RandomForestRegressor)
+    from sklearn.linear_model import LogisticRegression, Ridge
+    from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
+
+    if task.task_type == "regression":
+        teams: dict[str, object] = {"dummy-mean": DummyRegressor()}
+        teams |= {f"ridge-a{a}": make_pipeline(StandardScaler(), Ridge(alpha=a)) for a in (0.1, 1, 10, 100)}
+        teams |= {f"knn-{k}": make_pipeline(StandardScaler(), KNeighborsRegressor(k)) for k in (1, 5, 15, 40)}
+        teams |= {f"tree-d{d}": DecisionTreeRegressor(max_depth=d, random_state=SEED) for d in (2, 4, 8)}
+        teams |= {f"forest-{n}": RandomForestRegressor(n, random_state=SEED) for n in (10, 100)}
+        teams |= {f"hgb-lr{lr}": HistGradientBoostingRegressor(learning_rate=lr, random_state=SEED) for lr in (0.03, 0.1)}
+        return teams
+    teams = {"dummy-prior": DummyClassifier()}
+    teams |= {f"logreg-c{c}": make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=2000))
+              for c in (0.01, 0.1, 1, 10)}
+    teams |= {f"knn-{k}": make_pipeline(StandardScaler(), KNeighborsClassifier(k)) for k in (1, 5, 15, 40)}
+    teams |= {f"tree-d{d}": DecisionTreeClassifier(max_depth=d, random_state=SEED) for d in (1, 2, 4)}
+    teams |= {f"forest-{n}": RandomForestClassifier(n, random_state=SEED) for n in (10, 100)}
+    teams |= {f"hgb-lr{lr}": HistGradientBoostingClassifier(learning_rate=lr, random_state=SEED) for lr in (0.03, 0.1)}
+    return teams
+
+
+def _leaderboard(task: ExampleTask, train: pd.DataFrame, test: pd.DataFrame, answers: pd.DataFrame) -> pd.DataFrame:
+    from actors.grader import grade_submission
+
+    features = [c for c in train.columns if c not in ("id", task.target)]
+    classes = sorted(train[task.target].astype(str).unique())
+    rows = []
+    for team, model in _baselines(task).items():
+        model.fit(train[features], train[task.target].astype(str) if task.task_type != "regression"  # type: ignore[attr-defined]
+                  else train[task.target])
+        sub = pd.DataFrame({"id": test["id"]})
+        if task.metric == "multiclass_log_loss":
+            proba = model.predict_proba(test[features])  # type: ignore[attr-defined]
+            for i, c in enumerate(model.classes_):  # type: ignore[attr-defined]
+                sub[str(c)] = proba[:, i]
+        else:
+            sub[task.target] = model.predict(test[features])  # type: ignore[attr-defined]
+        result = grade_submission(sub, answers, metric=task.metric, id_column="id", targets=[task.target],
+                                  classes=classes)
+        if result.valid:
+            rows.append({"team_id": team, "score": result.score})
+    return pd.DataFrame(rows)
+
+
+def write_task(task: ExampleTask, out: Path) -> None:
+    from sklearn.model_selection import train_test_split
+
+    df = task.loader().reset_index(drop=True)
+    df.insert(0, "id", np.arange(len(df)))
+    stratify = df[task.target] if task.task_type != "regression" else None
+    train, test = train_test_split(df, test_size=0.25, random_state=SEED, stratify=stratify)
+    train, test = train.sort_values("id"), test.sort_values("id")
+    folder = out / task.name
+    folder.mkdir(parents=True, exist_ok=True)
+    answers = test[["id", task.target]]
+    train.to_csv(folder / "train.csv", index=False)
+    test.drop(columns=[task.target]).to_csv(folder / "test.csv", index=False)
+    answers.to_csv(folder / "answers.csv", index=False)
+    feats = [c for c in df.columns if c not in ("id", task.target)]
+    submission = {"multiclass_log_loss": "id,<one column per class label with its probability>",
+                  "accuracy": f"id,{task.target} (the predicted class label)"}.get(
+                      task.metric, f"id,{task.target} (the predicted value)")
+    higher = task.metric == "accuracy"
+    (folder / "description.md").write_text(
+        f"# {task.title}\n\n## Objective\n{task.objective}\n\n## Data\n- `train.csv`: {len(train)} rows with "
+        f"the target column `{task.target}`.\n- `test.csv`: {len(test)} rows, same columns without "
+        f"`{task.target}`.\n- Id column: `id`. Feature columns: {', '.join(feats)}.\n\n## Evaluation\n"
+        f"Metric: **{task.metric}** ({'higher' if higher else 'lower'} is better).\n\n## Submission format\n"
+        f"A CSV with a header and one row per test id: `{submission}`.\n")
+    meta = {"target": task.target, "metric": task.metric, "higher_is_better": higher, "id_column": "id",
+            "task_type": task.task_type, "source": "scikit-learn bundled dataset (BSD-3-Clause)",
+            "split": {"test_size": 0.25, "random_state": SEED, "stratified": stratify is not None}}
+    (folder / "meta.json").write_text(json.dumps(meta, indent=2))
+    _leaderboard(task, train, test, answers).to_csv(folder / "leaderboard.csv", index=False)
+
+
+def build_examples(out: Path) -> Path:
+    """Write the example tasks under OUT/tasks and their catalog at OUT/catalog.parquet."""
+    from jobs.catalog import build_catalog, write_catalog
+
+    tasks_dir = out / "tasks"
+    for task in TASKS:
+        write_task(task, tasks_dir)
+    frame, problems = build_catalog(str(tasks_dir))
+    if problems:
+        raise RuntimeError("example catalog has invalid rows: " + "; ".join(str(p) for p in problems))
+    catalog = out / "catalog.parquet"
+    write_catalog(frame, str(catalog))
+    return catalog
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("examples", help="build the repository's example catalog (offline)")
+    p.add_argument("action", choices=("build",))
+    p.add_argument("-o", "--out", default="examples", help="folder for tasks/ and catalog.parquet")
+    p.set_defaults(func=_main)
+
+
+def _main(args: argparse.Namespace) -> int:
+    catalog = build_examples(Path(args.out).resolve())
+    print(f"wrote {len(TASKS)} example tasks and {catalog}")
+    return 0
