@@ -81,7 +81,8 @@ def _solve_all(config: RunConfig, todo: list[Competition]) -> None:
                              override_num_blocks=len(todo))
     ds = ds.map_batches(CompetitionSolver, fn_constructor_kwargs={"config_json": config.model_dump_json(),
                                                                   "llm": llm},
-                        batch_size=1, concurrency=min(config.concurrency, len(todo)), num_cpus=SOLVER_CPUS)
+                        batch_size=1, num_cpus=SOLVER_CPUS,
+                        compute=ray.data.ActorPoolStrategy(size=min(config.concurrency, len(todo))))
     for done in ds.iter_rows():
         logger.info("finished %s: %s (score %s)", done["competition_id"], done["status"], done["score"])
 
