@@ -1,0 +1,211 @@
+"""`linguacodus serve`: the instruction model behind an OpenAI-compatible API on Ray Serve.
+
+`build_app(args)` is the Serve application builder used by the CLI and by the RayService
+(k8s/rayservice.yaml: `import_path: jobs.serve:build_app`). `args` is validated as `ServeArgs`:
+- backend "embedded" (CPU, the default): one xllamacpp engine per replica (jobs/serve_embedded.py),
+  FastAPI ingress with /v1/models and /v1/chat/completions (streaming SSE and not), usage included,
+  `response_format` json_schema enforced by the engine's grammar.
+- backend "vllm" (GPU): ray.serve.llm's OpenAI app with one vLLM engine per replica and LoRA adapters
+  (jobs/serve_vllm.py). vllm and ray.serve.llm are imported only on that path.
+
+Overload: each replica takes `max_ongoing_requests`; beyond that callers queue in Serve up to
+`max_queued_requests` and then get HTTP 503 (Serve's BackPressureError), which OpenAILLM retries with
+backoff and finally raises LLMUnavailableError (retryable). A request running longer than
+`request_timeout_s` is stopped in the engine and answered 504 (retryable as well).
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import time
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from actors.errors import ConfigError
+
+logger = logging.getLogger(__name__)
+
+APP_NAME = "instruct"
+# the proxy's own timeout is a backstop behind the replica's: it answers 408 and cannot stop the engine
+PROXY_TIMEOUT_GRACE_S = 30.0
+
+
+class LoraAdapter(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(None, description="Model name clients ask for to get this adapter. None: "
+                             "embedded: reachable only as served_model_name; vLLM: the folder's name.")
+    path: str = Field(description="Embedded: a GGUF LoRA file (local or s3://). vLLM: a PEFT adapter folder "
+                      "(s3://); all adapters of one app must be subfolders of the same folder.")
+
+
+class ServeArgs(BaseModel):
+    """The arguments of `build_app` (RayService `args`, or built from the CLI flags)."""
+
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+
+    backend: Literal["embedded", "vllm"] = Field("embedded", description="embedded: xllamacpp on CPU; "
+                                                 "vllm: vLLM on GPUs (needs the gpu extra).")
+    model: str = Field("qwen2.5-coder-0.5b", description="Embedded: a name from actors.models.MODELS. "
+                       "vLLM: a Hugging Face id or an s3:// folder holding a merged checkpoint.")
+    gguf: str | None = Field(None, description="Embedded: serve this GGUF file (local or s3://) instead of "
+                             "`model`'s weights.")
+    served_model_name: str | None = Field(None, description="Name clients use; default: the embedded "
+                                          "model's name (actors.llm.llm_name), or `model` for vLLM.")
+    lora_adapters: list[LoraAdapter] = Field(default_factory=list, description="Adapters, each served under "
+                                             "its own name. Embedded: at most one, always applied.")
+    replicas: int = Field(1, ge=1, description="Replicas (ignored when autoscaling_config is set).")
+    autoscaling_config: dict[str, Any] | None = Field(None, description="Serve autoscaling (min_replicas, "
+                                                      "max_replicas, target_ongoing_requests, ...).")
+    max_ongoing_requests: int = Field(4, ge=1, description="Requests one replica works on at once.")
+    max_queued_requests: int = Field(64, ge=-1, description="Requests waiting in Serve beyond that before "
+                                     "callers get 503; -1 = no limit.")
+    request_timeout_s: float = Field(600.0, gt=0, description="Longest a request may run in a replica "
+                                     "(then 504 and the engine stops generating).")
+    num_cpus: float = Field(1.0, gt=0, description="Embedded: logical CPUs reserved per replica (fractional ok).")
+    n_threads: int | None = Field(None, ge=1, description="Embedded: engine threads; default: all usable cores.")
+    n_ctx: int = Field(8192, ge=256, description="Embedded: context tokens per parallel slot.")
+    n_parallel: int = Field(2, ge=1, description="Embedded: requests one engine decodes together (slots).")
+    api_key_env: str | None = Field("OPENAI_API_KEY", description="If this env var is set (in the replica), "
+                                    "requests must carry it as `Authorization: Bearer`; unset: no auth.")
+    max_model_len: int | None = Field(None, ge=1, description="vLLM: context length.")
+    tensor_parallel_size: int = Field(1, ge=1, description="vLLM: GPUs per replica.")
+    gpu_memory_utilization: float = Field(0.9, gt=0, le=1, description="vLLM: share of GPU memory for the engine.")
+    accelerator_type: str | None = Field(None, description="vLLM: Ray accelerator type (e.g. A10G), optional.")
+    engine_kwargs: dict[str, Any] = Field(default_factory=dict, description="vLLM: extra engine arguments.")
+
+    @model_validator(mode="after")
+    def _check_backend_fields(self) -> ServeArgs:
+        if self.backend == "embedded" and len(self.lora_adapters) > 1:
+            raise ValueError("the embedded backend applies one LoRA adapter per engine; got "
+                             f"{len(self.lora_adapters)}")
+        if self.backend == "vllm" and self.gguf:
+            raise ValueError("gguf is for the embedded backend; vLLM loads `model` (HF id or s3:// folder)")
+        return self
+
+    def deployment_options(self) -> dict[str, Any]:
+        """Serve deployment options shared by both backends."""
+        opts: dict[str, Any] = {"max_ongoing_requests": self.max_ongoing_requests,
+                                "max_queued_requests": self.max_queued_requests}
+        if self.autoscaling_config:
+            opts["autoscaling_config"] = dict(self.autoscaling_config)
+        else:
+            opts["num_replicas"] = self.replicas
+        return opts
+
+
+def build_app(args: dict[str, Any]) -> Any:
+    """The Serve application for `args` (a ServeArgs dict); not started."""
+    try:
+        settings = ServeArgs.model_validate(dict(args or {}))
+    except ValueError as exc:
+        raise ConfigError(f"invalid serve args: {exc}") from exc
+    if settings.backend == "vllm":
+        from jobs.serve_vllm import build_vllm_app  # the only way vllm / ray.serve.llm get imported
+
+        return build_vllm_app(settings)
+    from jobs.serve_embedded import build_embedded_app
+
+    return build_embedded_app(settings)
+
+
+# -- CLI ---------------------------------------------------------------------------------------
+
+def _adapter(value: str) -> dict[str, str | None]:
+    """--adapter [NAME=]URI"""
+    name, sep, path = value.partition("=")
+    if not sep or "://" in name or "/" in name:
+        return {"name": None, "path": value}
+    return {"name": name, "path": path}
+
+
+def args_from_cli(ns: argparse.Namespace) -> dict[str, Any]:
+    """ServeArgs as a dict from the `linguacodus serve` flags (only the flags that were given)."""
+    out: dict[str, Any] = {"backend": ns.backend, "replicas": ns.replicas,
+                           "max_ongoing_requests": ns.max_ongoing_requests,
+                           "max_queued_requests": ns.max_queued_requests, "request_timeout_s": ns.request_timeout}
+    for key in ("model", "gguf", "served_model_name", "num_cpus", "n_threads", "n_ctx", "n_parallel",
+                "max_model_len", "tensor_parallel_size", "gpu_memory_utilization"):
+        if getattr(ns, key) is not None:
+            out[key] = getattr(ns, key)
+    if ns.adapter:
+        out["lora_adapters"] = [_adapter(a) for a in ns.adapter]
+    return out
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("serve", help="serve the instruction model behind an OpenAI-compatible API (Ray Serve)")
+    p.add_argument("--backend", choices=("embedded", "vllm"), default="embedded")
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--model", default=None, help="embedded model name (default qwen2.5-coder-0.5b) or, "
+                     "with --backend vllm, a Hugging Face id / s3:// checkpoint folder")
+    src.add_argument("--gguf", default=None, help="embedded: a GGUF file to serve (local or s3://)")
+    p.add_argument("--adapter", action="append", default=None, metavar="[NAME=]URI",
+                   help="LoRA adapter (embedded: a GGUF LoRA, one; vllm: PEFT folders, repeatable)")
+    p.add_argument("--served-model-name", default=None, help="model name clients use")
+    p.add_argument("--replicas", type=int, default=1)
+    p.add_argument("--max-ongoing-requests", type=int, default=4, help="requests per replica at once")
+    p.add_argument("--max-queued-requests", type=int, default=64, help="queued beyond that, then 503 (-1: no limit)")
+    p.add_argument("--request-timeout", type=float, default=600.0, help="seconds one request may run")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--num-cpus", type=float, default=None, help="embedded: logical CPUs per replica (default 1)")
+    p.add_argument("--n-threads", type=int, default=None, help="embedded: engine threads per replica")
+    p.add_argument("--n-ctx", type=int, default=None, help="embedded: context tokens per slot (default 8192)")
+    p.add_argument("--n-parallel", type=int, default=None, help="embedded: slots per engine (default 2)")
+    p.add_argument("--max-model-len", type=int, default=None, help="vllm: context length")
+    p.add_argument("--tensor-parallel-size", type=int, default=None, help="vllm: GPUs per replica")
+    p.add_argument("--gpu-memory-utilization", type=float, default=None, help="vllm: GPU memory share")
+    p.set_defaults(func=_main)
+
+
+def start(app_args: dict[str, Any], *, host: str, port: int) -> str:
+    """Start Serve's HTTP proxy on host:port, deploy the app and return its OpenAI base URL. Ray must
+    be initialised already."""
+    from ray import serve
+
+    serve.start(http_options={"host": host, "port": port,
+                              "request_timeout_s": float(app_args.get("request_timeout_s", 600.0))
+                              + PROXY_TIMEOUT_GRACE_S})
+    serve.run(build_app(app_args), name=APP_NAME, route_prefix="/", blocking=False)
+    return f"http://{host}:{port}/v1"
+
+
+def _main(ns: argparse.Namespace) -> int:
+    import ray
+    from ray import serve
+
+    app_args = args_from_cli(ns)
+    build_app(app_args)  # validate before starting anything
+    connect = bool(os.environ.get("RAY_ADDRESS"))
+    if not ray.is_initialized():
+        ray.init(**({} if connect else {"address": "local"}), include_dashboard=False,
+                 logging_level=logging.WARNING)
+    try:
+        url = start(app_args, host=ns.host, port=ns.port)
+        print(f"linguacodus serve: OpenAI-compatible API at {url} (model {_served_name(url)}); Ctrl-C stops it",
+              flush=True)
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        print("stopping", flush=True)
+    finally:
+        # on someone else's cluster remove only our app; a cluster we started goes away with us
+        serve.delete(APP_NAME) if connect else serve.shutdown()
+    return 0
+
+
+def _served_name(base_url: str, api_key_env: str = "OPENAI_API_KEY") -> str:
+    import json
+    import urllib.request
+
+    req = urllib.request.Request(f"{base_url}/models")
+    if os.environ.get(api_key_env):
+        req.add_header("Authorization", f"Bearer {os.environ[api_key_env]}")
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return ", ".join(m["id"] for m in json.load(resp)["data"])
+    except Exception:  # noqa: BLE001 - only for the banner
+        return "?"
