@@ -1,6 +1,6 @@
 """OpenAILLM: any OpenAI-compatible chat endpoint (Ray Serve, vLLM, llama.cpp server, xllamacpp's HTTP).
 
-Errors are mapped onto our tree: connection errors, timeouts, 429 and 5xx are retried `max_retries`
+Errors are mapped onto our tree: connection errors, timeouts (incl. HTTP 408), 429 and 5xx are retried `max_retries`
 times with exponential backoff and then raise LLMUnavailableError (retryable); other 4xx and unusable
 replies raise LLMResponseError (fatal). The openai client's own retries are off so that this module is
 the only place that decides.
@@ -66,8 +66,9 @@ class OpenAILLM:
             try:
                 completion = self.client.chat.completions.create(**body)
                 return self._response(completion, time.perf_counter() - t0)
-            except (openai.APIConnectionError, openai.RateLimitError, openai.InternalServerError) as e:
-                # APITimeoutError is an APIConnectionError; InternalServerError covers every 5xx
+            except (openai.APIConnectionError, openai.APIStatusError) as e:
+                if not _retryable(e):
+                    raise LLMResponseError(f"{self.base_url} rejected the request: {_describe(e)}") from e
                 if attempt == attempts:
                     raise LLMUnavailableError(
                         f"{self.base_url} unavailable after {attempts} attempt(s): {_describe(e)}") from e
@@ -76,8 +77,6 @@ class OpenAILLM:
                 log.warning("LLM call to %s failed (%s); retry %d/%d in %.1fs",
                             self.base_url, _describe(e), attempt, attempts - 1, delay)
                 time.sleep(delay)
-            except openai.APIStatusError as e:
-                raise LLMResponseError(f"{self.base_url} rejected the request: {_describe(e)}") from e
             except openai.APIError as e:  # e.g. a reply body that is not a chat completion
                 raise LLMResponseError(f"{self.base_url} returned an unusable reply: {e}") from e
         raise AssertionError("unreachable")
@@ -96,6 +95,14 @@ class OpenAILLM:
             model=getattr(completion, "model", None) or self.name,
             finish_reason=choice.finish_reason or "unknown",
         )
+
+
+def _retryable(e: openai.APIConnectionError | openai.APIStatusError) -> bool:
+    """Connection errors and timeouts (APITimeoutError is an APIConnectionError), 429, every 5xx, and 408:
+    Ray Serve's proxy (http_options.request_timeout_s) and ray.serve.llm's router time out with 408."""
+    if isinstance(e, openai.APIConnectionError):
+        return True
+    return e.status_code in (408, 429) or e.status_code >= 500
 
 
 def _describe(e: Exception) -> str:
