@@ -99,7 +99,7 @@ def run(config: RunConfig) -> list[dict[str, Any]]:
         logger.warning("%s skipped: %s", row["competition_id"], row["error"])
         storage.write_json(layout.competition(_safe_id(row["competition_id"])).result_json,
                            {"run_id": config.run_id, **row})
-    done = {c.competition_id for c in valid if storage.exists(layout.competition(c.competition_id).result_json)}
+    done = {c.competition_id for c in valid if _complete(layout, c.competition_id)}
     todo = [c for c in valid if c.competition_id not in done]
     logger.info("run %s: %d competitions, %d already complete, %d to solve, %d invalid rows",
                 config.run_id, len(valid), len(done), len(todo), len(bad))
@@ -127,6 +127,13 @@ def run(config: RunConfig) -> list[dict[str, Any]]:
     else:
         logger.error("%d of %d competitions have no result; _SUCCESS not written", len(ids) - len(rows), len(ids))
     return table_rows
+
+
+def _complete(layout: storage.RunLayout, cid: str) -> bool:
+    """A competition is complete when its result.json exists and it did not fail (a failure may be
+    transient: storage or endpoint down), so a resumed run retries failed rows only."""
+    uri = layout.competition(cid).result_json
+    return storage.exists(uri) and storage.read_json(uri).get("status") != "failed"
 
 
 def _model_of(rows: list[dict[str, Any]]) -> str | None:
