@@ -76,6 +76,9 @@ class EmbeddedLLM:
             what = f"{self.gguf_path}" + (f" with LoRA {cfg.lora_path}" if cfg.lora_path else "")
             raise ModelFileError(f"llama.cpp could not load {what} (n_ctx={p.n_ctx}): {e}") from e
         self.load_seconds = time.perf_counter() - t0
+        # llama.cpp's own timings of the latest call (prompt_n, prompt_per_second, predicted_per_second,
+        # cache_n...): diagnostics for bench/llm.py; racy if calls run in parallel
+        self.last_timings: dict[str, Any] = {}
         log.info("loaded %s from %s in %.1fs (n_ctx=%d per slot, %d slot(s), %d threads)",
                  self.name, self.gguf_path, self.load_seconds, cfg.n_ctx, cfg.n_parallel, self.n_threads)
 
@@ -117,6 +120,7 @@ class EmbeddedLLM:
         except (ValueError, RuntimeError) as e:
             raise LLMResponseError(f"embedded model {self.name} rejected the request: {e}") from e
         seconds = time.perf_counter() - t0
+        self.last_timings = result.get("timings") or {}
         if "error" in result:
             err = result["error"]
             msg = f"embedded model {self.name}: {err.get('type', 'error')}: {err.get('message')}"
