@@ -68,6 +68,8 @@ class ServeArgs(BaseModel):
     n_threads: int | None = Field(None, ge=1, description="Embedded: engine threads; default: all usable cores.")
     n_ctx: int = Field(8192, ge=256, description="Embedded: context tokens per parallel slot.")
     n_parallel: int = Field(2, ge=1, description="Embedded: requests one engine decodes together (slots).")
+    runtime_env: dict[str, Any] | None = Field(None, description="Ray runtime_env of the replicas, e.g. "
+                                               "{env_vars: {...}} for the API key or S3 credentials of s3:// weights.")
     api_key_env: str | None = Field("OPENAI_API_KEY", description="If this env var is set (in the replica), "
                                     "requests must carry it as `Authorization: Bearer`; unset: no auth.")
     max_model_len: int | None = Field(None, ge=1, description="vLLM: context length.")
@@ -161,16 +163,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_main)
 
 
-def start(app_args: dict[str, Any], *, host: str, port: int) -> str:
-    """Start Serve's HTTP proxy on host:port, deploy the app and return its OpenAI base URL. Ray must
-    be initialised already."""
+def start(app_args: dict[str, Any], *, host: str, port: int, name: str = APP_NAME, route_prefix: str = "/") -> str:
+    """Start Serve's HTTP proxy on host:port (if Serve is not running yet), deploy the app under
+    route_prefix and return its OpenAI base URL. Ray must be initialised already."""
     from ray import serve
 
     serve.start(http_options={"host": host, "port": port,
                               "request_timeout_s": float(app_args.get("request_timeout_s", 600.0))
                               + PROXY_TIMEOUT_GRACE_S})
-    serve.run(build_app(app_args), name=APP_NAME, route_prefix="/", blocking=False)
-    return f"http://{host}:{port}/v1"
+    serve.run(build_app(app_args), name=name, route_prefix=route_prefix, blocking=False)
+    return f"http://{host}:{port}{route_prefix.rstrip('/')}/v1"
 
 
 def _main(ns: argparse.Namespace) -> int:

@@ -271,5 +271,6 @@ class EmbeddedInstruct:
 
 
 def build_embedded_app(settings: ServeArgs) -> Any:
-    return EmbeddedInstruct.options(ray_actor_options={"num_cpus": settings.num_cpus},
-                                    **settings.deployment_options()).bind(settings.model_dump(mode="json"))
+    actor = {"num_cpus": settings.num_cpus} | ({"runtime_env": settings.runtime_env} if settings.runtime_env else {})
+    return EmbeddedInstruct.options(ray_actor_options=actor, **settings.deployment_options()).bind(
+        settings.model_dump(mode="json"))
