@@ -94,16 +94,17 @@ class Inbox:
                 records.append({"try": _try_number(uri), "status": "unreadable", "error": str(exc)})
         return sorted(records, key=lambda r: int(r.get("try") or 0))
 
-    def claim(self, message_uri: str) -> Claim | None:
-        """Take the next try of a message, or None if another worker holds it (or it is finished)."""
+    def claim(self, message_uri: str) -> Claim | str:
+        """Take the next try of a message; else why not: 'skipped' (another worker holds it or it is
+        finished) or 'dead' (its last try expired and it has no tries left: dead-lettered now)."""
         msg_id = message_id(message_uri)
         if self._finished(msg_id, message_uri):
-            return None
+            return "skipped"
         history = self.tries(msg_id)
         if history:
             last = history[-1]
             if last.get("status") == "running" and float(last.get("lease_expires_at", 0)) > time.time():
-                return None  # held by a live worker
+                return "skipped"  # held by a live worker
             if last.get("status") == "running":
                 logger.warning("%s: try %s of worker %s expired its lease; taking over", msg_id,
                                last.get("try"), last.get("worker"))
@@ -112,13 +113,13 @@ class Inbox:
             if len(history) >= self.max_tries:
                 self.dead_letter(message_uri, f"failed {len(history)} time(s); last error: {last.get('error')}",
                                  history)
-                return None
+                return "dead"
         n = int(history[-1].get("try") or len(history)) + 1 if history else 1
         record = {"try": n, "worker": self.worker, "status": "running", "claimed_at": _now_iso(),
                   "lease_expires_at": time.time() + self.lease_s}
         uri = self.path("claims", msg_id, f"{n:04d}.json")
         if not storage.put_if_absent(uri, _dump(record)):
-            return None  # another worker took try n first
+            return "skipped"  # another worker took try n first
         logger.info("%s: claimed try %d as %s", msg_id, n, self.worker)
         return Claim(msg_id, message_uri, uri, n, record)
 

@@ -116,8 +116,8 @@ def handle(inbox: Inbox, message_uri: str, settings: WorkerSettings,
     """Claim and process one message: 'done', 'failed' (will be retried), 'dead' (out of tries),
     'malformed' (dead-lettered at once) or 'skipped' (held or finished by another worker)."""
     claim = inbox.claim(message_uri)
-    if claim is None:
-        return "skipped"
+    if not isinstance(claim, Claim):
+        return claim
     try:
         raw = storage.read_bytes(message_uri)
         request = parse_message(raw)
