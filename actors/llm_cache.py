@@ -142,6 +142,15 @@ class RecordingLLM:
         self._append(record)
         return resp
 
+    def __getstate__(self) -> dict[str, Any]:  # locks do not pickle; Ray may ship this to a worker
+        state = self.__dict__.copy()
+        del state["_lock"]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
     def _append(self, record: dict[str, Any]) -> None:
         with self._lock:
             self.calls.append(record)

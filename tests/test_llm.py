@@ -157,6 +157,16 @@ def test_one_recording_llm_shared_by_threads_loses_no_call():
     assert sorted(c["reply"] for c in rec.drain()) == sorted(f"{i}-{j}" for i in range(8) for j in range(50))
 
 
+def test_a_recording_llm_survives_pickling_with_its_calls():
+    import pickle
+
+    rec = RecordingLLM(ScriptedLLM(["a", "b"]))
+    rec.chat(ChatRequest(messages=MSGS))
+    copy = pickle.loads(pickle.dumps(rec))
+    copy.chat(ChatRequest(messages=MSGS))
+    assert [c["reply"] for c in copy.drain()] == ["a", "b"]
+
+
 # ---------------------------------------------------------------- build_llm
 
 def test_build_llm_replay_needs_a_cache_dir_and_then_needs_no_model(tmp_path):
