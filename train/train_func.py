@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import math
+import shutil
 import tempfile
 import time
 from functools import partial
@@ -44,9 +45,8 @@ def train_func(config: dict[str, Any]) -> None:
     import ray.train
     import torch
     import torch.distributed as dist
-    from peft import LoraConfig, get_peft_model
     from torch.utils.data import DataLoader, DistributedSampler
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoTokenizer
 
     from train.convert import resolve_base
 
@@ -71,22 +71,14 @@ def train_func(config: dict[str, Any]) -> None:
                  cfg.batch_size, world)
 
     # -- model: the base, frozen, with LoRA adapters on the attention projections
-    stage = zero_stage(ds_config)
-    if stage == 3:
-        # ZeRO-3 must shard the weights as they load (7B does not fit one GPU in fp32); the object
-        # has to stay alive until from_pretrained returns.
+    zero3 = None
+    if zero_stage(ds_config) == 3:
+        # ZeRO-3 shards the weights while they load (a 7B base does not fit one GPU in fp32);
+        # transformers finds this object through a weak reference: keep it for the whole run.
         from transformers.integrations import HfDeepSpeedConfig
 
-        _zero3_marker = HfDeepSpeedConfig(ds_config)
-    dtype = getattr(torch, ds_dtype_name(ds_config))
-    model = AutoModelForCausalLM.from_pretrained(base_dir, dtype=dtype)
-    model.config.use_cache = False  # the KV cache only costs memory during training
-    if cfg.gradient_checkpointing:
-        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-    lora = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
-                      target_modules=list(cfg.target_modules), task_type="CAUSAL_LM")
-    model = get_peft_model(model, lora)
-    model.peft_config["default"].base_model_name_or_path = cfg.base  # not our cache path
+        zero3 = HfDeepSpeedConfig(ds_config)
+    model = _lora_model(cfg, base_dir, ds_config)
     trainable = [p for p in model.parameters() if p.requires_grad]
     if rank == 0:
         n_train, n_all = sum(p.numel() for p in trainable), sum(p.numel() for p in model.parameters())
@@ -96,10 +88,10 @@ def train_func(config: dict[str, Any]) -> None:
     # -- resume: adapter weights go in before DeepSpeed copies them into its fp32 partitions
     state = TrainerState(world_size=world)
     checkpoint = ray.train.get_checkpoint()
-    if checkpoint is not None:
-        with checkpoint.as_directory() as ckpt_dir:
-            state = TrainerState.from_dir(Path(ckpt_dir))
-            load_adapter_weights(model, Path(ckpt_dir))
+    resume_dir = Path(checkpoint.to_directory()) if checkpoint is not None else None  # local copy
+    if resume_dir is not None:
+        state = TrainerState.from_dir(resume_dir)
+        load_adapter_weights(model, resume_dir)
         state.eval_loss_end = None  # belongs to the end of the previous run, not to this one
 
     # -- DeepSpeed: ZeRO over the trainable (LoRA) parameters
@@ -112,32 +104,23 @@ def train_func(config: dict[str, Any]) -> None:
     engine, _, _, _ = deepspeed.initialize(model=model, model_parameters=trainable, optimizer=optimizer,
                                            lr_scheduler=scheduler, config=ds_config,
                                            dist_init_required=False)
-    if checkpoint is not None:
-        with checkpoint.as_directory() as ckpt_dir:
-            restored = load_engine_state(engine, Path(ckpt_dir), state)
+    if resume_dir is not None:
+        restored = load_engine_state(engine, resume_dir, state)
+        shutil.rmtree(resume_dir, ignore_errors=True)
         log.info("rank %d resumed at step %d (optimizer state %s)", rank, state.step,
                  "restored" if restored else "fresh")
     state.world_size = world
 
     def all_sum(*values: float) -> list[float]:
-        t = torch.tensor(values, dtype=torch.float64)
+        t = torch.tensor(values, dtype=torch.float64, device=engine.device)
         dist.all_reduce(t)
         return t.tolist()
 
     def eval_loss() -> float:
         # Token-weighted mean loss over this rank's shard, then over all ranks.
-        engine.eval()
-        total = n = 0.0
-        with torch.no_grad():
-            for batch in DataLoader(examples, batch_size=cfg.batch_size, collate_fn=loader.collate_fn,
-                                    sampler=DistributedSampler(examples, world, rank, shuffle=False)):
-                batch = {name: t.to(engine.device) for name, t in batch.items()}
-                k = float((batch["labels"][:, 1:] != -100).sum())
-                total += float(engine(**batch).loss) * k
-                n += k
-        engine.train()
-        total, n = all_sum(total, n)
-        return total / max(n, 1.0)
+        eval_loader = DataLoader(examples, batch_size=cfg.batch_size, collate_fn=loader.collate_fn,
+                                 sampler=DistributedSampler(examples, world, rank, shuffle=False))
+        return _ratio(all_sum(*_loss_sums(engine, eval_loader)))
 
     if cfg.eval_loss and state.eval_loss_start is None:
         state.eval_loss_start = eval_loss()
@@ -184,6 +167,43 @@ def train_func(config: dict[str, Any]) -> None:
             if last:
                 break
         epoch, skip = epoch + 1, 0
+    del zero3
+
+
+def _lora_model(cfg: FinetuneConfig, base_dir: Path, ds_config: dict[str, Any]) -> Any:
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(base_dir, dtype=getattr(torch, ds_dtype_name(ds_config)))
+    model.config.use_cache = False  # the KV cache only costs memory during training
+    if cfg.gradient_checkpointing:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    lora = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
+                      target_modules=list(cfg.target_modules), task_type="CAUSAL_LM")
+    model = get_peft_model(model, lora)
+    model.peft_config["default"].base_model_name_or_path = cfg.base  # not our cache path
+    return model
+
+
+def _loss_sums(engine: Any, loader: Any) -> tuple[float, float]:
+    """(sum of token losses, number of label tokens) over `loader`, without gradients."""
+    import torch
+
+    engine.eval()
+    total = n = 0.0
+    with torch.no_grad():
+        for batch in loader:
+            batch = {name: t.to(engine.device) for name, t in batch.items()}
+            k = float((batch["labels"][:, 1:] != -100).sum())  # labels shift by one inside the model
+            total += float(engine(**batch).loss) * k
+            n += k
+    engine.train()
+    return total, n
+
+
+def _ratio(sums: list[float]) -> float:
+    return sums[0] / max(sums[1], 1.0)
 
 
 def _report(engine: Any, state: TrainerState, row: dict[str, float], rank: int, checkpoint_now: bool) -> None:
