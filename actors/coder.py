@@ -75,7 +75,17 @@ def stage_rules(ctx: TaskContext, stage: str) -> tuple[str, list[str]]:
     kind = ctx.kind
     if stage == "preprocess":
         groups = [(k, f.by_kind(k)) for k in ("numeric", "categorical", "text", "date", "boolean")]
-        rules = [f"{k} columns: {', '.join(cols[:30])}{' ...' if len(cols) > 30 else ''}" for k, cols in groups if cols]
+        advice = {"numeric": "keep, fill missing values", "categorical": "encode (pd.get_dummies or category codes)",
+                  "text": "free text: drop, or derive numbers such as length or codes of the first word",
+                  "date": "dates: convert with pd.to_datetime to year, month, day, day of week, then drop",
+                  "boolean": "convert to 0/1"}
+        rules = [f"{k} columns ({advice[k]}): {', '.join(cols[:30])}{' ...' if len(cols) > 30 else ''}"
+                 for k, cols in groups if cols]
+        features = [c.name for c in f.columns]
+        shown = ", ".join(features[:40]) + (" ..." if len(features) > 40 else "")
+        removed = ", ".join(repr(c) for c in [f.id_column, *f.targets, *f.train_only])
+        rules.insert(0, f"train and test contain exactly these columns: {shown}. The columns {removed} were "
+                        "already removed: do not drop, select or use them")
         rules += [
             "return numbers only: encode every categorical/text column (e.g. pd.get_dummies or "
             ".astype('category').cat.codes) and turn dates into numbers (year, month, day) or drop them",
@@ -83,6 +93,7 @@ def stage_rules(ctx: TaskContext, stage: str) -> tuple[str, list[str]]:
             "train and test must end with the same columns: encode them together "
             "(both = pd.concat([train, test]); ...; return both.iloc[:len(train)], both.iloc[len(train):])",
             "do not read files, do not use the target, do not fit a model here",
+            "write only the function (and imports): no code outside it",
         ]
         sig = ("def preprocess(train: pd.DataFrame, test: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:\n"
                '    """train and test hold only the feature columns (no id, no target). Return (train_features,\n'

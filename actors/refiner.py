@@ -15,7 +15,7 @@ from actors.llm import LLM, ChatRequest
 from actors.stage import BatchStage
 
 logger = logging.getLogger(__name__)
-_ERRORS = {"type": "array", "maxItems": 4, "items": {"type": "string", "minLength": 2, "maxLength": 160}}
+_ERRORS = {"type": "array", "maxItems": 3, "items": {"type": "string", "minLength": 2, "maxLength": 140}}
 CRITIC_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {"critiques": {"type": "array", "minItems": 3, "maxItems": 3, "items": {
@@ -27,7 +27,7 @@ RESOLVER_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {
         "best": {"type": "integer", "minimum": 1, "maximum": 3},
-        "reasons": {"type": "string", "minLength": 5, "maxLength": 300},
+        "reasons": {"type": "string", "minLength": 5, "maxLength": 240},
         "refined": INSTRUCTION_SCHEMA,
     },
     "required": ["best", "reasons", "refined"],
