@@ -38,6 +38,11 @@ def usable_cores() -> int:
         return os.cpu_count() or 1
 
 
+def default_threads() -> int:
+    """Cores minus one: leaves a core to the sandbox / other actors (see LLMConfig.n_threads for why)."""
+    return max(1, usable_cores() - 1)
+
+
 class EmbeddedLLM:
     """An LLM answered by an in-process llama.cpp engine. Build once per process (or Ray actor)."""
 
@@ -49,7 +54,7 @@ class EmbeddedLLM:
         self.name = llm_name(cfg)
         self.gguf_path = Path(cfg.gguf_path) if cfg.gguf_path else resolve_gguf(cfg.model, model_cache_dir)
         check_gguf_magic(self.gguf_path)
-        self.n_threads = cfg.n_threads or usable_cores()
+        self.n_threads = cfg.n_threads or default_threads()
         self.http_api_key = http_api_key or secrets.token_urlsafe(24)
 
         p = xllamacpp.CommonParams()

@@ -103,7 +103,12 @@ class LLMConfig(BaseModel):
         "(what local endpoints expect).",
     )
     n_ctx: int = Field(8192, ge=256, description="Embedded: context tokens per parallel slot.")
-    n_threads: int | None = Field(None, ge=1, description="Embedded: CPU threads; None = all usable cores.")
+    n_threads: int | None = Field(
+        None, ge=1, description="Embedded: CPU threads. None = usable cores minus one (at least 1): "
+        "llama.cpp's threads wait for each other after every layer, so when another process (a sandboxed "
+        "script, a second actor) takes a core, all of them stall; measured on 2 busy cores, 2 threads "
+        "generated 0.2-0.5 tok/s where 1 thread made 3-6. Use all cores only on an otherwise idle machine.",
+    )
     n_parallel: int = Field(
         1, ge=1, description="Embedded: parallel slots (continuous batching). Concurrent chat() calls "
         "beyond this queue inside the engine.",

@@ -1,11 +1,13 @@
 """Speed of the embedded model: resolve + load seconds, prompt tok/s (cold), generation tok/s (free text
 and JSON-schema constrained), and what the prompt cache saves on a shared prefix.
 
-Run: .venv/bin/python bench/llm.py [--model qwen2.5-coder-0.5b] [--prompt-tokens 1500] [--gen-tokens 128]
+Run: .venv/bin/python bench/llm.py [--model qwen2.5-coder-0.5b] [--threads N] [--prompt-tokens 1500]
+The machine must be otherwise idle for meaningful numbers (the script prints the load average).
 """
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import time
@@ -36,7 +38,7 @@ def run(args: argparse.Namespace) -> None:
     cfg = LLMConfig(model=args.model, gguf_path=args.gguf, n_ctx=args.n_ctx, n_threads=args.threads)
     llm = EmbeddedLLM(cfg)
     print(f"model            {llm.name}  ({path}, {path.stat().st_size / 2**20:.0f} MiB)")
-    print(f"threads          {llm.n_threads}")
+    print(f"threads          {llm.n_threads}   (load average before: {os.getloadavg()[0]:.2f})")
     print(f"resolve_gguf     {resolve_s:.2f} s")
     print(f"load             {llm.load_seconds:.2f} s")
     llm.chat(ChatRequest(messages=[{"role": "user", "content": "hi"}], max_tokens=4))  # warm-up
@@ -76,7 +78,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default="qwen2.5-coder-0.5b", help="a name from actors.models.MODELS")
     ap.add_argument("--gguf", default=None, help="a GGUF file instead of a registry model")
-    ap.add_argument("--threads", type=int, default=None, help="CPU threads (default: all usable cores)")
+    ap.add_argument("--threads", type=int, default=None, help="CPU threads (default: usable cores minus one)")
     ap.add_argument("--n-ctx", type=int, default=8192)
     ap.add_argument("--prompt-tokens", type=int, default=1500, help="approximate cold prompt length")
     ap.add_argument("--gen-tokens", type=int, default=128)
