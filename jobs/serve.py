@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import sys
 import time
 from typing import Any, Literal
 
@@ -125,7 +126,7 @@ def _adapter(value: str) -> dict[str, str | None]:
 
 def args_from_cli(ns: argparse.Namespace) -> dict[str, Any]:
     """ServeArgs as a dict from the `linguacodus serve` flags (only the flags that were given)."""
-    out: dict[str, Any] = {"backend": ns.backend, "replicas": ns.replicas,
+    out: dict[str, Any] = {"backend": ns.backend, "replicas": ns.replicas, "api_key_env": ns.api_key_env or None,
                            "max_ongoing_requests": ns.max_ongoing_requests,
                            "max_queued_requests": ns.max_queued_requests, "request_timeout_s": ns.request_timeout}
     for key in ("model", "gguf", "served_model_name", "num_cpus", "n_threads", "n_ctx", "n_parallel",
@@ -157,6 +158,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--n-threads", type=int, default=None, help="embedded: engine threads per replica")
     p.add_argument("--n-ctx", type=int, default=None, help="embedded: context tokens per slot (default 8192)")
     p.add_argument("--n-parallel", type=int, default=None, help="embedded: slots per engine (default 2)")
+    p.add_argument("--api-key-env", default="OPENAI_API_KEY", help="if this env var is set, clients must send it "
+                   "as 'Authorization: Bearer' (OpenAILLM sends $OPENAI_API_KEY); '' turns auth off")
     p.add_argument("--max-model-len", type=int, default=None, help="vllm: context length")
     p.add_argument("--tensor-parallel-size", type=int, default=None, help="vllm: GPUs per replica")
     p.add_argument("--gpu-memory-utilization", type=float, default=None, help="vllm: GPU memory share")
@@ -180,31 +183,39 @@ def _main(ns: argparse.Namespace) -> int:
     from ray import serve
 
     app_args = args_from_cli(ns)
-    build_app(app_args)  # validate before starting anything
+    try:
+        settings = ServeArgs.model_validate(app_args)  # fail before starting Ray
+    except ValueError as exc:
+        print(f"linguacodus serve: invalid settings: {exc}", file=sys.stderr)
+        return 2
     connect = bool(os.environ.get("RAY_ADDRESS"))
     if not ray.is_initialized():
         ray.init(**({} if connect else {"address": "local"}), include_dashboard=False,
                  logging_level=logging.WARNING)
     try:
         url = start(app_args, host=ns.host, port=ns.port)
-        print(f"linguacodus serve: OpenAI-compatible API at {url} (model {_served_name(url)}); Ctrl-C stops it",
-              flush=True)
+        key = settings.api_key_env if settings.api_key_env and os.environ.get(settings.api_key_env) else None
+        auth = f"; clients must send ${key} as bearer key" if key else ""
+        print(f"linguacodus serve: OpenAI-compatible API at {url} (model {_served_name(url, key)}){auth}; "
+              "Ctrl-C stops it", flush=True)
         while True:
             time.sleep(3600)
     except KeyboardInterrupt:
         print("stopping", flush=True)
     finally:
-        # on someone else's cluster remove only our app; a cluster we started goes away with us
-        serve.delete(APP_NAME) if connect else serve.shutdown()
+        if connect:  # someone else's cluster: remove only our app
+            serve.delete(APP_NAME)
+        else:  # a cluster we started goes away with this process
+            serve.shutdown()
     return 0
 
 
-def _served_name(base_url: str, api_key_env: str = "OPENAI_API_KEY") -> str:
+def _served_name(base_url: str, api_key_env: str | None) -> str:
     import json
     import urllib.request
 
     req = urllib.request.Request(f"{base_url}/models")
-    if os.environ.get(api_key_env):
+    if api_key_env and os.environ.get(api_key_env):
         req.add_header("Authorization", f"Bearer {os.environ[api_key_env]}")
     try:
         with urllib.request.urlopen(req, timeout=10) as resp:
