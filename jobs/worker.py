@@ -124,6 +124,7 @@ def handle(inbox: Inbox, message_uri: str, settings: WorkerSettings,
         config = run_config(request, claim.msg_id, settings)
     except storage.StorageNotFoundError:
         logger.info("%s: gone before it could be read (finished by another worker)", claim.msg_id)
+        storage.delete(claim.uri)
         return "skipped"
     except MessageError as exc:
         reason = f"malformed message: {exc}"
