@@ -18,6 +18,7 @@ import argparse
 import logging
 import posixpath
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import storage
@@ -44,7 +45,7 @@ def from_runs(run_uris: list[str], catalog: str | None = None) -> tuple[list[dic
     skipped: list[Skipped] = []
     seen: set[str] = set()
     for uri in run_uris:
-        uri = uri.rstrip("/")
+        uri = _absolute(uri.rstrip("/"))
         if uri in seen:
             skipped.append(Skipped(uri, "*", "run given twice: its solutions are already in the corpus"))
             continue
@@ -53,6 +54,12 @@ def from_runs(run_uris: list[str], catalog: str | None = None) -> tuple[list[dic
         rows += got
         skipped += missed
     return rows, skipped
+
+
+def _absolute(uri: str) -> str:
+    # Plain local paths become absolute: solution ids stay meaningful from any directory, and the same
+    # run given as a relative and an absolute path is recognised as given twice.
+    return str(Path(uri).absolute()) if "://" not in uri else uri
 
 
 def _from_run(run_uri: str, catalog_override: str | None) -> tuple[list[dict[str, Any]], list[Skipped]]:
