@@ -59,6 +59,7 @@ class EmbeddedLLM:
 
         p = xllamacpp.CommonParams()
         p.model.path = str(self.gguf_path)
+        p.model_alias = {self.name}  # the name the HTTP API lists and answers with (default: the file path)
         p.n_parallel = cfg.n_parallel
         p.n_ctx = cfg.n_ctx * cfg.n_parallel
         p.cpuparams.n_threads = self.n_threads

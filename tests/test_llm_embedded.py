@@ -105,7 +105,7 @@ def test_the_engine_http_endpoint_speaks_openai_and_requires_the_key(smol, monke
     remote = OpenAILLM(LLMConfig(backend="openai", base_url=smol.http_base_url + "/v1",
                                  api_key_env="EMBEDDED_KEY", model="smollm2-135m"))
     resp = remote.chat(ChatRequest(messages=HELLO, max_tokens=8, temperature=0.0))
-    assert resp.text and resp.completion_tokens > 0
+    assert resp.text and resp.completion_tokens > 0 and resp.model == "smollm2-135m"
     keyless = urllib.request.Request(smol.http_base_url + "/v1/chat/completions", method="POST",
                                      data=json.dumps({"messages": HELLO}).encode(),
                                      headers={"Content-Type": "application/json"})
