@@ -87,8 +87,6 @@ def stage_rules(ctx: TaskContext, stage: str) -> tuple[str, list[str]]:
         rules.insert(0, f"train and test contain exactly these columns: {shown}. The columns {removed} were "
                         "already removed: do not drop, select or use them")
         rules += [
-            "return numbers only: encode every categorical/text column (e.g. pd.get_dummies or "
-            ".astype('category').cat.codes) and turn dates into numbers (year, month, day) or drop them",
             "fill every missing value (e.g. .fillna(train[col].median()) for numbers); never drop rows",
             "train and test must end with the same columns: encode them together "
             "(both = pd.concat([train, test]); ...; return both.iloc[:len(train)], both.iloc[len(train):])",
@@ -126,6 +124,32 @@ def stage_rules(ctx: TaskContext, stage: str) -> tuple[str, list[str]]:
     return sig, rules
 
 
+EXAMPLES_DIR = Path(__file__).parent / "prompts" / "examples"
+PLAN_PART = {"preprocess": "preprocessing", "model": "model", "train": "training", "predict": "submission"}
+
+
+def stage_example(ctx: TaskContext, stage: str) -> str:
+    """A worked example for another dataset: small models imitate examples far better than rules."""
+    name = {"preprocess": "preprocess", "train": "train",
+            "model": "model_regressor" if ctx.kind == "value" else "model_classifier",
+            "predict": f"predict_{ctx.kind}"}[stage]
+    return (EXAMPLES_DIR / f"{name}.py").read_text().strip()
+
+
+def stage_prompt(ctx: TaskContext, plan: Instruction, stage: str, signature: str, rules: list[str], *,
+                 previous: str | None = None, error: str | None = None, reflection: str | None = None) -> str:
+    """A compact prompt: only what this stage needs (long prompts derail a 0.5B model)."""
+    f = ctx.facts
+    context = f.render() if stage == "preprocess" else (
+        f"train.csv has {f.n_train} rows; target: {', '.join(f.targets)} ({f.target_summary}); the features are "
+        "numeric columns produced by the preprocessing step.")
+    v = ctx.prompt_vars()
+    return render("stage", title=v["title"], task_type=v["task_type"], metric=v["metric"],
+                  higher_is_better=v["higher_is_better"], context=context, plan_part=getattr(plan, PLAN_PART[stage]),
+                  signature=signature, rules=rules, example=stage_example(ctx, stage), previous=previous,
+                  error=error, reflection=reflection)
+
+
 def stage_error(result: ExecutionResult, workdir: Path, timeout_s: float) -> tuple[str | None, str]:
     """Which stage failed and a short, specific error text for the model."""
     marker = workdir / "_lc_error.json"
@@ -154,8 +178,7 @@ class Coder:
         """One LLM call for one stage; returns sanitised code or raises StageCodeError."""
         cfg = self.config
         signature, rules = stage_rules(ctx, stage)
-        prompt = render("stage", **ctx.prompt_vars(), plan=plan, stage=stage, signature=signature, rules=rules,
-                        previous=previous, error=error, reflection=reflection)
+        prompt = stage_prompt(ctx, plan, stage, signature, rules, previous=previous, error=error, reflection=reflection)
         reply = self.llm.chat(ChatRequest(
             messages=[{"role": "system", "content": render("system")}, {"role": "user", "content": prompt}],
             max_tokens=cfg.max_tokens, temperature=temperature, seed=cfg.seed + try_index))

@@ -59,7 +59,65 @@ def sanitize_stage(stage: str, code: str) -> str:
     required = STAGE_ARITY[stage]
     if n_args - len(args.defaults) > required or (n_args < required and args.vararg is None):
         raise StageCodeError(f"`{fn}` must take exactly {required} argument(s), it takes {n_args}")
-    return ast.unparse(ast.Module(body=kept, type_ignores=[]))
+    return ast.unparse(ast.Module(body=repair_imports(kept), type_ignores=[]))
+
+
+# Where well-known names live. Small models import them from the wrong module or not at all
+# (LESSONS.md #6); resolving them here is deterministic harness work, not a guess at intent.
+KNOWN_NAMES: dict[str, str] = {
+    **{n: "sklearn.ensemble" for n in (
+        "RandomForestClassifier", "RandomForestRegressor", "ExtraTreesClassifier", "ExtraTreesRegressor",
+        "GradientBoostingClassifier", "GradientBoostingRegressor", "HistGradientBoostingClassifier",
+        "HistGradientBoostingRegressor", "AdaBoostClassifier", "AdaBoostRegressor", "VotingClassifier")},
+    **{n: "sklearn.linear_model" for n in (
+        "LogisticRegression", "LinearRegression", "Ridge", "Lasso", "ElasticNet", "RidgeClassifier")},
+    **{n: "sklearn.preprocessing" for n in (
+        "StandardScaler", "MinMaxScaler", "LabelEncoder", "OneHotEncoder", "OrdinalEncoder")},
+    **{n: "sklearn.neighbors" for n in ("KNeighborsClassifier", "KNeighborsRegressor")},
+    **{n: "sklearn.tree" for n in ("DecisionTreeClassifier", "DecisionTreeRegressor")},
+    **{n: "sklearn.svm" for n in ("SVC", "SVR")},
+    **{n: "sklearn.impute" for n in ("SimpleImputer",)},
+    **{n: "sklearn.pipeline" for n in ("Pipeline", "make_pipeline")},
+    **{n: "lightgbm" for n in ("LGBMClassifier", "LGBMRegressor")},
+}
+ALIASES = {"LightGBMClassifier": "LGBMClassifier", "LightGBMRegressor": "LGBMRegressor"}
+MODULE_ALIASES = {"pd": "pandas", "np": "numpy", "lgb": "lightgbm"}
+
+
+def _names_used(nodes: list[ast.stmt]) -> set[str]:
+    return {n.id for node in nodes for n in ast.walk(node) if isinstance(n, ast.Name)} | {
+        n.value.id for node in nodes for n in ast.walk(node)
+        if isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name)}
+
+
+def repair_imports(body: list[ast.stmt]) -> list[ast.stmt]:
+    """Drop imports the code never uses, move known names to their real module, add missing ones."""
+    code = [n for n in body if not isinstance(n, (ast.Import, ast.ImportFrom))]
+    used = _names_used(code)
+    bound = {n.name for n in code if isinstance(n, (ast.FunctionDef, ast.ClassDef))} | {
+        t.id for n in code if isinstance(n, ast.Assign) for t in n.targets if isinstance(t, ast.Name)}
+    imports: list[ast.stmt] = []
+    for node in body:
+        if isinstance(node, ast.Import):
+            keep = [a for a in node.names if (a.asname or a.name.split(".")[0]) in used]
+            if keep:
+                imports.append(ast.Import(names=keep))
+        elif isinstance(node, ast.ImportFrom):
+            for alias in node.names:
+                local = alias.asname or alias.name
+                if local not in used or alias.name == "*":
+                    continue
+                real = ALIASES.get(alias.name, alias.name)
+                module = KNOWN_NAMES.get(real, node.module or "")
+                imports.append(ast.ImportFrom(module=module, names=[ast.alias(real, local if local != real else None)],
+                                              level=0 if real in KNOWN_NAMES else node.level))
+    bound |= {a.asname or a.name.split(".")[0] for n in imports for a in n.names}  # type: ignore[attr-defined]
+    for name in sorted(used - bound):
+        if name in KNOWN_NAMES:
+            imports.append(ast.ImportFrom(module=KNOWN_NAMES[name], names=[ast.alias(name)], level=0))
+        elif name in MODULE_ALIASES and name not in ("pd", "np"):  # pd and np come from the harness
+            imports.append(ast.Import(names=[ast.alias(MODULE_ALIASES[name], name)]))
+    return imports + code
 
 
 def _is_constant(node: ast.expr) -> bool:

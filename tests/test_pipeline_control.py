@@ -50,7 +50,7 @@ BAD_PREPROCESS = "def preprocess(train, test):\n    return train.fillna(0), test
 
 def stage_of(req: ChatRequest) -> str | None:
     text = req.messages[-1]["content"]
-    if "# Your job" not in text:  # reflections quote the code too, but are not stage prompts
+    if "Write this Python function:" not in text:  # reflections quote the code too, but are not stage prompts
         return None
     for stage, fn in (("preprocess", "def preprocess("), ("model", "def build_model("),
                       ("train", "def train_model("), ("predict", "def predict(")):
@@ -118,8 +118,8 @@ def test_the_same_error_twice_resets_the_conversation(penguins, tmp_path):
     row = run_one(penguins, scripted({**GOOD, "preprocess": BAD_PREPROCESS}, log), tmp_path, max_fix=0, stage_tries=3)
     prompts = [p for s, p in log if s == "preprocess"]
     assert len(prompts) == 3
-    assert "# Your previous attempt" in prompts[1]  # first retry: shown the failed code and error
-    assert "# Your previous attempt" not in prompts[2]  # same error again: a fresh conversation
+    assert "Your previous version failed" in prompts[1]  # first retry: shown the failed code and error
+    assert "Your previous version failed" not in prompts[2]  # same error again: a fresh conversation
     assert [a["reset"] for a in row["details"]["stage_log"]][:3] == [False, False, True]
 
 
@@ -145,7 +145,7 @@ def test_a_runtime_error_in_the_full_run_is_fixed_with_a_reflection(penguins, tm
     assert attempts[0]["stage"] == "train" and "boom on full data" in attempts[0]["error"]
     assert attempts[0]["reflection"]
     fix_prompt = [p for s, p in log if s == "train"][1]
-    assert "boom on full data" in fix_prompt and "Why it failed" in fix_prompt
+    assert "boom on full data" in fix_prompt and "Cause and fix:" in fix_prompt
 
 
 def test_a_competition_with_missing_data_becomes_a_failed_row(tmp_path):

@@ -1,0 +1,2 @@
+def predict(model, X):
+    return model.predict(X)
