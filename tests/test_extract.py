@@ -156,6 +156,16 @@ def test_long_code_keeps_its_head_and_tail_and_says_what_was_cut():
     assert 800 < len(head) <= 1000  # a third of the budget from the start, on line boundaries
 
 
+def test_a_corpus_without_usable_rows_exits_1_from_the_cli_with_every_reason_written(tmp_path, capsys):
+    pd.DataFrame([solution("a", None), solution("b", 0.5, code="")]).to_parquet(tmp_path / "corpus.parquet")
+    out = tmp_path / "pairs.parquet"
+    assert cli(["extract", "--corpus", str(tmp_path / "corpus.parquet"), "--out", str(out)]) == 1
+    assert pd.read_parquet(out).empty and list(pd.read_parquet(out).columns)[:2] == ["prompt", "completion"]
+    errors = json.loads((tmp_path / "pairs.errors.json").read_text())
+    assert [(e["competition_id"], e["reason"]) for e in errors] == [("a", "no score"), ("b", "empty code")]
+    assert "0 pairs from 0 competitions" in " ".join(capsys.readouterr().out.split())
+
+
 # -- the job on real Ray -------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
