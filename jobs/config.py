@@ -11,6 +11,7 @@ from actors.instructor import InstructorConfig
 from actors.llm import LLMConfig
 from actors.refiner import RefinerConfig
 from actors.sandbox import SandboxConfig
+from actors.search import SearchConfig
 
 
 class RunConfig(BaseModel):
@@ -27,3 +28,4 @@ class RunConfig(BaseModel):
     refiner: RefinerConfig = Field(default_factory=RefinerConfig, description="Critic and resolver.")
     coder: CoderConfig = Field(default_factory=CoderConfig, description="Staged code generation and checks.")
     executor: ExecutorConfig = Field(default_factory=ExecutorConfig, description="Fix loop.")
+    search: SearchConfig = Field(default_factory=SearchConfig, description="Candidate search with Ray Tune (off by default).")

@@ -28,6 +28,7 @@ from actors.integrate import assemble, floor_stages
 from actors.leaderboard import leaderboard_position
 from actors.llm import LLM, RecordingLLM
 from actors.refiner import Refiner
+from actors.search import search_solution
 from actors.task import Competition
 from actors.vanilla import vanilla_loop
 from jobs.config import RunConfig
@@ -128,7 +129,11 @@ def _llm_path(ctx: TaskContext, llm: LLM, coder: Coder, executor: Executor, conf
                                     f"{coder.config.stage_tries} tries: {log.attempts[-1].error}")
         stages[stage] = code or last  # type: ignore[assignment]
         sink.text(f"stages/{stage}.py", stages[stage])
-    return linguacodus_loop(executor, ctx, plan, stages, inputs, sink, test_ids, log, config.seed)
+    outcome = linguacodus_loop(executor, ctx, plan, stages, inputs, sink, test_ids, log, config.seed)
+    if config.search.candidates > 0 and outcome.ok:  # Text-to-ML search; never worse than `outcome`
+        outcome, details["search"] = search_solution(executor, ctx, plan, stages, outcome, inputs, sink, test_ids,
+                                                     config.search, config.seed)
+    return outcome
 
 
 def solve(comp: Competition, llm: LLM, coder: Coder, executor: Executor, config: RunConfig,

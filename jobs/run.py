@@ -185,6 +185,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         "run_id": args.run_id or datetime.now(UTC).strftime("run-%Y%m%d-%H%M%S"),
         "executor": {"max_fix": args.max_fix},
         "sandbox": {"timeout_s": args.timeout, "memory_mb": args.memory_mb},
+        "search": {"candidates": args.search},
     }
     return RunConfig(**data)
 
@@ -208,6 +209,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--cache-dir", default=None, help="LLM response cache folder (record / replay)")
     p.add_argument("--replay", action="store_true", help="answer only from --cache-dir, with no model")
     p.add_argument("--n-ctx", type=int, default=8192, help="context tokens per slot (embedded)")
+    p.add_argument("--search", type=int, default=0, metavar="N",
+                   help="after a working solution, search N alternative model candidates with Ray Tune (0: off)")
     p.set_defaults(func=_main)
 
 
