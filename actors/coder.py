@@ -23,6 +23,7 @@ from actors.instructor import Instruction
 from actors.integrate import STAGE_FUNCTIONS, StageCodeError, assemble, floor_stages, sanitize_stage
 from actors.llm import LLM, ChatRequest, extract_code
 from actors.sandbox import ExecutionResult, Sandbox
+from actors.task import Competition
 from actors.templates import render
 
 logger = logging.getLogger(__name__)
@@ -136,6 +137,48 @@ def stage_example(ctx: TaskContext, stage: str) -> str:
     return (EXAMPLES_DIR / f"{name}.py").read_text().strip()
 
 
+def example_context(kind: str) -> TaskContext:
+    """A made-up house-data task of the same metric kind, for the few-shot turn."""
+    from actors.facts import ColumnFacts, DataFacts
+
+    metric, task_type, target, classes = {
+        "value": ("rmse", "regression", "price", []),
+        "label": ("accuracy", "multiclass", "house_type", ["detached", "flat", "terraced"]),
+        "proba": ("roc_auc", "binary", "sold", ["0", "1"]),
+    }[kind]
+    columns = [
+        ColumnFacts("city", "categorical", "object", 0, 0, 12, "values 'Oslo', 'Bergen', 'Tromso' ..."),
+        ColumnFacts("rooms", "numeric", "float64", 14, 3, 7, "range 1..8, mean 3.1"),
+        ColumnFacts("built", "date", "object", 0, 0, 640, "from 1950-01-01 to 2019-12-31"),
+        ColumnFacts("notes", "text", "object", 0, 0, 790, "free text, mean length 54, e.g. 'sunny flat near the park'"),
+    ]
+    summary = "price: mean 2.1e+05, std 8e+04" if kind == "value" else f"{len(classes)} classes"
+    facts = DataFacts(n_train=800, n_test=200, id_column="house_id", targets=[target], columns=columns,
+                      target_summary=summary, classes=classes)
+    comp = Competition(competition_id="house-example", title="House data (example)", description="example",
+                       metric=metric, task_type=task_type, target=[target], id_column="house_id", data_uri="/nowhere")
+    return TaskContext(comp, facts)
+
+
+EXAMPLE_PLAN = Instruction(0, "encode city, fill rooms, split built into year and month, use the length of notes",
+                           "an extra-trees ensemble with 300 trees", "fit on all training rows",
+                           "predict with the fitted model")
+
+
+def stage_messages(ctx: TaskContext, plan: Instruction, stage: str, *, previous: str | None = None,
+                   error: str | None = None, reflection: str | None = None) -> list[dict[str, str]]:
+    """System, a worked example as one user/assistant exchange for another task, then this task."""
+    example = example_context(ctx.kind)
+    ex_signature, ex_rules = stage_rules(example, stage)
+    return [
+        {"role": "system", "content": render("system")},
+        {"role": "user", "content": stage_prompt(example, EXAMPLE_PLAN, stage, ex_signature, ex_rules)},
+        {"role": "assistant", "content": "```python\n" + stage_example(ctx, stage) + "\n```"},
+        {"role": "user", "content": stage_prompt(ctx, plan, stage, *stage_rules(ctx, stage), previous=previous,
+                                                 error=error, reflection=reflection)},
+    ]
+
+
 def stage_prompt(ctx: TaskContext, plan: Instruction, stage: str, signature: str, rules: list[str], *,
                  previous: str | None = None, error: str | None = None, reflection: str | None = None) -> str:
     """A compact prompt: only what this stage needs (long prompts derail a 0.5B model)."""
@@ -146,8 +189,7 @@ def stage_prompt(ctx: TaskContext, plan: Instruction, stage: str, signature: str
     v = ctx.prompt_vars()
     return render("stage", title=v["title"], task_type=v["task_type"], metric=v["metric"],
                   higher_is_better=v["higher_is_better"], context=context, plan_part=getattr(plan, PLAN_PART[stage]),
-                  signature=signature, rules=rules, example=stage_example(ctx, stage), previous=previous,
-                  error=error, reflection=reflection)
+                  signature=signature, rules=rules, previous=previous, error=error, reflection=reflection)
 
 
 def stage_error(result: ExecutionResult, workdir: Path, timeout_s: float) -> tuple[str | None, str]:
@@ -177,10 +219,8 @@ class Coder:
                     previous: str | None = None, error: str | None = None, reflection: str | None = None) -> str:
         """One LLM call for one stage; returns sanitised code or raises StageCodeError."""
         cfg = self.config
-        signature, rules = stage_rules(ctx, stage)
-        prompt = stage_prompt(ctx, plan, stage, signature, rules, previous=previous, error=error, reflection=reflection)
         reply = self.llm.chat(ChatRequest(
-            messages=[{"role": "system", "content": render("system")}, {"role": "user", "content": prompt}],
+            messages=stage_messages(ctx, plan, stage, previous=previous, error=error, reflection=reflection),
             max_tokens=cfg.max_tokens, temperature=temperature, seed=cfg.seed + try_index))
         return sanitize_stage(stage, extract_code(reply.text))
 
