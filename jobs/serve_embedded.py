@@ -71,6 +71,11 @@ def local_copy(uri: str) -> Path:
     return dest
 
 
+def _put_all(queue: asyncio.Queue, items: list[Any]) -> None:
+    for item in items:
+        queue.put_nowait(item)
+
+
 def _event(obj: dict[str, Any]) -> str:
     return f"data: {json.dumps(obj, separators=(',', ':'))}\n\n"
 
@@ -157,7 +162,7 @@ class EmbeddedInstruct:
             name, engine_body, stream, include_usage = self._engine_request(body)
         except APIError as e:
             return e.response()
-        chunks = self._generate(engine_body)
+        chunks = self._generate(engine_body, per_token=stream)
         streaming = False
         try:
             async with asyncio.timeout(self.settings.request_timeout_s):
@@ -191,15 +196,21 @@ class EmbeddedInstruct:
         include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
         return name, engine, bool(body.get("stream")), include_usage
 
-    async def _generate(self, body: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
-        """The engine's chunks; closing this generator stops the engine at its next token."""
+    async def _generate(self, body: dict[str, Any], per_token: bool) -> AsyncIterator[list[dict[str, Any]]]:
+        """Batches of the engine's chunks. Streaming: whatever arrived since the last read. Otherwise one
+        batch when the engine is done, so no event-loop wake-up per token. Closing this generator (client
+        gone, timeout) stops the engine at its next token."""
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[dict[str, Any] | _End] = asyncio.Queue()
         stop = threading.Event()
         server = self.llm._server  # the xllamacpp Server; EmbeddedLLM.chat has no streaming callback
+        held: list[dict[str, Any]] = []
 
-        def on_chunk(chunk: dict[str, Any]) -> bool:
-            loop.call_soon_threadsafe(queue.put_nowait, chunk)
+        def on_chunk(chunk: dict[str, Any]) -> bool:  # runs in the engine's calling thread
+            if per_token:
+                loop.call_soon_threadsafe(queue.put_nowait, chunk)
+            else:
+                held.append(chunk)
             return stop.is_set()  # True asks llama.cpp to stop this request
 
         def work() -> None:
@@ -208,66 +219,80 @@ class EmbeddedInstruct:
                 server.handle_chat_completions(body, on_chunk)
             except Exception as e:  # noqa: BLE001 - handed to the event loop below
                 end.error = e
-            loop.call_soon_threadsafe(queue.put_nowait, end)
+            loop.call_soon_threadsafe(_put_all, queue, [*held, end])
 
         loop.run_in_executor(self.pool, work)
         try:
-            while not isinstance(item := await queue.get(), _End):
-                yield item
-            if item.error is not None:
-                status = 400 if isinstance(item.error, ValueError) else 500
-                raise APIError(status, f"engine: {item.error}", "invalid_request_error" if status == 400
-                               else "server_error")
+            while True:
+                batch = [await queue.get()]
+                while not queue.empty():
+                    batch.append(queue.get_nowait())
+                chunks: list[dict[str, Any]] = [c for c in batch if not isinstance(c, _End)]
+                if chunks:
+                    yield chunks
+                if isinstance(end := batch[-1], _End):
+                    if end.error is not None:
+                        status = 400 if isinstance(end.error, ValueError) else 500
+                        raise APIError(status, f"engine: {end.error}",
+                                       "invalid_request_error" if status == 400 else "server_error")
+                    return
         finally:
             stop.set()
 
     @staticmethod
-    async def _first(chunks: AsyncIterator[dict[str, Any]]) -> dict[str, Any] | None:
-        """The first chunk, so that an immediate engine error becomes an HTTP status, not a 200 stream."""
-        first = await anext(chunks, None)
-        if first is not None and "error" in first:
-            raise _engine_error(first)
+    async def _first(batches: AsyncIterator[list[dict[str, Any]]]) -> list[dict[str, Any]]:
+        """The first batch, so that an immediate engine error becomes an HTTP status, not a 200 stream."""
+        first = await anext(batches, [])
+        if first and "error" in first[0]:
+            raise _engine_error(first[0])
         return first
 
-    async def _assemble(self, first: dict[str, Any] | None, chunks: AsyncIterator[dict[str, Any]],
+    @staticmethod
+    async def _assemble(first: list[dict[str, Any]], batches: AsyncIterator[list[dict[str, Any]]],
                         name: str) -> dict[str, Any]:
         text: list[str] = []
-        finish, usage, head = None, None, first or {}
-        item = first
-        while item is not None:
-            if "error" in item:
-                raise _engine_error(item)
-            for choice in item.get("choices") or []:
-                text.append((choice.get("delta") or {}).get("content") or "")
-                finish = choice.get("finish_reason") or finish
-            usage = item.get("usage") or usage
-            item = await anext(chunks, None)
+        finish, usage, head = None, None, first[0] if first else {}
+        batch: list[dict[str, Any]] | None = first
+        while batch is not None:
+            for item in batch:
+                if "error" in item:
+                    raise _engine_error(item)
+                for choice in item.get("choices") or []:
+                    text.append((choice.get("delta") or {}).get("content") or "")
+                    finish = choice.get("finish_reason") or finish
+                usage = item.get("usage") or usage
+            batch = await anext(batches, None)
         return {"id": head.get("id", "chatcmpl"), "object": "chat.completion",
                 "created": head.get("created", int(time.time())), "model": name,
                 "choices": [{"index": 0, "message": {"role": "assistant", "content": "".join(text)},
                              "finish_reason": finish or "stop"}],
                 "usage": usage or {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}}
 
-    async def _sse(self, first: dict[str, Any] | None, chunks: AsyncIterator[dict[str, Any]], name: str,
+    @staticmethod
+    async def _sse(first: list[dict[str, Any]], batches: AsyncIterator[list[dict[str, Any]]], name: str,
                    include_usage: bool, deadline: float) -> AsyncIterator[str]:
-        item = first
+        batch: list[dict[str, Any]] | None = first
         try:
-            while item is not None:
-                if "error" in item:
-                    yield _event({"error": item["error"]})
-                    return
-                if item.get("choices") or include_usage:
-                    item.pop("timings", None)
-                    yield _event({**item, "model": name})
+            while batch is not None:
+                events = []
+                for item in batch:
+                    if "error" in item:
+                        yield "".join(events) + _event({"error": item["error"]})
+                        return
+                    if item.get("choices") or include_usage:
+                        item.pop("timings", None)
+                        events.append(_event({**item, "model": name}))
+                if events:
+                    yield "".join(events)  # one write for the tokens that arrived together
                 if time.monotonic() > deadline:
                     yield _event({"error": {"message": "generation timed out", "type": "timeout", "code": 504}})
                     return
-                item = await anext(chunks, None)
+                batch = await anext(batches, None)
             yield "data: [DONE]\n\n"
         except APIError as e:
             yield _event({"error": {"message": e.message, "type": e.kind, "code": e.status}})
         finally:
-            await chunks.aclose()
+            await batches.aclose()
 
 
 def build_embedded_app(settings: ServeArgs) -> Any:
