@@ -93,6 +93,9 @@ def searched(tmp_path_factory):
     cache = out / "cache"
     llm = CachedLLM(search_llm(name=llm_name(LLMConfig(backend="replay"))), cache)
     row = solve_with(llm, out, candidates=3)
+    import ray
+
+    assert not ray.is_initialized()  # the search shut down the local Ray it started
     assert (out / "penguins" / "search.json").exists(), (row["error"], row["details"].get("attempts"))
     record = json.loads((out / "penguins" / "search.json").read_text())
     return row, record, out / "penguins", cache
