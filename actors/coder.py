@@ -275,5 +275,6 @@ class Coder:
                 continue
             previous, error = code or previous, new_error
             contract = (new_error or "").startswith(("ContractError", "StageCodeError")) or code is None
-            reflection = None if contract or previous is None else self.reflect(ctx, previous, new_error or "")
+            last = i == first_try + self.config.stage_tries - 1  # no next try to use a reflection
+            reflection = None if contract or last or previous is None else self.reflect(ctx, previous, new_error or "")
         return None

@@ -63,8 +63,9 @@ def _lc_sample(df, n, y_col=None):
         return df
     if y_col is None:
         return df.sample(n=n, random_state=SEED).sort_index()
-    keep = df.groupby(df[y_col].astype(str), group_keys=False).apply(
-        lambda g: g.sample(n=min(len(g), 2), random_state=SEED))
+    labels = df[y_col].astype(str)
+    keep = pd.concat([df.loc[idx].sample(n=min(len(idx), 2), random_state=SEED)
+                      for idx in labels.groupby(labels.to_numpy()).groups.values()])
     rest = df.drop(keep.index)
     extra = rest.sample(n=max(0, n - len(keep)), random_state=SEED) if len(rest) else rest
     return pd.concat([keep, extra]).sort_index()
