@@ -67,19 +67,33 @@ class Watch:
             self.child_exit = int(doc["exit-code"])
 
 
-def _kill(proc: subprocess.Popen, watch: Watch) -> None:
-    """Kill the sandbox: SIGKILL its pid-1 first so the kernel tears the whole pid namespace down
-    (detached grandchildren included); bwrap then reaps it and exits. The process group of bwrap
-    is killed too, in case the namespace did not exist yet."""
+def _kill(proc: subprocess.Popen, watch: Watch, *, force: bool = False) -> None:
+    """Kill the sandbox: SIGKILL its pid-1 so the kernel tears the whole pid namespace down
+    (detached grandchildren included) and let bwrap reap it: pid 1 is only released after every
+    other process of the namespace has exited, so bwrap's exit means all are gone. Killing bwrap
+    at the same time would orphan pid 1 and return while the teardown is still running, so bwrap's
+    process group is killed only when the namespace's pid is unknown or as a last resort (force)."""
+    killed_child = False
     if watch.child_pid is not None and watch.child_exit is None:
         try:
             os.kill(watch.child_pid, signal.SIGKILL)
+            killed_child = True
         except ProcessLookupError:
             pass
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
+    if force or not killed_child:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def _await_gone(pid: int | None, grace_s: float) -> None:
+    """Wait until a host pid has been reaped (its /proc entry is gone), at most grace_s."""
+    if pid is None:
+        return
+    stop = time.monotonic() + grace_s
+    while os.path.exists(f"/proc/{pid}") and time.monotonic() < stop:
+        time.sleep(0.02)
 
 
 def pump(proc: subprocess.Popen, status_fd: int, watch: Watch, timeout_s: float, grace_s: float) -> None:
@@ -122,8 +136,10 @@ def pump(proc: subprocess.Popen, status_fd: int, watch: Watch, timeout_s: float,
     try:
         proc.wait(timeout=grace_s)
     except subprocess.TimeoutExpired:
-        _kill(proc, watch)
+        _kill(proc, watch, force=True)
         proc.wait()
+    if watch.timed_out:
+        _await_gone(watch.child_pid, grace_s)  # the namespace's pid 1 outlives all its processes
 
 
 def chown_tree(root: Path, uid: int, gid: int) -> None:
