@@ -111,9 +111,12 @@ class Inbox:
                 last = {**last, "status": "expired", "error": last.get("error") or "lease expired (worker died?)"}
                 history[-1] = last
             if len(history) >= self.max_tries:
-                self.dead_letter(message_uri, f"failed {len(history)} time(s); last error: {last.get('error')}",
-                                 history)
-                return "dead"
+                failed_at = float(last.get("failed_at_ts") or 0)
+                if last.get("status") == "failed" and time.time() - failed_at < self.lease_s:
+                    return "skipped"  # its worker is dead-lettering it right now (see fail())
+                # The failing worker died before acknowledging (or the last try expired): finish for it.
+                reason = f"failed {len(history)} time(s); last error: {last.get('error')}"
+                return "dead" if self.dead_letter(message_uri, reason, history) else "skipped"
         n = int(history[-1].get("try") or len(history)) + 1 if history else 1
         record = {"try": n, "worker": self.worker, "status": "running", "claimed_at": _now_iso(),
                   "lease_expires_at": time.time() + self.lease_s}
@@ -148,7 +151,7 @@ class Inbox:
     def fail(self, claim: Claim, error: str) -> bool:
         """Record a failed try; dead-letter the message if it has used all its tries. True if dead."""
         storage.write_json(claim.uri, {**claim.record, "status": "failed", "error": error,
-                                       "failed_at": _now_iso()})
+                                       "failed_at": _now_iso(), "failed_at_ts": time.time()})
         if claim.n >= self.max_tries:
             self.dead_letter(claim.message_uri, f"failed {claim.n} time(s); last error: {error}",
                              self.tries(claim.msg_id))
@@ -156,7 +159,9 @@ class Inbox:
         logger.warning("%s: try %d of %d failed: %s", claim.msg_id, claim.n, self.max_tries, error)
         return False
 
-    def dead_letter(self, message_uri: str, reason: str, tries: list[dict[str, Any]] | None = None) -> str:
+    def dead_letter(self, message_uri: str, reason: str, tries: list[dict[str, Any]] | None = None) -> str | None:
+        """dead/<id>.json, created once (create-only): of racing workers exactly one dead-letters a
+        message; the others get None. The message and its claims are removed either way."""
         msg_id = message_id(message_uri)
         try:
             raw = storage.read_text(message_uri)
@@ -167,10 +172,13 @@ class Inbox:
         except ValueError:
             request = None
         uri = self.path("dead", f"{msg_id}.json")
-        storage.write_json(uri, {"id": msg_id, "reason": reason, "request": request,
-                                 "raw": raw if request is None else None, "tries": tries or [],
-                                 "worker": self.worker, "dead_at": _now_iso()})
+        won = storage.put_if_absent(uri, _dump({"id": msg_id, "reason": reason, "request": request,
+                                                "raw": raw if request is None else None, "tries": tries or [],
+                                                "worker": self.worker, "dead_at": _now_iso()}))
         self._cleanup(msg_id, message_uri)
+        if not won:
+            logger.info("%s: already dead-lettered by another worker", msg_id)
+            return None
         logger.error("%s: dead-lettered -> %s: %s", msg_id, uri, reason)
         return uri
 
