@@ -119,8 +119,11 @@ def _llm_path(ctx: TaskContext, llm: LLM, coder: Coder, executor: Executor, conf
     log = StageLog()
     details["stage_log"] = log.attempts  # filled in place; serialised at the end
     stages: dict[str, str] = {}
+    passed: dict[str, str] = {}  # checks build only on stages that passed; built-ins stand in for the rest
     for stage in ("preprocess", "model", "train", "predict"):
-        code = coder.generate_stage(ctx, plan, stage, stages, inputs, log)
+        code = coder.generate_stage(ctx, plan, stage, passed, inputs, log)
+        if code is not None:
+            passed[stage] = code
         # A stage that never passed its check is still integrated with its last try: the executor's
         # fix loop sees the full-data error and repairs it; the built-in stage is never substituted.
         last = next((a.code for a in reversed(log.attempts) if a.stage == stage and a.code), None)
@@ -129,7 +132,7 @@ def _llm_path(ctx: TaskContext, llm: LLM, coder: Coder, executor: Executor, conf
                                     f"{coder.config.stage_tries} tries: {log.attempts[-1].error}")
         stages[stage] = code or last  # type: ignore[assignment]
         sink.text(f"stages/{stage}.py", stages[stage])
-    outcome = linguacodus_loop(executor, ctx, plan, stages, inputs, sink, test_ids, log, config.seed)
+    outcome = linguacodus_loop(executor, ctx, plan, stages, inputs, sink, test_ids, log, config.seed, passed)
     if config.search.candidates > 0 and outcome.ok:  # Text-to-ML search; never worse than `outcome`
         outcome, details["search"] = search_solution(executor, ctx, plan, stages, outcome, inputs, sink, test_ids,
                                                      config.search, config.seed)

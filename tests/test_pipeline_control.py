@@ -121,6 +121,8 @@ def test_the_same_error_twice_resets_the_conversation(penguins, tmp_path):
     assert "Your previous version failed" in prompts[1]  # first retry: shown the failed code and error
     assert "Your previous version failed" not in prompts[2]  # same error again: a fresh conversation
     assert [a["reset"] for a in row["details"]["stage_log"]][:3] == [False, False, True]
+    # A stage that never passed does not fail the checks of the stages after it.
+    assert [a["ok"] for a in row["details"]["stage_log"] if a["stage"] != "preprocess"] == [True, True, True]
 
 
 def test_the_floor_writes_a_valid_submission_when_every_attempt_fails_and_says_so(penguins, tmp_path):
