@@ -28,6 +28,7 @@ from actors.integrate import assemble, floor_stages
 from actors.leaderboard import leaderboard_position
 from actors.llm import LLM, RecordingLLM
 from actors.refiner import Refiner
+from actors.search_tune import validation_score
 from actors.search import search_solution
 from actors.task import Competition
 from actors.vanilla import vanilla_loop
@@ -79,16 +80,10 @@ def stage_inputs(comp: Competition, dest: Path) -> dict[str, Path]:
 
 def _validation_score(ctx: TaskContext, train: pd.DataFrame, workdir: Path) -> float | None:
     """Score the script's hold-out predictions ourselves (never trust the script's own print)."""
-    path = workdir / "val_predictions.csv"
-    if not path.exists():
-        return None
     comp = ctx.competition
-    truth = train[[comp.id_column, *comp.target]]
-    pred = pd.read_csv(path)
-    truth = truth[truth[comp.id_column].astype(str).isin(pred[comp.id_column].astype(str))]
-    result = grade_submission(pred, truth, metric=comp.metric, id_column=comp.id_column, targets=list(comp.target),
-                              classes=ctx.facts.classes or None)
-    return result.score
+    return validation_score(workdir / "val_predictions.csv", train[[comp.id_column, *comp.target]],
+                            metric=comp.metric, id_column=comp.id_column, targets=list(comp.target),
+                            classes=ctx.facts.classes or None)
 
 
 def _grade(ctx: TaskContext, row: dict[str, Any], submission: Path) -> None:
