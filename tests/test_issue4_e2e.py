@@ -36,7 +36,8 @@ def serve_with_s3(s3_env: object) -> Iterator[str]:
     ray.init(address="local", num_cpus=2, include_dashboard=False, object_store_memory=100 << 20,
              logging_level=logging.WARNING, runtime_env={"env_vars": {k: os.environ[k] for k in AWS_VARS}})
     try:
-        yield start({"model": MODEL, "num_cpus": 0.5, "n_threads": 2, "n_ctx": 8192, "n_parallel": 2,
+        # one engine thread: on a shared machine llama.cpp's two spinning threads lose badly to other load
+        yield start({"model": MODEL, "num_cpus": 0.5, "n_threads": 1, "n_ctx": 8192, "n_parallel": 2,
                      "api_key_env": None}, host="127.0.0.1", port=free_port())
     finally:
         serve.shutdown()
