@@ -68,8 +68,12 @@ def _solve_all(config: RunConfig, todo: list[Competition]) -> None:
     from jobs.solver import CompetitionSolver
 
     if not ray.is_initialized():
-        ray.init(ignore_reinit_error=True, include_dashboard=False, logging_level=logging.WARNING,
-                 **({} if os.environ.get("RAY_ADDRESS") else {"num_cpus": max(2, os.cpu_count() or 2)}))
+        # RAY_ADDRESS (set by `ray job submit`, or "auto" by hand) joins a cluster; otherwise always a
+        # fresh local one, never whatever cluster /tmp/ray/ray_current_cluster happens to name.
+        address = os.environ.get("RAY_ADDRESS")
+        ray.init(address=address or "local", ignore_reinit_error=True, include_dashboard=False,
+                 logging_level=logging.WARNING,
+                 **({} if address else {"num_cpus": max(2, os.cpu_count() or 2)}))
     llm = None
     if config.llm.backend == "embedded":
         llm = start_llm_actor(config.llm, num_cpus=LLM_ACTOR_CPUS, max_concurrency=config.concurrency + 1)
