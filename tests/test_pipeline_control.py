@@ -17,8 +17,8 @@ from actors.task import Competition
 from jobs.config import RunConfig
 from jobs.pipeline import solve
 from tests.fakes import ScriptedLLM
+from tests.open_tasks import competition
 
-OPEN = Path(__file__).resolve().parents[2] / "shared" / "benchmarks" / "open"
 pytestmark = pytest.mark.sandbox
 
 PLAN = {"preprocessing": "one-hot encode island and sex, fill missing numbers with medians",
@@ -79,11 +79,7 @@ def scripted(code_for: dict, log: list) -> ScriptedLLM:
 
 @pytest.fixture
 def penguins() -> Competition:
-    task = OPEN / "penguins"
-    meta = json.loads((task / "meta.json").read_text())
-    return Competition(competition_id="penguins", title="Penguins", description=(task / "description.md").read_text(),
-                       metric=meta["metric"], task_type=meta["task_type"], target=[meta["target"]],
-                       id_column=meta["id_column"], data_uri=str(task), answers_uri=str(task / "answers.csv"))
+    return competition("penguins", title="Penguins")
 
 
 def run_one(comp: Competition, llm: ScriptedLLM, out: Path, max_fix: int = 2, stage_tries: int = 2) -> dict:

@@ -11,7 +11,8 @@ import pytest
 
 import storage
 from jobs.cli import main as cli
-from tests.test_run_job import catalog_row, write_catalog
+from tests.open_tasks import catalog_row
+from tests.test_run_job import write_catalog
 
 pytestmark = [pytest.mark.slow, pytest.mark.sandbox]
 TASK = "titanic-categorical"  # 3 categorical features: small, and the classic failure mode of small models

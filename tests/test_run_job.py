@@ -18,20 +18,11 @@ import pytest
 
 import storage
 from jobs.cli import main as cli
+from tests.open_tasks import catalog_row
 
 OPEN = Path(__file__).resolve().parents[2] / "shared" / "benchmarks" / "open"
 LINGUACODUS = Path(sys.executable).parent / "linguacodus"
 pytestmark = [pytest.mark.sandbox, pytest.mark.slow]
-
-
-def catalog_row(task: str, **over: object) -> dict:
-    folder = OPEN / task
-    meta = json.loads((folder / "meta.json").read_text())
-    row = {"competition_id": task, "title": task, "description": (folder / "description.md").read_text(),
-           "metric": meta["metric"], "task_type": meta["task_type"], "data_type": "tabular",
-           "target": [meta["target"]], "id_column": meta["id_column"], "data_uri": str(folder),
-           "answers_uri": str(folder / "answers.csv"), "leaderboard_uri": None}
-    return row | over
 
 
 def write_catalog(path: Path, rows: list[dict]) -> str:

@@ -24,6 +24,7 @@ from actors.task import Competition
 from jobs.config import RunConfig
 from jobs.pipeline import solve
 from tests.fakes import ScriptedLLM
+from tests.open_tasks import competition
 from tests.test_pipeline_control import CRITIC, GOOD, INSTRUCTIONS, RESOLVER, stage_of
 
 OPEN = Path(__file__).resolve().parents[2] / "shared" / "benchmarks" / "open"
@@ -69,11 +70,7 @@ def search_llm(name: str = "scripted") -> ScriptedLLM:
 
 
 def penguins() -> Competition:
-    task = OPEN / "penguins"
-    meta = json.loads((task / "meta.json").read_text())
-    return Competition(competition_id="penguins", title="Penguins", description=(task / "description.md").read_text(),
-                       metric=meta["metric"], task_type=meta["task_type"], target=[meta["target"]],
-                       id_column=meta["id_column"], data_uri=str(task), answers_uri=str(task / "answers.csv"))
+    return competition("penguins", title="Penguins")
 
 
 def solve_with(llm, out: Path, candidates: int, sample: int = 500) -> dict:
