@@ -59,7 +59,8 @@ def sanitize_stage(stage: str, code: str) -> str:
     required = STAGE_ARITY[stage]
     if n_args - len(args.defaults) > required or (n_args < required and args.vararg is None):
         raise StageCodeError(f"`{fn}` must take exactly {required} argument(s), it takes {n_args}")
-    return ast.unparse(ast.Module(body=repair_imports(kept), type_ignores=[]))
+    module = _LenientDrops().visit(ast.Module(body=repair_imports(kept), type_ignores=[]))
+    return ast.unparse(ast.fix_missing_locations(module))
 
 
 # Where well-known names live. Small models import them from the wrong module or not at all
@@ -118,6 +119,19 @@ def repair_imports(body: list[ast.stmt]) -> list[ast.stmt]:
         elif name in MODULE_ALIASES and name not in ("pd", "np"):  # pd and np come from the harness
             imports.append(ast.Import(names=[ast.alias(MODULE_ALIASES[name], name)]))
     return imports + code
+
+
+class _LenientDrops(ast.NodeTransformer):
+    """`.drop(...)` with errors="ignore": the harness already removed the id and target columns that
+    small models habitually drop again (KeyError: "['id'] not found in axis"), so dropping a column
+    that is absent means exactly what the model intended."""
+
+    def visit_Call(self, node: ast.Call) -> ast.Call:
+        self.generic_visit(node)
+        if isinstance(node.func, ast.Attribute) and node.func.attr == "drop" and not any(
+                k.arg == "errors" for k in node.keywords):
+            node.keywords.append(ast.keyword(arg="errors", value=ast.Constant("ignore")))
+        return node
 
 
 def _is_constant(node: ast.expr) -> bool:

@@ -43,3 +43,14 @@ def test_the_integrated_floor_script_compiles_and_has_one_of_each_stage():
     compile(script, "solution.py", "exec")
     for fn in ("def preprocess(", "def build_model(", "def train_model(", "def predict(", "def main("):
         assert script.count(fn) == 1, fn
+
+
+def test_dropping_columns_the_harness_already_removed_is_harmless():
+    code = sanitize_stage("preprocess", "def preprocess(train, test):\n"
+                                        "    train = train.drop(columns=['id', 'target'])\n"
+                                        "    test = test.drop(['id'], axis=1)\n    return train, test\n")
+    namespace: dict = {}
+    exec(code, namespace)
+    import pandas as pd
+    a, b = namespace["preprocess"](pd.DataFrame({"x": [1]}), pd.DataFrame({"x": [2]}))
+    assert list(a.columns) == ["x"] and list(b.columns) == ["x"]
