@@ -54,3 +54,23 @@ def test_dropping_columns_the_harness_already_removed_is_harmless():
     import pandas as pd
     a, b = namespace["preprocess"](pd.DataFrame({"x": [1]}), pd.DataFrame({"x": [2]}))
     assert list(a.columns) == ["x"] and list(b.columns) == ["x"]
+
+
+def test_object_columns_of_booleans_or_numbers_pass_the_feature_contract(tmp_path):
+    import subprocess
+    import sys
+
+    stages = floor_stages() | {"preprocess": (
+        "def preprocess(train, test):\n"
+        "    both = pd.concat([train, test])\n"
+        "    out = pd.DataFrame({'flag': both['x'].isna().astype(object), 'n': both['x'].fillna(0).astype(str)})\n"
+        "    return out.iloc[:len(train)], out.iloc[len(train):]\n")}
+    script = assemble({"targets": ["y"], "id_column": "id", "task_type": "binary", "metric": "accuracy",
+                       "kind": "label", "classes": ["0", "1"], "seed": 0}, stages)
+    (tmp_path / "solution.py").write_text(script)
+    import pandas as pd
+    pd.DataFrame({"id": range(40), "x": [None, 1.5] * 20, "y": [0, 1] * 20}).to_csv(tmp_path / "train.csv", index=False)
+    pd.DataFrame({"id": range(40, 50), "x": [2.0, None] * 5}).to_csv(tmp_path / "test.csv", index=False)
+    run = subprocess.run([sys.executable, "solution.py"], cwd=tmp_path, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-1500:]
+    assert len(pd.read_csv(tmp_path / "submission.csv")) == 10

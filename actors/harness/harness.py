@@ -115,6 +115,13 @@ def _lc_check_features(X_train, X_test, n_train, n_test):
             f"train and test features must have the same columns; only in train: {missing[:8]}, only in test: "
             f"{extra[:8]}. Encode train and test together (e.g. pd.concat then pd.get_dummies, then split)")
     X_test = X_test[list(X_train.columns)]
+    for X in (X_train, X_test):  # object columns that hold only booleans or numbers are numbers
+        for c in X.columns:
+            if not pd.api.types.is_numeric_dtype(X[c]):
+                values = X[c].map(lambda v: {"True": 1, "False": 0, True: 1, False: 0}.get(v, v))
+                numbers = pd.to_numeric(values, errors="coerce")
+                if numbers.notna().sum() == values.notna().sum():
+                    X[c] = numbers
     if X_train.shape[1] == 0:
         raise ContractError("preprocess returned no feature columns")
     bad = [c for c in X_train.columns if not pd.api.types.is_numeric_dtype(X_train[c])
