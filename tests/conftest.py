@@ -208,3 +208,16 @@ def s3_env(s3_server: S3Server, monkeypatch: pytest.MonkeyPatch) -> S3Server:
 def s3_bucket(s3_env: S3Server) -> str:
     """A fresh bucket for this test, as an s3:// URI (the AWS_* env points at the server)."""
     return f"s3://{s3_env.make_bucket()}"
+
+
+# -- Ray hygiene -------------------------------------------------------------------------------
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _no_ray_leaks_between_modules() -> Iterator[None]:
+    """A module that leaves Ray running (e.g. a CLI call that joins a local Ray) must not hand that
+    instance, with its environment and CPU count, to the next module's ray.init()."""
+    yield
+    ray = sys.modules.get("ray")
+    if ray is not None and ray.is_initialized():
+        ray.shutdown()
