@@ -221,3 +221,12 @@ def _no_ray_leaks_between_modules() -> Iterator[None]:
     ray = sys.modules.get("ray")
     if ray is not None and ray.is_initialized():
         ray.shutdown()
+
+
+@pytest.fixture
+def ray_session() -> Iterator[None]:
+    """For tests whose CLI calls start a local Ray in this process: shut it down after the test."""
+    yield
+    ray = sys.modules.get("ray")
+    if ray is not None and ray.is_initialized():
+        ray.shutdown()

@@ -18,15 +18,6 @@ pytestmark = [pytest.mark.slow, pytest.mark.sandbox]
 TASK = "titanic-categorical"  # 3 categorical features: small, and the classic failure mode of small models
 
 
-@pytest.fixture
-def ray_session():
-    import ray
-
-    yield
-    if ray.is_initialized():
-        ray.shutdown()
-
-
 def test_the_default_model_solves_a_small_task_end_to_end_and_the_run_replays_offline(tmp_path, ray_session):
     catalog = write_catalog(tmp_path / "c.parquet", [catalog_row(TASK)])
     out, cache = tmp_path / "out", tmp_path / "llm-cache"

@@ -36,15 +36,6 @@ def run_args(catalog: str, out: Path, run_id: str, cache: Path, *extra: str) -> 
             "--cache-dir", str(cache), "--concurrency", "1", "--max-fix", "0", *extra]
 
 
-@pytest.fixture
-def ray_session():
-    import ray
-
-    yield
-    if ray.is_initialized():
-        ray.shutdown()
-
-
 def test_a_batch_with_bad_rows_still_grades_the_good_ones_and_resumes_without_duplicates(tmp_path, ray_session):
     catalog = write_catalog(tmp_path / "c.parquet", [
         catalog_row("penguins"),
