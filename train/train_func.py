@@ -88,7 +88,11 @@ def train_func(config: dict[str, Any]) -> None:
     # -- resume: adapter weights go in before DeepSpeed copies them into its fp32 partitions
     state = TrainerState(world_size=world)
     checkpoint = ray.train.get_checkpoint()
-    resume_dir = Path(checkpoint.to_directory()) if checkpoint is not None else None  # local copy
+    resume_dir = None
+    if checkpoint is not None:
+        # A private copy per rank: without a path, to_directory() hands every rank on a node the
+        # same temp dir, and one rank's cleanup below would delete files another is still loading.
+        resume_dir = Path(checkpoint.to_directory(tempfile.mkdtemp(prefix=f"lc-resume-rank{rank}-")))
     if resume_dir is not None:
         state = TrainerState.from_dir(resume_dir)
         load_adapter_weights(model, resume_dir)
