@@ -76,21 +76,25 @@ def stage_rules(ctx: TaskContext, stage: str) -> tuple[str, list[str]]:
     kind = ctx.kind
     if stage == "preprocess":
         groups = [(k, f.by_kind(k)) for k in ("numeric", "categorical", "text", "date", "boolean")]
-        advice = {"numeric": "keep, fill missing values", "categorical": "encode (pd.get_dummies or category codes)",
-                  "text": "free text: drop, or derive numbers such as length or codes of the first word",
-                  "date": "dates: convert with pd.to_datetime to year, month, day, day of week, then drop",
-                  "boolean": "convert to 0/1"}
+        advice = {"numeric": "fill_missing if they have missing values",
+                  "categorical": "encode_categories, or one_hot when they have few values",
+                  "text": "free text: text_features, or drop_columns", "date": "date_features",
+                  "boolean": "to_number"}
         rules = [f"{k} columns ({advice[k]}): {', '.join(cols[:30])}{' ...' if len(cols) > 30 else ''}"
                  for k, cols in groups if cols]
+        missing = [c.name for c in f.columns if c.missing_train or c.missing_test]
+        if missing:
+            rules.append(f"columns with missing values: {', '.join(missing[:30])}")
         features = [c.name for c in f.columns]
         shown = ", ".join(features[:40]) + (" ..." if len(features) > 40 else "")
         removed = ", ".join(repr(c) for c in [f.id_column, *f.targets, *f.train_only])
         rules.insert(0, f"train and test contain exactly these columns: {shown}. The columns {removed} were "
                         "already removed: do not drop, select or use them")
         rules += [
-            "fill every missing value (e.g. .fillna(train[col].median()) for numbers); never drop rows",
-            "train and test must end with the same columns: encode them together "
-            "(both = pd.concat([train, test]); ...; return both.iloc[:len(train)], both.iloc[len(train):])",
+            "these helpers already exist; each takes (train, test, list_of_columns) and returns (train, test): "
+            "fill_missing, encode_categories, one_hot, date_features, text_features, to_number, drop_columns",
+            "you may add your own features with pandas before the helpers, on train and test alike",
+            "the result must be all numeric with no missing values; never drop rows",
             "do not read files, do not use the target, do not fit a model here",
             "write only the function (and imports): no code outside it",
         ]

@@ -59,8 +59,66 @@ def sanitize_stage(stage: str, code: str) -> str:
     required = STAGE_ARITY[stage]
     if n_args - len(args.defaults) > required or (n_args < required and args.vararg is None):
         raise StageCodeError(f"`{fn}` must take exactly {required} argument(s), it takes {n_args}")
-    module = _LenientDrops().visit(ast.Module(body=repair_imports(kept), type_ignores=[]))
+    body = repair_imports(kept)
+    _prune_undefined(stage, defined[-1], body)
+    module = _LenientDrops().visit(ast.Module(body=body, type_ignores=[]))
     return ast.unparse(ast.fix_missing_locations(module))
+
+
+# Names the integrated script defines before the stages: the harness globals and the toolkit.
+HARNESS_NAMES = {"pd", "np", "os", "sys", "json", "warnings", "TASK", "TARGETS", "ID_COLUMN", "TASK_TYPE", "METRIC",
+                 "KIND", "CLASSES", "N_CLASSES", "SEED", "STAGES", "ContractError", "fill_missing",
+                 "encode_categories", "one_hot", "date_features", "text_features", "to_number", "drop_columns"}
+_NO_DATA_HINT = {
+    "preprocess": "preprocess(train, test) only has its two arguments",
+    "model": "build_model() receives no data: only create and return the unfitted estimator",
+    "train": "train_model(model, X, y) only has its three arguments",
+    "predict": "predict(model, X) only has its two arguments",
+}
+
+
+def _bound_in(node: ast.AST) -> set[str]:
+    names: set[str] = set()
+    for n in ast.walk(node):
+        if isinstance(n, ast.Name) and isinstance(n.ctx, (ast.Store, ast.Del)):
+            names.add(n.id)
+        elif isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(n.name)
+        elif isinstance(n, ast.arg):
+            names.add(n.arg)
+        elif isinstance(n, ast.ExceptHandler) and n.name:
+            names.add(n.name)
+        elif isinstance(n, (ast.Import, ast.ImportFrom)):
+            names |= {a.asname or a.name.split(".")[0] for a in n.names}
+    return names
+
+
+def _loaded(node: ast.AST) -> set[str]:
+    return {n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+
+
+def _prune_undefined(stage: str, fn: ast.FunctionDef, body: list[ast.stmt]) -> None:
+    """Names the stage function reads but nothing defines (LESSONS.md #6: `train_df` inside
+    build_model()). A dead assignment that reads one is dropped; any other use is a specific error
+    before a sandbox check is spent on a NameError."""
+    import builtins
+
+    known = set(dir(builtins)) | HARNESS_NAMES | _bound_in(ast.Module(body=body, type_ignores=[]))
+    statements = list(fn.body)
+    keep: list[ast.stmt] = []
+    for i, st in enumerate(statements):
+        undefined = sorted(_loaded(st) - known)
+        if not undefined:
+            keep.append(st)
+            continue
+        later = set().union(*(_loaded(s) for s in statements[i + 1:])) if i + 1 < len(statements) else set()
+        targets = _bound_in(st) if isinstance(st, (ast.Assign, ast.AnnAssign, ast.AugAssign)) else None
+        if targets is not None and not (targets & later):
+            continue  # dead code that reads an undefined name: drop it
+        raise StageCodeError(f"name {undefined[0]!r} is not defined in {fn.name}: {_NO_DATA_HINT[stage]}")
+    if not keep:
+        keep = [ast.Pass()]
+    fn.body = keep
 
 
 # Where well-known names live. Small models import them from the wrong module or not at all
@@ -164,6 +222,7 @@ def assemble(constants: dict, stages: dict[str, str], header: str = "") -> str:
         '\n\nRun: python solution.py --data-dir DIR_WITH_TRAIN_AND_TEST --out-dir OUTPUT_DIR\n"""',
         "TASK = " + json.dumps(constants, indent=4, sort_keys=True),
         (HARNESS_DIR / "harness.py").read_text(),
+        (HARNESS_DIR / "toolkit.py").read_text(),
     ]
     for stage in STAGE_FUNCTIONS:
         parts.append(f"# ---- stage: {stage} " + "-" * (88 - len(stage)) + "\n" + stages[stage].strip())

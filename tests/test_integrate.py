@@ -74,3 +74,51 @@ def test_object_columns_of_booleans_or_numbers_pass_the_feature_contract(tmp_pat
     run = subprocess.run([sys.executable, "solution.py"], cwd=tmp_path, capture_output=True, text=True)
     assert run.returncode == 0, run.stderr[-1500:]
     assert len(pd.read_csv(tmp_path / "submission.csv")) == 10
+
+
+def test_a_dead_line_reading_data_build_model_never_gets_is_dropped():
+    code = sanitize_stage("model", "def build_model():\n    df = pd.get_dummies(train_df)\n"
+                                   "    return ExtraTreesRegressor(n_estimators=10, random_state=SEED)\n")
+    assert "train_df" not in code and "ExtraTreesRegressor(n_estimators=10" in code
+
+
+def test_an_undefined_name_that_matters_is_refused_before_any_check_runs():
+    with pytest.raises(StageCodeError, match="'X_train' is not defined in train_model: train_model"):
+        sanitize_stage("train", "def train_model(model, X, y):\n    model.fit(X_train, y)\n    return model\n")
+    # names the harness and the toolkit define, locals and comprehension variables are all fine
+    sanitize_stage("preprocess", "def preprocess(train, test):\n    cols = [c for c in train.columns if KIND]\n"
+                                 "    train, test = one_hot(train, test, cols)\n    return train, test\n")
+
+
+def _toolkit() -> dict:
+    from actors.integrate import HARNESS_DIR
+
+    namespace: dict = {}
+    exec("import sys\nimport pandas as pd\nimport numpy as np\n" + (HARNESS_DIR / "toolkit.py").read_text(), namespace)
+    return namespace
+
+
+def test_toolkit_operations_encode_train_and_test_together_without_losing_rows():
+    import pandas as pd
+
+    tk = _toolkit()
+    train = pd.DataFrame({"city": ["Oslo", "Bergen", None, "Oslo"], "rooms": [1.0, None, 3.0, 5.0],
+                          "built": ["2001-02-03", "2010-12-31", "bad", "1999-01-01"],
+                          "notes": ["a big flat", "small", None, "x y z w"], "ok": ["yes", "no", "True", "false"]},
+                         index=[7, 3, 9, 1])
+    test = pd.DataFrame({"city": ["Tromso", "Oslo"], "rooms": [None, 2.0], "built": ["2020-06-01", None],
+                         "notes": ["new", "old house"], "ok": ["no", "yes"]}, index=[0, 5])
+    a, b = tk["fill_missing"](train, test, ["rooms", "nope"])
+    assert a["rooms"].tolist() == [1.0, 3.0, 3.0, 5.0] and b["rooms"].tolist() == [3.0, 2.0]  # train median
+    a, b = tk["one_hot"](a, b, ["city"])
+    assert {"city_Oslo", "city_Tromso", "city_nan"} <= set(a.columns) and list(a.columns) == list(b.columns)
+    assert b["city_Tromso"].tolist() == [1, 0] and a["city_Tromso"].sum() == 0
+    a, b = tk["date_features"](a, b, ["built"])
+    assert a["built_year"].tolist() == [2001, 2010, -1, 1999] and b["built_month"].tolist() == [6, -1]
+    a, b = tk["text_features"](a, b, ["notes"])
+    assert a["notes_words"].tolist() == [3, 1, 0, 4] and "notes" not in b.columns
+    a, b = tk["to_number"](a, b, ["ok"])
+    assert a["ok"].tolist() == [1, 0, 1, 0] and b["ok"].tolist() == [0, 1]
+    assert len(a) == 4 and len(b) == 2 and a.map(lambda v: isinstance(v, (int, float))).all().all()
+    a, b = tk["encode_categories"](train, test, "city")
+    assert a["city"].tolist()[2] == -1 and b["city"].tolist()[1] == a["city"].tolist()[0]

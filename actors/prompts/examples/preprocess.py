@@ -1,11 +1,6 @@
 def preprocess(train, test):
-    # columns: city (categorical), rooms (numeric, some missing), built (date), notes (free text)
-    both = pd.concat([train, test])
-    both["rooms"] = both["rooms"].fillna(both["rooms"].median())
-    both["city"] = both["city"].astype("category").cat.codes
-    built = pd.to_datetime(both["built"], errors="coerce")
-    both["built_year"] = built.dt.year.fillna(2000)
-    both["built_month"] = built.dt.month.fillna(1)
-    both["notes_len"] = both["notes"].fillna("").str.len()
-    both = both.drop(columns=["built", "notes"])
-    return both.iloc[:len(train)], both.iloc[len(train):]
+    train, test = fill_missing(train, test, ["rooms"])
+    train, test = one_hot(train, test, ["city"])
+    train, test = date_features(train, test, ["built"])
+    train, test = text_features(train, test, ["notes"])
+    return train, test
