@@ -39,8 +39,8 @@ def usable_cores() -> int:
 
 
 def default_threads() -> int:
-    """Cores minus one: leaves a core to the sandbox / other actors (see LLMConfig.n_threads for why)."""
-    return max(1, usable_cores() - 1)
+    """Every usable core (see LLMConfig.n_threads for the measurements, and when to use fewer)."""
+    return usable_cores()
 
 
 class EmbeddedLLM:

@@ -104,10 +104,11 @@ class LLMConfig(BaseModel):
     )
     n_ctx: int = Field(8192, ge=256, description="Embedded: context tokens per parallel slot.")
     n_threads: int | None = Field(
-        None, ge=1, description="Embedded: CPU threads. None = usable cores minus one (at least 1): "
-        "llama.cpp's threads wait for each other after every layer, so when another process (a sandboxed "
-        "script, a second actor) takes a core, all of them stall; measured on 2 busy cores, 2 threads "
-        "generated 0.2-0.5 tok/s where 1 thread made 3-6. Use all cores only on an otherwise idle machine.",
+        None, ge=1, description="Embedded: CPU threads. None = every usable core. Measured on 2 cores "
+        "(qwen 0.5B, bench/llm.py, 2026-11-23): idle, 2 threads prompt 122 / generate 22 tok/s vs 1 thread "
+        "59 / 12; with one CPU-bound process beside it, 2 threads still 66 / 17-22. On a heavily shared host "
+        "(load 7-9) 2 threads collapsed to 0.2-0.5 tok/s, because llama.cpp's threads wait for each other "
+        "after every layer: set fewer threads there.",
     )
     n_parallel: int = Field(
         1, ge=1, description="Embedded: parallel slots (continuous batching). Concurrent chat() calls "

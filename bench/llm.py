@@ -78,7 +78,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default="qwen2.5-coder-0.5b", help="a name from actors.models.MODELS")
     ap.add_argument("--gguf", default=None, help="a GGUF file instead of a registry model")
-    ap.add_argument("--threads", type=int, default=None, help="CPU threads (default: usable cores minus one)")
+    ap.add_argument("--threads", type=int, default=None, help="CPU threads (default: every usable core)")
     ap.add_argument("--n-ctx", type=int, default=8192)
     ap.add_argument("--prompt-tokens", type=int, default=1500, help="approximate cold prompt length")
     ap.add_argument("--gen-tokens", type=int, default=128)

@@ -182,7 +182,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
 
     llm = LLMConfig(backend="openai" if args.llm_url else ("replay" if args.replay else "embedded"),
                     model=args.model, base_url=args.llm_url, cache_dir=args.cache_dir, n_ctx=args.n_ctx,
-                    n_parallel=args.concurrency if not args.llm_url else 1)
+                    n_threads=args.threads, n_parallel=args.concurrency if not args.llm_url else 1)
     data: dict[str, Any] = {
         "catalog": args.catalog, "out": args.out, "mode": args.mode, "concurrency": args.concurrency,
         "seed": args.seed, "only": args.only, "llm": llm,
@@ -213,6 +213,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--cache-dir", default=None, help="LLM response cache folder (record / replay)")
     p.add_argument("--replay", action="store_true", help="answer only from --cache-dir, with no model")
     p.add_argument("--n-ctx", type=int, default=8192, help="context tokens per slot (embedded)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="embedded engine threads (default: every core; fewer on a host shared with other work)")
     p.add_argument("--search", type=int, default=0, metavar="N",
                    help="after a working solution, search N alternative model candidates with Ray Tune (0: off)")
     p.set_defaults(func=_main)
