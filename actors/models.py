@@ -192,6 +192,27 @@ def _sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
+def _joined_path(cache_dir: Path, spec: ModelSpec) -> Path:
+    return cache_dir / f"{spec.name}-{spec.sha256[:12]}.gguf"
+
+
+def cached_gguf(name: str, cache_dir: Path | None = None, package_root: Path | None = None) -> Path | None:
+    """The GGUF file of `name` if an earlier resolve_gguf verified it and it is unchanged since, else None.
+
+    Reads only the stamp and the file's size and mtime: cheap enough for a listing, never hashes or joins.
+    """
+    spec = get_spec(name)
+    cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    if len(spec.chunks) == 1:  # used in place, where pip put it
+        pkg = _package_dir(spec.chunks[0].module, package_root)
+        if pkg is None:
+            return None
+        target = pkg / spec.chunks[0].relpath
+    else:
+        target = _joined_path(cache_dir, spec)
+    return target if _stamp_matches(cache_dir, target, spec) else None
+
+
 def _stamp_path(cache_dir: Path, spec: ModelSpec) -> Path:
     return cache_dir / f"{spec.name}.verified.json"
 
@@ -257,11 +278,13 @@ def _join(spec: ModelSpec, files: list[Path], target: Path) -> None:
             os.unlink(tmp)
 
 
-def resolve_gguf(name: str, cache_dir: Path | None = None, package_root: Path | None = None) -> Path:
+def resolve_gguf(name: str, cache_dir: Path | None = None, package_root: Path | None = None,
+                 recheck: bool = False) -> Path:
     """Path of the verified GGUF file of model `name`, joining its chunks into `cache_dir` if needed.
 
     `package_root` replaces the import-system lookup with `<package_root>/<module>` (tests use it to
-    point at damaged copies). Raises ModelFileError naming the missing or corrupt package.
+    point at damaged copies). `recheck` hashes the file again even when its stamp vouches for it
+    (`linguacodus models verify`). Raises ModelFileError naming the missing or corrupt package.
     """
     spec = get_spec(name)
     cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
@@ -271,9 +294,9 @@ def resolve_gguf(name: str, cache_dir: Path | None = None, package_root: Path | 
         raise ModelFileError(f"cannot create model cache dir {cache_dir} ({e}); set LINGUACODUS_CACHE") from e
     files = _chunk_files(spec, package_root)
     # A single-file model is used where pip put it; chunked ones are joined into the cache.
-    target = files[0] if len(files) == 1 else cache_dir / f"{spec.name}-{spec.sha256[:12]}.gguf"
+    target = files[0] if len(files) == 1 else _joined_path(cache_dir, spec)
     with _locked(cache_dir, spec):
-        if _stamp_matches(cache_dir, target, spec):
+        if not recheck and _stamp_matches(cache_dir, target, spec):
             return target
         if target.is_file():
             log.info("verifying %s (%d MB)", target, target.stat().st_size >> 20)

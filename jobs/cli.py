@@ -16,6 +16,7 @@ SUBCOMMANDS: dict[str, str] = {
     "grade": "jobs.grade",
     "serve": "jobs.serve",
     "worker": "jobs.worker",
+    "models": "jobs.models",
     "corpus": "jobs.corpus",
     "extract": "jobs.extract",
     "finetune": "jobs.finetune",

@@ -230,3 +230,29 @@ def ray_session() -> Iterator[None]:
     ray = sys.modules.get("ray")
     if ray is not None and ray.is_initialized():
         ray.shutdown()
+
+
+# -- embedded models (actors/models.py) --------------------------------------------------------
+
+@pytest.fixture
+def tiny_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, bytes]:
+    """A registered 12-chunk model "tiny" in a fake site-packages (pass its root as package_root):
+    part2 must come before part10 when joining. Returns (package root, the joined bytes)."""
+    import hashlib
+
+    from actors.models import MODELS, Chunk, ModelSpec
+
+    root = tmp_path / "site"
+    chunks, pip, whole = [], [], b""
+    for i in range(1, 13):
+        data = (b"GGUF" if i == 1 else b"") + f"<chunk {i}>".encode() * 100
+        d = root / f"tiny_part{i}" / "data"
+        d.mkdir(parents=True)
+        (d / f"part{i:02d}.bin").write_bytes(data)
+        chunks.append(Chunk(f"tiny_part{i}", f"data/part{i:02d}.bin", len(data), hashlib.sha256(data).hexdigest()))
+        pip.append(f"tiny-part{i}==1.0")
+        whole += data
+    spec = ModelSpec(name="tiny", description="test", upstream="none", pip=tuple(pip), chunks=tuple(chunks),
+                     size=len(whole), sha256=hashlib.sha256(whole).hexdigest())
+    monkeypatch.setitem(MODELS, "tiny", spec)
+    return root, whole

@@ -12,7 +12,7 @@ import pytest
 
 from actors import models
 from actors.errors import ConfigError, ModelFileError
-from actors.models import MODELS, Chunk, ModelSpec, missing_packages, resolve_gguf
+from actors.models import MODELS, missing_packages, resolve_gguf
 
 
 def _real_package_dir(module: str) -> Path:
@@ -28,25 +28,6 @@ def _flip_byte(path: Path, offset: int) -> None:
         b = fh.read(1)
         fh.seek(offset)
         fh.write(bytes([b[0] ^ 0xFF]))
-
-
-@pytest.fixture
-def tiny_model(tmp_path, monkeypatch):
-    """A registered 12-chunk model in a fake site-packages: part2 must come before part10 when joining."""
-    root = tmp_path / "site"
-    chunks, pip, whole = [], [], b""
-    for i in range(1, 13):
-        data = (b"GGUF" if i == 1 else b"") + f"<chunk {i}>".encode() * 100
-        d = root / f"tiny_part{i}" / "data"
-        d.mkdir(parents=True)
-        (d / f"part{i:02d}.bin").write_bytes(data)
-        chunks.append(Chunk(f"tiny_part{i}", f"data/part{i:02d}.bin", len(data), hashlib.sha256(data).hexdigest()))
-        pip.append(f"tiny-part{i}==1.0")
-        whole += data
-    spec = ModelSpec(name="tiny", description="test", upstream="none", pip=tuple(pip), chunks=tuple(chunks),
-                     size=len(whole), sha256=hashlib.sha256(whole).hexdigest())
-    monkeypatch.setitem(MODELS, "tiny", spec)
-    return root, whole
 
 
 def test_chunks_are_joined_in_registry_order_and_cached(tiny_model, tmp_path):
