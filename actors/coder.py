@@ -75,16 +75,22 @@ def stage_rules(ctx: TaskContext, stage: str) -> tuple[str, list[str]]:
     f = ctx.facts
     kind = ctx.kind
     if stage == "preprocess":
-        groups = [(k, f.by_kind(k)) for k in ("numeric", "categorical", "text", "date", "boolean")]
-        advice = {"numeric": "fill_missing if they have missing values",
-                  "categorical": "encode_categories, or one_hot when they have few values",
+        def names(cols: list[str]) -> str:
+            return ", ".join(cols[:30]) + (f" ... ({len(cols)} in all)" if len(cols) > 30 else "")
+
+        has_missing = {c.name for c in f.columns if c.missing_train or c.missing_test}
+        numeric = f.by_kind("numeric")
+        rules = []
+        if [c for c in numeric if c not in has_missing]:
+            rules.append(f"numeric columns without missing values (keep them as they are, nothing to do): "
+                         f"{names([c for c in numeric if c not in has_missing])}")
+        if [c for c in numeric if c in has_missing]:
+            rules.append(f"numeric columns with missing values (fill_missing): "
+                         f"{names([c for c in numeric if c in has_missing])}")
+        advice = {"categorical": "encode_categories, or one_hot when they have few values",
                   "text": "free text: text_features, or drop_columns", "date": "date_features",
                   "boolean": "to_number"}
-        rules = [f"{k} columns ({advice[k]}): {', '.join(cols[:30])}{' ...' if len(cols) > 30 else ''}"
-                 for k, cols in groups if cols]
-        missing = [c.name for c in f.columns if c.missing_train or c.missing_test]
-        if missing:
-            rules.append(f"columns with missing values: {', '.join(missing[:30])}")
+        rules += [f"{k} columns ({advice[k]}): {names(f.by_kind(k))}" for k in advice if f.by_kind(k)]
         features = [c.name for c in f.columns]
         shown = ", ".join(features[:40]) + (" ..." if len(features) > 40 else "")
         removed = ", ".join(repr(c) for c in [f.id_column, *f.targets, *f.train_only])
@@ -116,7 +122,8 @@ def stage_rules(ctx: TaskContext, stage: str) -> tuple[str, list[str]]:
               "class indices 0..N_CLASSES-1 (the harness already encoded the labels)")
     if stage == "train":
         rules = ["X is a numeric DataFrame without missing values; y is a numpy array of " + y_desc,
-                 "fit the model (you may tune simple options) and return the fitted model",
+                 "fit the model on all of X and y with model.fit(X, y) and return it (cross_val_score or "
+                 "GridSearchCV fit copies: if you use them, still end with model.fit(X, y))",
                  "do not read files and do not split off a test set: the harness does that"]
         sig = ('def train_model(model, X: pd.DataFrame, y: np.ndarray):\n'
                '    """Fit model on X, y and return the fitted model."""')

@@ -61,7 +61,7 @@ def sanitize_stage(stage: str, code: str) -> str:
         raise StageCodeError(f"`{fn}` must take exactly {required} argument(s), it takes {n_args}")
     body = repair_imports(kept)
     _prune_undefined(stage, defined[-1], body)
-    module = _LenientDrops().visit(ast.Module(body=body, type_ignores=[]))
+    module = _ApiRepairs().visit(_LenientDrops().visit(ast.Module(body=body, type_ignores=[])))
     return ast.unparse(ast.fix_missing_locations(module))
 
 
@@ -189,6 +189,37 @@ class _LenientDrops(ast.NodeTransformer):
         if isinstance(node.func, ast.Attribute) and node.func.attr == "drop" and not any(
                 k.arg == "errors" for k in node.keywords):
             node.keywords.append(ast.keyword(arg="errors", value=ast.Constant("ignore")))
+        return node
+
+
+# Keyword arguments that older tutorials use and the installed libraries refuse (scikit-learn 1.9,
+# LightGBM 4): a removed option is dropped, a renamed value gets its current name. LightGBM infers
+# the objective and the number of classes from y; a stated objective="binary" on a 4-class target
+# fails ("Number of classes must be 1 for non-multiclass training").
+_DROP_KEYWORDS = {"LGBMClassifier": {"objective", "num_class", "num_classes"},
+                  "LogisticRegression": {"multi_class"}}
+_RENAMED_VALUES = {("max_features", "auto"): None, ("loss", "deviance"): "log_loss", ("loss", "ls"): "squared_error",
+                   ("loss", "lad"): "absolute_error", ("criterion", "mse"): "squared_error",
+                   ("criterion", "mae"): "absolute_error"}
+
+
+class _ApiRepairs(ast.NodeTransformer):
+    def visit_Call(self, node: ast.Call) -> ast.Call:
+        self.generic_visit(node)
+        name = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
+        name = ALIASES.get(name, name)
+        drop = _DROP_KEYWORDS.get(name, set())
+        keywords = []
+        for k in node.keywords:
+            if k.arg in drop:
+                continue
+            if isinstance(k.value, ast.Constant) and (k.arg, k.value.value) in _RENAMED_VALUES:
+                new = _RENAMED_VALUES[(k.arg, k.value.value)]
+                if new is None:  # max_features="auto": what it meant, per estimator kind
+                    new = 1.0 if name.endswith("Regressor") else "sqrt"
+                k = ast.keyword(arg=k.arg, value=ast.Constant(new))
+            keywords.append(k)
+        node.keywords = keywords
         return node
 
 

@@ -122,3 +122,17 @@ def test_toolkit_operations_encode_train_and_test_together_without_losing_rows()
     assert len(a) == 4 and len(b) == 2 and a.map(lambda v: isinstance(v, (int, float))).all().all()
     a, b = tk["encode_categories"](train, test, "city")
     assert a["city"].tolist()[2] == -1 and b["city"].tolist()[1] == a["city"].tolist()[0]
+
+
+def test_keywords_the_installed_libraries_refuse_are_repaired():
+    code = sanitize_stage("model", "def build_model():\n    return lgb.LGBMClassifier(objective='binary', num_class=4, "
+                                   "n_estimators=50, verbose=-1)\n")
+    assert "objective" not in code and "num_class" not in code and "n_estimators=50" in code
+    code = sanitize_stage("model", "def build_model():\n    return RandomForestRegressor(max_features='auto', "
+                                   "criterion='mse')\n")
+    assert "max_features=1.0" in code and "criterion='squared_error'" in code
+    code = sanitize_stage("model", "def build_model():\n    return LogisticRegression(multi_class='multinomial', "
+                                   "max_iter=500)\n")
+    namespace: dict = {"SEED": 0}
+    exec(code, namespace)
+    assert namespace["build_model"]().max_iter == 500

@@ -151,6 +151,19 @@ def _lc_check_model(model):
     return model
 
 
+def _lc_check_fitted(model):
+    from sklearn.exceptions import NotFittedError
+    from sklearn.utils.validation import check_is_fitted
+
+    try:
+        check_is_fitted(model)
+    except NotFittedError:
+        raise ContractError("train_model must fit the model it returns: call model.fit(X, y) on all rows "
+                            "(cross_val_score and similar helpers fit copies and leave the model unfitted)") from None
+    except TypeError:  # not a scikit-learn estimator: predict() will tell
+        pass
+
+
 def _lc_proba_matrix(model, pred, n):
     """Map a predict_proba result onto all CLASSES (a sample may lack some classes)."""
     pred = np.asarray(pred, dtype=float)
@@ -247,6 +260,7 @@ def _lc_fit_predict(fit_df, pred_df, out_dir):
         model = MultiOutputRegressor(model) if KIND == "value" else MultiOutputClassifier(model)
     fitted = _lc_call("train", out_dir, train_model, model, X_fit, y)
     model = fitted if fitted is not None and hasattr(fitted, "predict") else model
+    _lc_call("train", out_dir, _lc_check_fitted, model)
     pred = _lc_call("predict", out_dir, predict, model, X_pred)
     return _lc_call("predict", out_dir, _lc_check_predictions, model, pred, len(pred_df))
 
