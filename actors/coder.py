@@ -124,6 +124,8 @@ def stage_rules(ctx: TaskContext, stage: str) -> tuple[str, list[str]]:
         rules = ["X is a numeric DataFrame without missing values; y is a numpy array of " + y_desc,
                  "fit the model on all of X and y with model.fit(X, y) and return it (cross_val_score or "
                  "GridSearchCV fit copies: if you use them, still end with model.fit(X, y))",
+                 "do not scale or transform X here: predict() receives X unchanged (put a scaler in "
+                 "build_model with make_pipeline if the model needs one)",
                  "do not read files and do not split off a test set: the harness does that"]
         sig = ('def train_model(model, X: pd.DataFrame, y: np.ndarray):\n'
                '    """Fit model on X, y and return the fitted model."""')
@@ -166,7 +168,8 @@ def example_context(kind: str) -> TaskContext:
     summary = "price: mean 2.1e+05, std 8e+04" if kind == "value" else f"{len(classes)} classes"
     facts = DataFacts(n_train=800, n_test=200, id_column="house_id", targets=[target], columns=columns,
                       target_summary=summary, classes=classes)
-    comp = Competition(competition_id="house-example", title="House data (example)", description="example",
+    comp = Competition(competition_id="house-example", title="House data (example)",
+                       description=f"Predict {target} for each house from its city, rooms, build date and notes.",
                        metric=metric, task_type=task_type, target=[target], id_column="house_id", data_uri="/nowhere")
     return TaskContext(comp, facts)
 

@@ -36,6 +36,8 @@ INSTRUCTIONS_SCHEMA: dict[str, Any] = {
 
 class InstructorConfig(BaseModel):
     max_tokens: int = Field(1200, description="Completion budget for the three instructions (JSON).")
+    few_shot: bool = Field(True, description="Show one worked exchange for a made-up task first: the 0.5B base "
+                           "model otherwise echoes the prompt's wording instead of naming columns and models.")
     temperature: float = Field(0.3, description="Some diversity helps the three instructions differ.")
     seed: int = Field(0, description="Sampling seed, for reproducible runs.")
 
@@ -57,6 +59,37 @@ def messages_for(name: str, ctx: TaskContext, **extra: object) -> list[dict[str,
         {"role": "system", "content": render("system")},
         {"role": "user", "content": render(name, **ctx.prompt_vars(), **extra)},
     ]
+
+
+def example_instructions(kind: str) -> list[dict[str, str]]:
+    """Three good instructions for the made-up house task of actors.coder.example_context(kind)."""
+    est = "regressor" if kind == "value" else "classifier"
+    out = {"value": "predicted price values", "label": "the predicted house_type label",
+           "proba": "the predicted probability of sold (predict_proba)"}[kind]
+    return [
+        {"preprocessing": "fill missing rooms with the median, one-hot encode city, split built into year and "
+                          "month, replace notes by its length",
+         "model": f"LightGBM {est} with 400 trees, learning_rate 0.05 and num_leaves 31",
+         "training": "fit on all training rows with random_state fixed",
+         "submission": f"for every row of test.csv, write {out}"},
+        {"preprocessing": "fill missing rooms with the median, integer-code city, take the year of built, drop notes",
+         "model": f"random forest {est} with 300 trees and min_samples_leaf 2",
+         "training": "fit on all training rows",
+         "submission": f"for every row of test.csv, write {out}"},
+        {"preprocessing": "fill missing rooms with the median, one-hot encode city, date parts of built, length "
+                          "of notes",
+         "model": f"extra-trees {est} with 500 trees",
+         "training": "fit on all training rows",
+         "submission": f"for every row of test.csv, write {out}"},
+    ]
+
+
+def example_exchange(kind: str) -> list[dict[str, str]]:
+    from actors.coder import example_context  # the same made-up task as the coder's few-shot turn
+
+    example = example_context(kind)
+    return [{"role": "user", "content": render("instructor", **example.prompt_vars())},
+            {"role": "assistant", "content": json.dumps({"instructions": example_instructions(kind)})}]
 
 
 def parse_json(text: str, what: str) -> dict[str, Any]:
@@ -81,7 +114,10 @@ class Instructor(BatchStage):
 
     def run(self, ctx: TaskContext) -> list[Instruction]:
         cfg = self.config
-        reply = self.llm.chat(ChatRequest(messages=messages_for("instructor", ctx), max_tokens=cfg.max_tokens,
+        messages = messages_for("instructor", ctx)
+        if cfg.few_shot:
+            messages = [messages[0], *example_exchange(ctx.kind), messages[1]]
+        reply = self.llm.chat(ChatRequest(messages=messages, max_tokens=cfg.max_tokens,
                                           temperature=cfg.temperature, seed=cfg.seed,
                                           json_schema=INSTRUCTIONS_SCHEMA))
         items = parse_json(reply.text, "instructor").get("instructions") or []

@@ -122,6 +122,12 @@ def test_toolkit_operations_encode_train_and_test_together_without_losing_rows()
     assert len(a) == 4 and len(b) == 2 and a.map(lambda v: isinstance(v, (int, float))).all().all()
     a, b = tk["encode_categories"](train, test, "city")
     assert a["city"].tolist()[2] == -1 and b["city"].tolist()[1] == a["city"].tolist()[0]
+    # numbers are already features: encoding them as categories would scramble their order
+    wide = pd.DataFrame({"age": [float(i) for i in range(40)], "sex": [1.0, 2.0] * 20})
+    a, b = tk["one_hot"](wide, wide.head(3), ["age", "sex"])
+    assert a["age"].tolist() == wide["age"].tolist() and "sex_1.0" in a.columns
+    a, b = tk["encode_categories"](wide, wide.head(3), ["age"])
+    assert a["age"].tolist() == wide["age"].tolist()
 
 
 def test_keywords_the_installed_libraries_refuse_are_repaired():

@@ -37,10 +37,19 @@ def fill_missing(train, test, columns):
     return train, test
 
 
+def _tk_numbers(both, cols, op, max_levels=0):
+    """Numeric columns (with more than max_levels values) are already features: leave them be."""
+    keep = [c for c in cols if pd.api.types.is_numeric_dtype(both[c]) and not pd.api.types.is_bool_dtype(both[c])
+            and both[c].nunique() > max_levels]
+    if keep:
+        print(f"linguacodus toolkit: {op} leaves numeric columns as they are: {keep}", file=sys.stderr)
+    return [c for c in cols if c not in keep]
+
+
 def encode_categories(train, test, columns):
     """Integer codes over the values of train and test together; missing -> -1."""
     both = _tk_both(train, test)
-    for c in _tk_present(train, columns, "encode_categories"):
+    for c in _tk_numbers(both, _tk_present(train, columns, "encode_categories"), "encode_categories"):
         both[c] = both[c].astype("string").astype("category").cat.codes.astype(int)
     return _tk_split(both)
 
@@ -48,7 +57,7 @@ def encode_categories(train, test, columns):
 def one_hot(train, test, columns, max_levels=30):
     """One 0/1 column per value; a column with more than max_levels values gets integer codes."""
     both = _tk_both(train, test)
-    cols = _tk_present(train, columns, "one_hot")
+    cols = _tk_numbers(both, _tk_present(train, columns, "one_hot"), "one_hot", max_levels)
     many = [c for c in cols if both[c].nunique() > max_levels]
     for c in many:
         both[c] = both[c].astype("string").astype("category").cat.codes.astype(int)
