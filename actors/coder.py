@@ -38,6 +38,19 @@ class CoderConfig(BaseModel):
     check_sample: int = Field(300, description="Rows of train/test the stage checks run on.")
     check_timeout_s: float = Field(120.0, description="Wall-clock limit of one stage check.")
     seed: int = Field(0, description="Base sampling seed; attempt i uses seed + i.")
+    styles: dict[str, str] = Field(
+        {"preprocess": "plan", "model": "plan", "train": "code", "predict": "code"},
+        description="Per stage: 'code' (the model writes the function) or 'plan' (the model writes a JSON plan "
+        "under a grammar of this task's columns / the installed estimators, rendered to the function; "
+        "actors/plans.py). Plan is only available for preprocess and model.")
+
+    def style(self, stage: str) -> str:
+        from actors.plans import PLAN_STAGES
+
+        style = self.styles.get(stage, "code")
+        if style not in ("plan", "code") or (style == "plan" and stage not in PLAN_STAGES):
+            raise ValueError(f"stage {stage!r} cannot use style {style!r}")
+        return style
 
 
 class Sink(Protocol):
@@ -58,6 +71,7 @@ class StageAttempt:
     temperature: float
     reflection: str | None = None
     reset: bool = False
+    style: str = "code"
 
 
 @dataclass
@@ -179,22 +193,45 @@ EXAMPLE_PLAN = Instruction(0, "encode city, fill rooms, split built into year an
                            "predict with the fitted model")
 
 
+CODE_REPLY = "Reply with one ```python code block: the function for this task (and the imports it needs), nothing else."
+_CODE_ONLY_RULES = ("these helpers already exist", "you may add your own features", "write only the function",
+                    "you may use sklearn or lightgbm", "the constants SEED")
+
+
+def plan_rules(ctx: TaskContext, stage: str) -> list[str]:
+    """The task-specific rules of a stage without those about writing Python."""
+    return [r for r in stage_rules(ctx, stage)[1] if not r.startswith(_CODE_ONLY_RULES)]
+
+
 def stage_messages(ctx: TaskContext, plan: Instruction, stage: str, *, previous: str | None = None,
-                   error: str | None = None, reflection: str | None = None) -> list[dict[str, str]]:
+                   error: str | None = None, reflection: str | None = None,
+                   style: str = "code") -> list[dict[str, str]]:
     """System, a worked example as one user/assistant exchange for another task, then this task."""
+    from actors import plans
+
     example = example_context(ctx.kind)
-    ex_signature, ex_rules = stage_rules(example, stage)
+    if style == "plan":
+        ex_user = stage_prompt(example, EXAMPLE_PLAN, stage, "", plan_rules(example, stage),
+                               reply=plans.describe(example, stage))
+        ex_reply = json.dumps(plans.example_plan(stage, ctx.kind))
+        user = stage_prompt(ctx, plan, stage, "", plan_rules(ctx, stage), previous=previous, error=error,
+                            reflection=reflection, reply=plans.describe(ctx, stage))
+    else:
+        ex_user = stage_prompt(example, EXAMPLE_PLAN, stage, *stage_rules(example, stage))
+        ex_reply = "```python\n" + stage_example(ctx, stage) + "\n```"
+        user = stage_prompt(ctx, plan, stage, *stage_rules(ctx, stage), previous=previous, error=error,
+                            reflection=reflection)
     return [
         {"role": "system", "content": render("system")},
-        {"role": "user", "content": stage_prompt(example, EXAMPLE_PLAN, stage, ex_signature, ex_rules)},
-        {"role": "assistant", "content": "```python\n" + stage_example(ctx, stage) + "\n```"},
-        {"role": "user", "content": stage_prompt(ctx, plan, stage, *stage_rules(ctx, stage), previous=previous,
-                                                 error=error, reflection=reflection)},
+        {"role": "user", "content": ex_user},
+        {"role": "assistant", "content": ex_reply},
+        {"role": "user", "content": user},
     ]
 
 
 def stage_prompt(ctx: TaskContext, plan: Instruction, stage: str, signature: str, rules: list[str], *,
-                 previous: str | None = None, error: str | None = None, reflection: str | None = None) -> str:
+                 previous: str | None = None, error: str | None = None, reflection: str | None = None,
+                 reply: str = CODE_REPLY) -> str:
     """A compact prompt: only what this stage needs (long prompts derail a 0.5B model)."""
     f = ctx.facts
     context = f.render() if stage == "preprocess" else (
@@ -203,7 +240,8 @@ def stage_prompt(ctx: TaskContext, plan: Instruction, stage: str, signature: str
     v = ctx.prompt_vars()
     return render("stage", title=v["title"], task_type=v["task_type"], metric=v["metric"],
                   higher_is_better=v["higher_is_better"], context=context, plan_part=getattr(plan, PLAN_PART[stage]),
-                  signature=signature, rules=rules, previous=previous, error=error, reflection=reflection)
+                  signature=signature, rules=rules, previous=previous, error=error, reflection=reflection,
+                  reply=reply)
 
 
 def stage_error(result: ExecutionResult, workdir: Path, timeout_s: float) -> tuple[str | None, str]:
@@ -233,9 +271,16 @@ class Coder:
                     previous: str | None = None, error: str | None = None, reflection: str | None = None) -> str:
         """One LLM call for one stage; returns sanitised code or raises StageCodeError."""
         cfg = self.config
-        reply = self.llm.chat(ChatRequest(
-            messages=stage_messages(ctx, plan, stage, previous=previous, error=error, reflection=reflection),
-            max_tokens=cfg.max_tokens, temperature=temperature, seed=cfg.seed + try_index))
+        style = cfg.style(stage)
+        messages = stage_messages(ctx, plan, stage, previous=previous, error=error, reflection=reflection, style=style)
+        if style == "plan":
+            from actors import plans
+
+            reply = self.llm.chat(ChatRequest(messages=messages, max_tokens=cfg.max_tokens, temperature=temperature,
+                                              seed=cfg.seed + try_index, json_schema=plans.schema(ctx, stage)))
+            return sanitize_stage(stage, plans.render(ctx, stage, plans.parse(reply.text, stage)))
+        reply = self.llm.chat(ChatRequest(messages=messages, max_tokens=cfg.max_tokens, temperature=temperature,
+                                          seed=cfg.seed + try_index))
         return sanitize_stage(stage, extract_code(reply.text))
 
     def reflect(self, ctx: TaskContext, code: str, error: str) -> str:
@@ -279,7 +324,8 @@ class Coder:
                 ok, new_error, _ = self.check(ctx, {**accepted, stage: code}, stage, inputs)
             except StageCodeError as exc:
                 ok, new_error = False, str(exc)
-            log.attempts.append(StageAttempt(stage, i, code or "", ok, new_error, temperature, reflection, reset))
+            log.attempts.append(StageAttempt(stage, i, code or "", ok, new_error, temperature, reflection, reset,
+                                             self.config.style(stage)))
             logger.info("%s coder: stage %s try %d %s", cid, stage, i, "passed" if ok else f"failed: {new_error}")
             if ok:
                 return code

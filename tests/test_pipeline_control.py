@@ -82,11 +82,17 @@ def penguins() -> Competition:
     return competition("penguins", title="Penguins")
 
 
-def run_one(comp: Competition, llm: ScriptedLLM, out: Path, max_fix: int = 2, stage_tries: int = 2) -> dict:
+CODE_STYLES = {"preprocess": "code", "model": "code", "train": "code", "predict": "code"}
+
+
+def run_one(comp: Competition, llm: ScriptedLLM, out: Path, max_fix: int = 2, stage_tries: int = 2,
+            styles: dict | None = None) -> dict:
+    """Free-form code in every stage unless `styles` says otherwise (the fix loop is the same for both)."""
+    styles = styles or CODE_STYLES
     config = RunConfig(catalog="unused", out=str(out), run_id="r", executor={"max_fix": max_fix},
-                       coder={"stage_tries": stage_tries})
+                       coder={"stage_tries": stage_tries, "styles": styles})
     sandbox = Sandbox(SandboxConfig(timeout_s=120))
-    coder = Coder(llm, sandbox, CoderConfig(stage_tries=stage_tries))
+    coder = Coder(llm, sandbox, CoderConfig(stage_tries=stage_tries, styles=styles))
     executor = Executor(sandbox, coder, ExecutorConfig(max_fix=max_fix))
     return solve(comp, llm, coder, executor, config, str(out / "penguins"))
 
@@ -152,3 +158,40 @@ def test_a_competition_with_missing_data_becomes_a_failed_row(tmp_path):
     row = run_one(comp, ScriptedLLM([]), tmp_path)
     assert row["status"] == "failed" and row["error"]
     assert pd.isna(row.get("score"))
+
+
+def test_plan_style_stages_are_asked_under_a_grammar_of_real_columns_and_rendered_to_checked_code(penguins, tmp_path):
+    asked: list = []
+    plans = iter([
+        json.dumps({"steps": [{"op": "one_hot", "columns": ["island"]}]}),  # forgets sex and the missing numbers
+        json.dumps({"steps": [{"op": "fill_missing", "columns": ["bill_length_mm", "bill_depth_mm",
+                                                                 "flipper_length_mm", "body_mass_g"]},
+                              {"op": "one_hot", "columns": ["island", "sex"]}]}),
+        json.dumps({"estimator": "RandomForestClassifier", "params": [{"name": "n_estimators", "value": 40}]}),
+    ])
+
+    def reply(req: ChatRequest) -> str:
+        schema = json.dumps(req.json_schema or {})
+        for key, answer in (('"instructions"', INSTRUCTIONS), ('"critiques"', CRITIC), ('"refined"', RESOLVER)):
+            if key in schema:
+                return answer
+        if '"steps"' in schema or '"estimator"' in schema:
+            asked.append((req.json_schema, req.messages[-1]["content"]))
+            return next(plans)
+        if stage_of(req) in ("train", "predict"):
+            return "```python\n" + GOOD[stage_of(req)] + "\n```"
+        return "The numeric columns have missing values; fill them."
+
+    row = run_one(penguins, ScriptedLLM(reply), tmp_path, styles={"preprocess": "plan", "model": "plan",
+                                                                   "train": "code", "predict": "code"})
+    assert row["status"] == "graded" and row["valid_submission"] and not row["fallback_used"], row.get("error")
+    columns = asked[0][0]["properties"]["steps"]["items"]["properties"]["columns"]["items"]["enum"]
+    assert set(columns) == {"island", "bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g", "sex",
+                            "year"}
+    assert "missing" in asked[1][1] and "Previous version" in asked[1][1]  # the contract error went back
+    code = (tmp_path / "penguins" / "stages" / "preprocess.py").read_text()
+    assert "fill_missing(train, test, ['bill_length_mm'" in code and "one_hot(train, test, ['island', 'sex'])" in code
+    assert "RandomForestClassifier(n_estimators=40, random_state=SEED)" in (tmp_path / "penguins" / "solution.py").read_text()
+    log = row["details"]["stage_log"]
+    assert [(a["stage"], a["style"], a["ok"]) for a in log][:3] == [
+        ("preprocess", "plan", False), ("preprocess", "plan", True), ("model", "plan", True)]

@@ -1,0 +1,173 @@
+"""Plan-style stages: the model writes a small program in a JSON grammar, rendered to the stage code.
+
+For preprocessing and the model choice, the decisions are task-specific (which column gets which
+treatment, which estimator with which hyper-parameters) while the code around them is not. A 0.5B
+model makes those decisions well enough but, writing pandas freely, fails on 10 of 11 open tasks
+(LESSONS.md; our runs: unseen-label encoders, 30-column lists cut off by max_tokens, ColumnTransformer
+misuse). In plan style the reply is constrained by a JSON schema whose enums are this task's real
+column names, the toolkit operations (actors/harness/toolkit.py) and the installed estimators, so
+every reply parses and names only things that exist; it is rendered to ordinary Python, stored as
+the stage's code, and checked on the sample exactly like free-form code. Errors still go back to
+the model (a plan can forget a column with missing values, pick a model without predict_proba...).
+
+`CoderConfig.styles` chooses per stage: "plan" or "code" (free-form function).
+"""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from actors.context import TaskContext
+from actors.integrate import StageCodeError
+
+OPS = ("fill_missing", "encode_categories", "one_hot", "date_features", "text_features", "to_number", "drop_columns")
+PLAN_STAGES = ("preprocess", "model")
+
+# Estimators a model plan may name, per metric kind, with the hyper-parameters it may set (name -> type).
+_TREES = {"n_estimators": int, "max_depth": int, "min_samples_leaf": int, "max_features": float}
+_BOOST = {"n_estimators": int, "learning_rate": float, "num_leaves": int, "max_depth": int,
+          "min_child_samples": int, "subsample": float, "colsample_bytree": float, "reg_lambda": float}
+_HGB = {"max_iter": int, "learning_rate": float, "max_leaf_nodes": int, "max_depth": int, "min_samples_leaf": int,
+        "l2_regularization": float}
+_GB = {"n_estimators": int, "learning_rate": float, "max_depth": int, "subsample": float, "min_samples_leaf": int}
+ESTIMATORS: dict[str, dict[str, tuple[str, dict[str, type]]]] = {
+    "classifier": {
+        "LGBMClassifier": ("lightgbm", _BOOST),
+        "HistGradientBoostingClassifier": ("sklearn.ensemble", _HGB),
+        "RandomForestClassifier": ("sklearn.ensemble", _TREES),
+        "ExtraTreesClassifier": ("sklearn.ensemble", _TREES),
+        "GradientBoostingClassifier": ("sklearn.ensemble", _GB),
+        "LogisticRegression": ("sklearn.linear_model", {"C": float, "max_iter": int}),
+        "KNeighborsClassifier": ("sklearn.neighbors", {"n_neighbors": int}),
+    },
+    "regressor": {
+        "LGBMRegressor": ("lightgbm", _BOOST),
+        "HistGradientBoostingRegressor": ("sklearn.ensemble", _HGB),
+        "RandomForestRegressor": ("sklearn.ensemble", _TREES),
+        "ExtraTreesRegressor": ("sklearn.ensemble", _TREES),
+        "GradientBoostingRegressor": ("sklearn.ensemble", _GB),
+        "Ridge": ("sklearn.linear_model", {"alpha": float}),
+        "KNeighborsRegressor": ("sklearn.neighbors", {"n_neighbors": int}),
+    },
+}
+_SCALED = {"LogisticRegression", "KNeighborsClassifier", "Ridge", "KNeighborsRegressor"}  # need scaled inputs
+_SEEDED = {"LGBMClassifier", "LGBMRegressor", "HistGradientBoostingClassifier", "HistGradientBoostingRegressor",
+           "RandomForestClassifier", "RandomForestRegressor", "ExtraTreesClassifier", "ExtraTreesRegressor",
+           "GradientBoostingClassifier", "GradientBoostingRegressor", "LogisticRegression"}
+
+
+def _family(ctx: TaskContext) -> str:
+    return "regressor" if ctx.kind == "value" else "classifier"
+
+
+def schema(ctx: TaskContext, stage: str) -> dict[str, Any]:
+    """The JSON schema (enforced by the engine's grammar) of one stage's plan for this task."""
+    if stage == "preprocess":
+        columns = [c.name for c in ctx.facts.columns]
+        step = {"type": "object", "properties": {
+            "op": {"type": "string", "enum": list(OPS)},
+            "columns": {"type": "array", "minItems": 1, "maxItems": max(1, len(columns)),
+                        "items": {"type": "string", "enum": columns}}},
+            "required": ["op", "columns"], "additionalProperties": False}
+        return {"type": "object", "properties": {"steps": {"type": "array", "maxItems": 8, "items": step}},
+                "required": ["steps"], "additionalProperties": False}
+    if stage == "model":
+        table = ESTIMATORS[_family(ctx)]
+        names = sorted({p for _, params in table.values() for p in params})
+        param = {"type": "object", "properties": {"name": {"type": "string", "enum": names},
+                                                  "value": {"type": "number"}},
+                 "required": ["name", "value"], "additionalProperties": False}
+        return {"type": "object", "properties": {
+            "estimator": {"type": "string", "enum": list(table)},
+            "params": {"type": "array", "maxItems": 6, "items": param}},
+            "required": ["estimator", "params"], "additionalProperties": False}
+    raise ValueError(f"stage {stage!r} has no plan style (plan stages: {PLAN_STAGES})")
+
+
+def describe(ctx: TaskContext, stage: str) -> str:
+    """What the reply must contain, for the prompt (the grammar enforces the shape)."""
+    if stage == "preprocess":
+        return ("Reply with JSON {\"steps\": [{\"op\": ..., \"columns\": [...]}, ...]}: the toolkit operations to "
+                f"apply in order, each to some feature columns. Operations: {', '.join(OPS)}. Numeric columns "
+                "without missing values need no step. An empty list of steps is fine when every column is numeric "
+                "and complete.")
+    table = ESTIMATORS[_family(ctx)]
+    lines = [f"- {name}: {', '.join(params)}" for name, (_, params) in table.items()]
+    return ("Reply with JSON {\"estimator\": ..., \"params\": [{\"name\": ..., \"value\": ...}]}: the estimator "
+            "and up to 6 hyper-parameters. Estimators and the parameters each accepts:\n" + "\n".join(lines))
+
+
+def parse(text: str, stage: str) -> dict[str, Any]:
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise StageCodeError(f"the reply is not valid JSON ({exc.msg}); reply with the JSON plan only") from exc
+    if not isinstance(data, dict):
+        raise StageCodeError("the reply must be a JSON object")
+    return data
+
+
+def render(ctx: TaskContext, stage: str, plan: dict[str, Any]) -> str:
+    """The stage function for a plan. Unknown values are refused with a message for the model."""
+    if stage == "preprocess":
+        return render_preprocess(ctx, plan)
+    return render_model(ctx, plan)
+
+
+def render_preprocess(ctx: TaskContext, plan: dict[str, Any]) -> str:
+    known = {c.name for c in ctx.facts.columns}
+    lines = ["def preprocess(train, test):"]
+    for step in plan.get("steps") or []:
+        op, cols = step.get("op"), list(dict.fromkeys(step.get("columns") or []))
+        if op not in OPS:
+            raise StageCodeError(f"unknown operation {op!r}; use one of {', '.join(OPS)}")
+        unknown = [c for c in cols if c not in known]
+        if unknown:
+            raise StageCodeError(f"columns {unknown} do not exist; the feature columns are {sorted(known)[:40]}")
+        if cols:
+            lines.append(f"    train, test = {op}(train, test, {cols!r})")
+    lines.append("    return train, test")
+    return "\n".join(lines) + "\n"
+
+
+def render_model(ctx: TaskContext, plan: dict[str, Any]) -> str:
+    table = ESTIMATORS[_family(ctx)]
+    name = plan.get("estimator")
+    if name not in table:
+        raise StageCodeError(f"unknown estimator {name!r} for a {_family(ctx)}; use one of {', '.join(table)}")
+    module, allowed = table[name]
+    kwargs: dict[str, Any] = {}
+    for p in plan.get("params") or []:
+        key, value = p.get("name"), p.get("value")
+        if key in allowed and isinstance(value, (int, float)) and value == value:  # drop what it cannot take
+            kwargs[key] = _bounded(key, allowed[key](value))
+    if name.startswith("LGBM"):
+        kwargs["verbose"] = -1
+    args = ", ".join([f"{k}={v!r}" for k, v in kwargs.items()] + (["random_state=SEED"] if name in _SEEDED else []))
+    imports = [f"from {module} import {name}"]
+    body = f"{name}({args})"
+    if name in _SCALED:
+        imports += ["from sklearn.pipeline import make_pipeline", "from sklearn.preprocessing import StandardScaler"]
+        body = f"make_pipeline(StandardScaler(), {body})"
+    return "\n".join(imports) + f"\n\n\ndef build_model():\n    return {body}\n"
+
+
+_BOUNDS = {"max_features": (0.05, 1.0), "subsample": (0.05, 1.0), "colsample_bytree": (0.05, 1.0),
+           "learning_rate": (1e-4, 1.0), "n_estimators": (1, 2000), "max_iter": (1, 2000), "C": (1e-6, 1e6),
+           "alpha": (0.0, 1e6), "reg_lambda": (0.0, 1e6), "l2_regularization": (0.0, 1e6), "num_leaves": (2, 4096),
+           "max_leaf_nodes": (2, 4096)}
+
+
+def _bounded(key: str, value: int | float) -> int | float:
+    """Clip a hyper-parameter into the range the library accepts (ints default to at least 1)."""
+    low, high = _BOUNDS.get(key, (1, 10**6))
+    return type(value)(min(max(value, low), high))
+
+
+def example_plan(stage: str, kind: str) -> dict[str, Any]:
+    """The plan for the made-up house task of the coder's few-shot turn."""
+    if stage == "preprocess":
+        return {"steps": [{"op": "fill_missing", "columns": ["rooms"]}, {"op": "one_hot", "columns": ["city"]},
+                          {"op": "date_features", "columns": ["built"]}, {"op": "text_features", "columns": ["notes"]}]}
+    return {"estimator": "ExtraTreesRegressor" if kind == "value" else "ExtraTreesClassifier",
+            "params": [{"name": "n_estimators", "value": 300}, {"name": "min_samples_leaf", "value": 2}]}
