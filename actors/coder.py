@@ -39,10 +39,10 @@ class CoderConfig(BaseModel):
     check_timeout_s: float = Field(120.0, description="Wall-clock limit of one stage check.")
     seed: int = Field(0, description="Base sampling seed; attempt i uses seed + i.")
     styles: dict[str, str] = Field(
-        {"preprocess": "plan", "model": "plan", "train": "code", "predict": "code"},
+        {"preprocess": "plan", "model": "plan", "train": "plan", "predict": "code"},
         description="Per stage: 'code' (the model writes the function) or 'plan' (the model writes a JSON plan "
         "under a grammar of this task's columns / the installed estimators, rendered to the function; "
-        "actors/plans.py). Plan is only available for preprocess and model.")
+        "actors/plans.py). Plan is available for preprocess, model and train.")
 
     def style(self, stage: str) -> str:
         from actors.plans import PLAN_STAGES
@@ -200,6 +200,8 @@ _CODE_ONLY_RULES = ("these helpers already exist", "you may add your own feature
 
 def plan_rules(ctx: TaskContext, stage: str) -> list[str]:
     """The task-specific rules of a stage without those about writing Python."""
+    if stage == "train":
+        return [f"train.csv has {ctx.facts.n_train} rows; target: {ctx.facts.target_summary}"]
     return [r for r in stage_rules(ctx, stage)[1] if not r.startswith(_CODE_ONLY_RULES)]
 
 

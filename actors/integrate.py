@@ -68,7 +68,8 @@ def sanitize_stage(stage: str, code: str) -> str:
 # Names the integrated script defines before the stages: the harness globals and the toolkit.
 HARNESS_NAMES = {"pd", "np", "os", "sys", "json", "warnings", "TASK", "TARGETS", "ID_COLUMN", "TASK_TYPE", "METRIC",
                  "KIND", "CLASSES", "N_CLASSES", "SEED", "STAGES", "ContractError", "fill_missing",
-                 "encode_categories", "one_hot", "date_features", "text_features", "to_number", "drop_columns"}
+                 "encode_categories", "one_hot", "date_features", "text_features", "to_number", "drop_columns",
+                 "fit_weighted"}
 _NO_DATA_HINT = {
     "preprocess": "preprocess(train, test) only has its two arguments",
     "model": "build_model() receives no data: only create and return the unfitted estimator",

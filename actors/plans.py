@@ -21,7 +21,7 @@ from actors.context import TaskContext
 from actors.integrate import StageCodeError
 
 OPS = ("fill_missing", "encode_categories", "one_hot", "date_features", "text_features", "to_number", "drop_columns")
-PLAN_STAGES = ("preprocess", "model")
+PLAN_STAGES = ("preprocess", "model", "train")
 
 # Estimators a model plan may name, per metric kind, with the hyper-parameters it may set (name -> type).
 _TREES = {"n_estimators": int, "max_depth": int, "min_samples_leaf": int, "max_features": float}
@@ -81,6 +81,10 @@ def schema(ctx: TaskContext, stage: str) -> dict[str, Any]:
             "estimator": {"type": "string", "enum": list(table)},
             "params": {"type": "array", "maxItems": 6, "items": param}},
             "required": ["estimator", "params"], "additionalProperties": False}
+    if stage == "train":
+        options = ["none", "balanced_class_weights"] if ctx.kind != "value" else ["none", "log_target"]
+        return {"type": "object", "properties": {"fit_option": {"type": "string", "enum": options}},
+                "required": ["fit_option"], "additionalProperties": False}
     raise ValueError(f"stage {stage!r} has no plan style (plan stages: {PLAN_STAGES})")
 
 
@@ -91,6 +95,12 @@ def describe(ctx: TaskContext, stage: str) -> str:
                 f"apply in order, each to some feature columns. Operations: {', '.join(OPS)}. Numeric columns "
                 "without missing values need no step. An empty list of steps is fine when every column is numeric "
                 "and complete.")
+    if stage == "train":
+        if ctx.kind == "value":
+            return ('Reply with JSON {"fit_option": ...}: "none" (fit on the target as it is) or "log_target" '
+                    "(fit on log(1 + target) and invert the transform when predicting; for skewed positive targets).")
+        return ('Reply with JSON {"fit_option": ...}: "none" (plain fit) or "balanced_class_weights" (weight rows '
+                "so that every class counts equally; for imbalanced classes).")
     table = ESTIMATORS[_family(ctx)]
     lines = [f"- {name}: {', '.join(params)}" for name, (_, params) in table.items()]
     return ("Reply with JSON {\"estimator\": ..., \"params\": [{\"name\": ..., \"value\": ...}]}: the estimator "
@@ -111,7 +121,28 @@ def render(ctx: TaskContext, stage: str, plan: dict[str, Any]) -> str:
     """The stage function for a plan. Unknown values are refused with a message for the model."""
     if stage == "preprocess":
         return render_preprocess(ctx, plan)
+    if stage == "train":
+        return render_train(ctx, plan)
     return render_model(ctx, plan)
+
+
+def render_train(ctx: TaskContext, plan: dict[str, Any]) -> str:
+    option = plan.get("fit_option", "none")
+    allowed = ("none", "log_target") if ctx.kind == "value" else ("none", "balanced_class_weights")
+    if option not in allowed:
+        raise StageCodeError(f"unknown fit_option {option!r}; use one of {', '.join(allowed)}")
+    if option == "balanced_class_weights":
+        return ("from sklearn.utils.class_weight import compute_sample_weight\n\n\n"
+                "def train_model(model, X, y):\n"
+                "    return fit_weighted(model, X, y, compute_sample_weight('balanced', y))\n")
+    if option == "log_target":
+        return ("from sklearn.compose import TransformedTargetRegressor\n\n\n"
+                "def train_model(model, X, y):\n"
+                "    if np.min(y) <= -1:  # log1p needs targets above -1: fit on the target as it is\n"
+                "        return model.fit(X, y)\n"
+                "    model = TransformedTargetRegressor(regressor=model, func=np.log1p, inverse_func=np.expm1)\n"
+                "    return model.fit(X, y)\n")
+    return "def train_model(model, X, y):\n    model.fit(X, y)\n    return model\n"
 
 
 def render_preprocess(ctx: TaskContext, plan: dict[str, Any]) -> str:
@@ -169,5 +200,7 @@ def example_plan(stage: str, kind: str) -> dict[str, Any]:
     if stage == "preprocess":
         return {"steps": [{"op": "fill_missing", "columns": ["rooms"]}, {"op": "one_hot", "columns": ["city"]},
                           {"op": "date_features", "columns": ["built"]}, {"op": "text_features", "columns": ["notes"]}]}
+    if stage == "train":
+        return {"fit_option": "none"}
     return {"estimator": "ExtraTreesRegressor" if kind == "value" else "ExtraTreesClassifier",
             "params": [{"name": "n_estimators", "value": 300}, {"name": "min_samples_leaf", "value": 2}]}

@@ -190,7 +190,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         "executor": {"max_fix": args.max_fix},
         "sandbox": {"timeout_s": args.timeout, "memory_mb": args.memory_mb},
         "search": {"candidates": args.search},
-        "coder": {"styles": {"preprocess": args.stage_style, "model": args.stage_style, "train": "code",
+        "coder": {"styles": {"preprocess": args.stage_style, "model": args.stage_style, "train": args.stage_style,
                              "predict": "code"}},
     }
     return RunConfig(**data)
@@ -216,7 +216,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--replay", action="store_true", help="answer only from --cache-dir, with no model")
     p.add_argument("--n-ctx", type=int, default=8192, help="context tokens per slot (embedded)")
     p.add_argument("--stage-style", choices=("plan", "code"), default="plan",
-                   help="preprocess and model stages: a JSON plan under a grammar of the task's columns and the "
+                   help="preprocess, model and train stages: a JSON plan under a grammar of the task's columns and the "
                         "installed estimators, rendered to code (default), or free-form code (for stronger models)")
     p.add_argument("--threads", type=int, default=None,
                    help="embedded engine threads (default: every core; fewer on a host shared with other work)")

@@ -108,5 +108,18 @@ def drop_columns(train, test, columns):
     return train.drop(columns=cols), test.drop(columns=[c for c in cols if c in test.columns])
 
 
+def fit_weighted(model, X, y, weights):
+    """model.fit with per-row weights, routed to the last step of a pipeline; a plain fit for models
+    that take no weights (k-nearest neighbours)."""
+    import inspect
+
+    final = model.steps[-1][1] if hasattr(model, "steps") else model
+    if "sample_weight" not in inspect.signature(final.fit).parameters:
+        print(f"linguacodus toolkit: {type(final).__name__} takes no sample weights: plain fit", file=sys.stderr)
+        return model.fit(X, y)
+    key = f"{model.steps[-1][0]}__sample_weight" if hasattr(model, "steps") else "sample_weight"
+    return model.fit(X, y, **{key: weights})
+
+
 TOOLKIT = ("fill_missing", "encode_categories", "one_hot", "date_features", "text_features", "to_number",
-           "drop_columns")
+           "drop_columns", "fit_weighted")

@@ -1,0 +1,85 @@
+"""Plan-style stages: the grammar names only this task's columns / installed estimators, and every
+plan renders to stage code that runs (executed here with the real toolkit and libraries)."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from actors import plans
+from actors.integrate import HARNESS_DIR, StageCodeError, sanitize_stage
+from tests.open_tasks import competition
+
+
+def _context(task: str):
+    from actors.context import TaskContext
+    from actors.facts import compute_facts
+
+    comp = competition(task)
+    return TaskContext(comp, compute_facts(comp, pd.read_csv(f"{comp.data_uri}/train.csv"),
+                                           pd.read_csv(f"{comp.data_uri}/test.csv")))
+
+
+def _namespace() -> dict:
+    ns: dict = {"SEED": 0}
+    exec("import sys\nimport pandas as pd\nimport numpy as np\n" + (HARNESS_DIR / "toolkit.py").read_text(), ns)
+    return ns
+
+
+def _run(code: str, ns: dict) -> dict:
+    exec(code, ns)
+    return ns
+
+
+def test_every_estimator_of_every_kind_renders_to_a_model_that_fits_and_predicts():
+    rng = np.random.RandomState(0)
+    X = pd.DataFrame(rng.rand(60, 3), columns=["a", "b", "c"])
+    for task, y in (("cars-mpg", rng.rand(60) * 30), ("penguins", np.arange(60) % 3)):
+        ctx = _context(task)
+        for name, (_, allowed) in plans.ESTIMATORS[plans._family(ctx)].items():
+            params = [{"name": p, "value": 3} for p in allowed][:6]  # out-of-range values are clipped
+            code = sanitize_stage("model", plans.render(ctx, "model", {"estimator": name, "params": params}))
+            model = _run(code, _namespace())["build_model"]()
+            assert len(model.fit(X, y).predict(X)) == 60, name
+
+
+def test_the_preprocess_grammar_is_the_tasks_columns_and_a_plan_renders_to_toolkit_calls():
+    ctx = _context("cars-mpg")
+    schema = plans.schema(ctx, "preprocess")
+    assert schema["properties"]["steps"]["items"]["properties"]["columns"]["items"]["enum"] == [
+        c.name for c in ctx.facts.columns]
+    code = plans.render(ctx, "preprocess", {"steps": [{"op": "fill_missing", "columns": ["Horsepower"]},
+                                                      {"op": "one_hot", "columns": ["Origin"]},
+                                                      {"op": "text_features", "columns": ["Name", "Name"]}]})
+    train = pd.read_csv(f"{ctx.competition.data_uri}/train.csv").drop(columns=["id", "Miles_per_Gallon"])
+    test = pd.read_csv(f"{ctx.competition.data_uri}/test.csv").drop(columns=["id"])
+    a, b = _run(sanitize_stage("preprocess", code), _namespace())["preprocess"](train, test)
+    assert list(a.columns) == list(b.columns) and len(a) == len(train) and len(b) == len(test)
+    assert not a.isna().any().any() and all(pd.api.types.is_numeric_dtype(a[c]) for c in a.columns)
+    with pytest.raises(StageCodeError, match="do not exist"):
+        plans.render(ctx, "preprocess", {"steps": [{"op": "one_hot", "columns": ["Miles_per_Gallon"]}]})
+
+
+def test_train_plans_fit_with_class_weights_or_a_log_target():
+    rng = np.random.RandomState(1)
+    X = pd.DataFrame(rng.rand(80, 2), columns=["a", "b"])
+    ns = _namespace()
+    balanced = plans.render(_context("penguins"), "train", {"fit_option": "balanced_class_weights"})
+    y = (np.arange(80) % 4 == 0).astype(int)
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.neighbors import KNeighborsClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    for model in (make_pipeline(StandardScaler(), LogisticRegression()), KNeighborsClassifier(3), LogisticRegression()):
+        fitted = _run(sanitize_stage("train", balanced), ns)["train_model"](model, X, y)
+        assert fitted.predict(X).shape == (80,)
+    weighted = LogisticRegression().fit(X, y, sample_weight=np.where(y == 1, 80 / 40, 80 / 120))
+    fitted = _run(sanitize_stage("train", balanced), ns)["train_model"](LogisticRegression(), X, y)
+    assert np.allclose(fitted.coef_, weighted.coef_, atol=1e-4)  # balanced: n / (classes * count)
+    log_target = plans.render(_context("cars-mpg"), "train", {"fit_option": "log_target"})
+    from sklearn.linear_model import LinearRegression
+    y = np.expm1(X["a"].to_numpy() * 2)
+    fitted = _run(sanitize_stage("train", log_target), ns)["train_model"](LinearRegression(), X, y)
+    assert np.allclose(fitted.predict(X), y, rtol=1e-6)  # exact in log space, inverted when predicting
+    negative = _run(sanitize_stage("train", log_target), ns)["train_model"](LinearRegression(), X, -y - 5)
+    assert isinstance(negative, LinearRegression)
