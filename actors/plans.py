@@ -63,7 +63,10 @@ def _family(ctx: TaskContext) -> str:
 def schema(ctx: TaskContext, stage: str) -> dict[str, Any]:
     """The JSON schema (enforced by the engine's grammar) of one stage's plan for this task."""
     if stage == "preprocess":
-        columns = [c.name for c in ctx.facts.columns]
+        columns = plan_columns(ctx)
+        if not columns:  # every column is numeric and complete: the only valid plan is no step
+            return {"type": "object", "properties": {"steps": {"type": "array", "maxItems": 0}},
+                    "required": ["steps"], "additionalProperties": False}
         step = {"type": "object", "properties": {
             "op": {"type": "string", "enum": list(OPS)},
             "columns": {"type": "array", "minItems": 1, "maxItems": max(1, len(columns)),
@@ -86,6 +89,13 @@ def schema(ctx: TaskContext, stage: str) -> dict[str, Any]:
         return {"type": "object", "properties": {"fit_option": {"type": "string", "enum": options}},
                 "required": ["fit_option"], "additionalProperties": False}
     raise ValueError(f"stage {stage!r} has no plan style (plan stages: {PLAN_STAGES})")
+
+
+def plan_columns(ctx: TaskContext) -> list[str]:
+    """The columns a preprocessing plan may name: those that need a treatment (not numeric, or with
+    missing values). Numeric complete columns are features already; leaving them out of the grammar
+    also keeps a 30-column table from being listed step after step until max_tokens cuts the reply."""
+    return [c.name for c in ctx.facts.columns if c.kind != "numeric" or c.missing_train or c.missing_test]
 
 
 def describe(ctx: TaskContext, stage: str) -> str:
@@ -146,7 +156,7 @@ def render_train(ctx: TaskContext, plan: dict[str, Any]) -> str:
 
 
 def render_preprocess(ctx: TaskContext, plan: dict[str, Any]) -> str:
-    known = {c.name for c in ctx.facts.columns}
+    known = set(plan_columns(ctx))
     lines = ["def preprocess(train, test):"]
     for step in plan.get("steps") or []:
         op, cols = step.get("op"), list(dict.fromkeys(step.get("columns") or []))
@@ -154,7 +164,8 @@ def render_preprocess(ctx: TaskContext, plan: dict[str, Any]) -> str:
             raise StageCodeError(f"unknown operation {op!r}; use one of {', '.join(OPS)}")
         unknown = [c for c in cols if c not in known]
         if unknown:
-            raise StageCodeError(f"columns {unknown} do not exist; the feature columns are {sorted(known)[:40]}")
+            raise StageCodeError(f"columns {unknown} cannot be in a step; the columns that need one are "
+                                 f"{sorted(known)[:40]}")
         if cols:
             lines.append(f"    train, test = {op}(train, test, {cols!r})")
     lines.append("    return train, test")

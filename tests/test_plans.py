@@ -46,8 +46,10 @@ def test_every_estimator_of_every_kind_renders_to_a_model_that_fits_and_predicts
 def test_the_preprocess_grammar_is_the_tasks_columns_and_a_plan_renders_to_toolkit_calls():
     ctx = _context("cars-mpg")
     schema = plans.schema(ctx, "preprocess")
+    # only the columns that need a treatment: text Name, categorical Origin, Horsepower with missing values
     assert schema["properties"]["steps"]["items"]["properties"]["columns"]["items"]["enum"] == [
-        c.name for c in ctx.facts.columns]
+        "Name", "Horsepower", "Origin"]
+    assert plans.schema(_context("breast-cancer"), "preprocess")["properties"]["steps"]["maxItems"] == 0
     code = plans.render(ctx, "preprocess", {"steps": [{"op": "fill_missing", "columns": ["Horsepower"]},
                                                       {"op": "one_hot", "columns": ["Origin"]},
                                                       {"op": "text_features", "columns": ["Name", "Name"]}]})
@@ -56,7 +58,7 @@ def test_the_preprocess_grammar_is_the_tasks_columns_and_a_plan_renders_to_toolk
     a, b = _run(sanitize_stage("preprocess", code), _namespace())["preprocess"](train, test)
     assert list(a.columns) == list(b.columns) and len(a) == len(train) and len(b) == len(test)
     assert not a.isna().any().any() and all(pd.api.types.is_numeric_dtype(a[c]) for c in a.columns)
-    with pytest.raises(StageCodeError, match="do not exist"):
+    with pytest.raises(StageCodeError, match="cannot be in a step"):
         plans.render(ctx, "preprocess", {"steps": [{"op": "one_hot", "columns": ["Miles_per_Gallon"]}]})
 
 
