@@ -9,6 +9,7 @@ return the same code (LESSONS.md #4).
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import tempfile
@@ -212,23 +213,21 @@ def stage_messages(ctx: TaskContext, plan: Instruction, stage: str, *, previous:
     from actors import plans
 
     example = example_context(ctx.kind)
+    shots: list[dict[str, str]] = []
     if style == "plan":
-        ex_user = stage_prompt(example, EXAMPLE_PLAN, stage, "", plan_rules(example, stage),
-                               reply=plans.describe(example, stage))
-        ex_reply = json.dumps(plans.example_plan(stage, ctx.kind))
+        for part, answer in plans.example_plans(stage, ctx.kind):
+            ex_plan = dataclasses.replace(EXAMPLE_PLAN, **{PLAN_PART[stage]: part})
+            shots += [{"role": "user", "content": stage_prompt(example, ex_plan, stage, "", plan_rules(example, stage),
+                                                               reply=plans.describe(example, stage))},
+                      {"role": "assistant", "content": json.dumps(answer)}]
         user = stage_prompt(ctx, plan, stage, "", plan_rules(ctx, stage), previous=previous, error=error,
                             reflection=reflection, reply=plans.describe(ctx, stage))
     else:
-        ex_user = stage_prompt(example, EXAMPLE_PLAN, stage, *stage_rules(example, stage))
-        ex_reply = "```python\n" + stage_example(ctx, stage) + "\n```"
+        shots = [{"role": "user", "content": stage_prompt(example, EXAMPLE_PLAN, stage, *stage_rules(example, stage))},
+                 {"role": "assistant", "content": "```python\n" + stage_example(ctx, stage) + "\n```"}]
         user = stage_prompt(ctx, plan, stage, *stage_rules(ctx, stage), previous=previous, error=error,
                             reflection=reflection)
-    return [
-        {"role": "system", "content": render("system")},
-        {"role": "user", "content": ex_user},
-        {"role": "assistant", "content": ex_reply},
-        {"role": "user", "content": user},
-    ]
+    return [{"role": "system", "content": render("system")}, *shots, {"role": "user", "content": user}]
 
 
 def stage_prompt(ctx: TaskContext, plan: Instruction, stage: str, signature: str, rules: list[str], *,

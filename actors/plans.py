@@ -63,16 +63,15 @@ def _family(ctx: TaskContext) -> str:
 def schema(ctx: TaskContext, stage: str) -> dict[str, Any]:
     """The JSON schema (enforced by the engine's grammar) of one stage's plan for this task."""
     if stage == "preprocess":
-        columns = plan_columns(ctx)
-        if not columns:  # every column is numeric and complete: the only valid plan is no step
+        applicable = op_columns(ctx)
+        if not applicable:  # every column is numeric and complete: the only valid plan is no step
             return {"type": "object", "properties": {"steps": {"type": "array", "maxItems": 0}},
                     "required": ["steps"], "additionalProperties": False}
-        step = {"type": "object", "properties": {
-            "op": {"type": "string", "enum": list(OPS)},
-            "columns": {"type": "array", "minItems": 1, "maxItems": max(1, len(columns)),
-                        "items": {"type": "string", "enum": columns}}},
-            "required": ["op", "columns"], "additionalProperties": False}
-        return {"type": "object", "properties": {"steps": {"type": "array", "maxItems": 8, "items": step}},
+        steps = [{"type": "object", "properties": {
+            "op": {"type": "string", "const": op},
+            "columns": {"type": "array", "minItems": 1, "maxItems": len(cols), "items": {"type": "string", "enum": cols}}},
+            "required": ["op", "columns"], "additionalProperties": False} for op, cols in applicable.items()]
+        return {"type": "object", "properties": {"steps": {"type": "array", "maxItems": 8, "items": {"anyOf": steps}}},
                 "required": ["steps"], "additionalProperties": False}
     if stage == "model":
         table = ESTIMATORS[_family(ctx)]
@@ -91,11 +90,23 @@ def schema(ctx: TaskContext, stage: str) -> dict[str, Any]:
     raise ValueError(f"stage {stage!r} has no plan style (plan stages: {PLAN_STAGES})")
 
 
-def plan_columns(ctx: TaskContext) -> list[str]:
-    """The columns a preprocessing plan may name: those that need a treatment (not numeric, or with
-    missing values). Numeric complete columns are features already; leaving them out of the grammar
-    also keeps a 30-column table from being listed step after step until max_tokens cuts the reply."""
-    return [c.name for c in ctx.facts.columns if c.kind != "numeric" or c.missing_train or c.missing_test]
+def op_columns(ctx: TaskContext) -> dict[str, list[str]]:
+    """Which columns each toolkit operation may be applied to: the grammar admits only type-correct
+    steps (r4, chile-vote: text_features on the numeric age and income replaced them by the length
+    of their digits). Operations with no such column are left out."""
+    f = ctx.facts
+    missing = [c.name for c in f.columns if c.missing_train or c.missing_test]
+    non_numeric = [c.name for c in f.columns if c.kind != "numeric"]
+    table = {
+        "fill_missing": missing,
+        "encode_categories": [c.name for c in f.columns if c.kind in ("categorical", "boolean", "text")],
+        "one_hot": [c.name for c in f.columns if c.kind in ("categorical", "boolean")],
+        "date_features": f.by_kind("date"),
+        "text_features": f.by_kind("text"),
+        "to_number": f.by_kind("boolean"),
+        "drop_columns": list(dict.fromkeys(non_numeric + missing)),
+    }
+    return {op: cols for op, cols in table.items() if cols}
 
 
 def describe(ctx: TaskContext, stage: str) -> str:
@@ -156,16 +167,15 @@ def render_train(ctx: TaskContext, plan: dict[str, Any]) -> str:
 
 
 def render_preprocess(ctx: TaskContext, plan: dict[str, Any]) -> str:
-    known = set(plan_columns(ctx))
+    applicable = op_columns(ctx)
     lines = ["def preprocess(train, test):"]
     for step in plan.get("steps") or []:
         op, cols = step.get("op"), list(dict.fromkeys(step.get("columns") or []))
-        if op not in OPS:
-            raise StageCodeError(f"unknown operation {op!r}; use one of {', '.join(OPS)}")
-        unknown = [c for c in cols if c not in known]
+        if op not in applicable:
+            raise StageCodeError(f"operation {op!r} does not apply to this task; use one of {', '.join(applicable)}")
+        unknown = [c for c in cols if c not in applicable[op]]
         if unknown:
-            raise StageCodeError(f"columns {unknown} cannot be in a step; the columns that need one are "
-                                 f"{sorted(known)[:40]}")
+            raise StageCodeError(f"{op} cannot take columns {unknown}; it applies to {applicable[op][:40]}")
         if cols:
             lines.append(f"    train, test = {op}(train, test, {cols!r})")
     lines.append("    return train, test")
@@ -206,12 +216,23 @@ def _bounded(key: str, value: int | float) -> int | float:
     return type(value)(min(max(value, low), high))
 
 
-def example_plan(stage: str, kind: str) -> dict[str, Any]:
-    """The plan for the made-up house task of the coder's few-shot turn."""
+def example_plans(stage: str, kind: str) -> list[tuple[str, dict[str, Any]]]:
+    """(instruction part, plan) pairs for the made-up house task of the coder's few-shot turns. Two
+    different pairs for model and train, so a small model learns to follow the instruction rather
+    than to copy the one example's estimator (r4: every task got the example's extra-trees)."""
     if stage == "preprocess":
-        return {"steps": [{"op": "fill_missing", "columns": ["rooms"]}, {"op": "one_hot", "columns": ["city"]},
-                          {"op": "date_features", "columns": ["built"]}, {"op": "text_features", "columns": ["notes"]}]}
+        return [("encode city, fill rooms, split built into year and month, use the length of notes",
+                 {"steps": [{"op": "fill_missing", "columns": ["rooms"]}, {"op": "one_hot", "columns": ["city"]},
+                            {"op": "date_features", "columns": ["built"]},
+                            {"op": "text_features", "columns": ["notes"]}]})]
     if stage == "train":
-        return {"fit_option": "none"}
-    return {"estimator": "ExtraTreesRegressor" if kind == "value" else "ExtraTreesClassifier",
-            "params": [{"name": "n_estimators", "value": 300}, {"name": "min_samples_leaf", "value": 2}]}
+        second = (("train on the logarithm of price", {"fit_option": "log_target"}) if kind == "value" else
+                  ("weight the classes so that rare ones count as much", {"fit_option": "balanced_class_weights"}))
+        return [("fit on all training rows", {"fit_option": "none"}), second]
+    suffix = "Regressor" if kind == "value" else "Classifier"
+    return [("an extra-trees ensemble with 300 trees",
+             {"estimator": f"ExtraTrees{suffix}", "params": [{"name": "n_estimators", "value": 300}]}),
+            ("LightGBM with 500 trees, learning rate 0.03 and 15 leaves",
+             {"estimator": f"LGBM{suffix}", "params": [{"name": "n_estimators", "value": 500},
+                                                      {"name": "learning_rate", "value": 0.03},
+                                                      {"name": "num_leaves", "value": 15}]})]

@@ -185,8 +185,9 @@ def test_plan_style_stages_are_asked_under_a_grammar_of_real_columns_and_rendere
     row = run_one(penguins, ScriptedLLM(reply), tmp_path, styles={"preprocess": "plan", "model": "plan",
                                                                    "train": "code", "predict": "code"})
     assert row["status"] == "graded" and row["valid_submission"] and not row["fallback_used"], row.get("error")
-    columns = asked[0][0]["properties"]["steps"]["items"]["properties"]["columns"]["items"]["enum"]
-    assert set(columns) == {"island", "bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g", "sex"}
+    columns = {c for step in asked[0][0]["properties"]["steps"]["items"]["anyOf"]
+               for c in step["properties"]["columns"]["items"]["enum"]}
+    assert columns == {"island", "bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g", "sex"}
     assert "missing" in asked[1][1] and "Previous version" in asked[1][1]  # the contract error went back
     code = (tmp_path / "penguins" / "stages" / "preprocess.py").read_text()
     assert "fill_missing(train, test, ['bill_length_mm'" in code and "one_hot(train, test, ['island', 'sex'])" in code

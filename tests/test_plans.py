@@ -46,9 +46,11 @@ def test_every_estimator_of_every_kind_renders_to_a_model_that_fits_and_predicts
 def test_the_preprocess_grammar_is_the_tasks_columns_and_a_plan_renders_to_toolkit_calls():
     ctx = _context("cars-mpg")
     schema = plans.schema(ctx, "preprocess")
-    # only the columns that need a treatment: text Name, categorical Origin, Horsepower with missing values
-    assert schema["properties"]["steps"]["items"]["properties"]["columns"]["items"]["enum"] == [
-        "Name", "Horsepower", "Origin"]
+    # each operation only over the columns it suits; numeric complete columns are in none
+    steps = schema["properties"]["steps"]["items"]["anyOf"]
+    assert {s["properties"]["op"]["const"]: s["properties"]["columns"]["items"]["enum"] for s in steps} == {
+        "fill_missing": ["Horsepower"], "encode_categories": ["Name", "Origin"], "one_hot": ["Origin"],
+        "text_features": ["Name"], "drop_columns": ["Name", "Origin", "Horsepower"]}
     assert plans.schema(_context("breast-cancer"), "preprocess")["properties"]["steps"]["maxItems"] == 0
     code = plans.render(ctx, "preprocess", {"steps": [{"op": "fill_missing", "columns": ["Horsepower"]},
                                                       {"op": "one_hot", "columns": ["Origin"]},
@@ -58,8 +60,23 @@ def test_the_preprocess_grammar_is_the_tasks_columns_and_a_plan_renders_to_toolk
     a, b = _run(sanitize_stage("preprocess", code), _namespace())["preprocess"](train, test)
     assert list(a.columns) == list(b.columns) and len(a) == len(train) and len(b) == len(test)
     assert not a.isna().any().any() and all(pd.api.types.is_numeric_dtype(a[c]) for c in a.columns)
-    with pytest.raises(StageCodeError, match="cannot be in a step"):
-        plans.render(ctx, "preprocess", {"steps": [{"op": "one_hot", "columns": ["Miles_per_Gallon"]}]})
+    with pytest.raises(StageCodeError, match="text_features cannot take columns"):
+        plans.render(ctx, "preprocess", {"steps": [{"op": "text_features", "columns": ["Horsepower"]}]})
+
+
+def test_the_engine_accepts_the_plan_grammar_and_replies_within_it():
+    import json
+
+    from actors.embedded import EmbeddedLLM
+    from actors.llm import ChatRequest, LLMConfig
+
+    ctx = _context("cars-mpg")
+    llm = EmbeddedLLM(LLMConfig(model="smollm2-135m", n_ctx=2048, n_threads=2))
+    reply = llm.chat(ChatRequest(messages=[{"role": "user", "content": "Preprocessing plan for the car data as JSON."}],
+                                 max_tokens=300, temperature=0.8, seed=3, json_schema=plans.schema(ctx, "preprocess")))
+    plan = json.loads(reply.text)  # a 135M model, sampled hot: only the grammar keeps this valid
+    code = plans.render(ctx, "preprocess", plan)
+    assert code.startswith("def preprocess(train, test):")
 
 
 def test_train_plans_fit_with_class_weights_or_a_log_target():
