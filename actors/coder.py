@@ -148,7 +148,8 @@ def stage_rules(ctx: TaskContext, stage: str) -> tuple[str, list[str]]:
     returns = {"proba": "class probabilities, shape (len(X), N_CLASSES): return model.predict_proba(X)",
                "label": "predicted class indices, shape (len(X),): return model.predict(X)",
                "value": "predicted values, shape (len(X),): return model.predict(X)"}[kind]
-    rules = [f"return {returns}", "X has the same columns as in training"]
+    rules = [f"return {returns}", "X has the same columns as in training",
+             "the model was already fitted by train_model: do not fit it again, do not split X, there is no y here"]
     sig = f'def predict(model, X: pd.DataFrame) -> np.ndarray:\n    """Return {returns.split(":")[0]}."""'
     return sig, rules
 
