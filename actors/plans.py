@@ -20,7 +20,7 @@ from typing import Any
 from actors.context import TaskContext
 from actors.integrate import StageCodeError
 
-OPS = ("fill_missing", "encode_categories", "one_hot", "date_features", "text_features", "to_number", "drop_columns")
+OPS = ("fill_missing", "to_number", "date_features", "text_features", "encode_categories", "one_hot", "drop_columns")
 PLAN_STAGES = ("preprocess", "model", "train")
 
 # Estimators a model plan may name, per metric kind, with the hyper-parameters it may set (name -> type).
@@ -64,15 +64,11 @@ def schema(ctx: TaskContext, stage: str) -> dict[str, Any]:
     """The JSON schema (enforced by the engine's grammar) of one stage's plan for this task."""
     if stage == "preprocess":
         applicable = op_columns(ctx)
-        if not applicable:  # every column is numeric and complete: the only valid plan is no step
-            return {"type": "object", "properties": {"steps": {"type": "array", "maxItems": 0}},
-                    "required": ["steps"], "additionalProperties": False}
-        steps = [{"type": "object", "properties": {
-            "op": {"type": "string", "const": op},
-            "columns": {"type": "array", "minItems": 1, "maxItems": len(cols), "items": {"type": "string", "enum": cols}}},
-            "required": ["op", "columns"], "additionalProperties": False} for op, cols in applicable.items()]
-        return {"type": "object", "properties": {"steps": {"type": "array", "maxItems": 8, "items": {"anyOf": steps}}},
-                "required": ["steps"], "additionalProperties": False}
+        # One key per operation that applies, all required (an empty list is "not used"), in a fixed
+        # order: a list of steps let the 0.5B model loop ("drop_columns" six times over every column).
+        return {"type": "object", "properties": {
+            op: {"type": "array", "maxItems": len(cols), "items": {"type": "string", "enum": cols}}
+            for op, cols in applicable.items()}, "required": list(applicable), "additionalProperties": False}
     if stage == "model":
         table = ESTIMATORS[_family(ctx)]
         names = sorted({p for _, params in table.values() for p in params})
@@ -96,7 +92,6 @@ def op_columns(ctx: TaskContext) -> dict[str, list[str]]:
     of their digits). Operations with no such column are left out."""
     f = ctx.facts
     missing = [c.name for c in f.columns if c.missing_train or c.missing_test]
-    non_numeric = [c.name for c in f.columns if c.kind != "numeric"]
     table = {
         "fill_missing": missing,
         "encode_categories": [c.name for c in f.columns if c.kind in ("categorical", "boolean", "text")],
@@ -104,18 +99,20 @@ def op_columns(ctx: TaskContext) -> dict[str, list[str]]:
         "date_features": f.by_kind("date"),
         "text_features": f.by_kind("text"),
         "to_number": f.by_kind("boolean"),
-        "drop_columns": list(dict.fromkeys(non_numeric + missing)),
+        # dropping is an alternative to extracting features from text or dates; numbers and
+        # categories are features as they are (r5: plans dropped every measurement of penguins)
+        "drop_columns": f.by_kind("text") + f.by_kind("date"),
     }
-    return {op: cols for op, cols in table.items() if cols}
+    return {op: table[op] for op in OPS if table[op]}
 
 
 def describe(ctx: TaskContext, stage: str) -> str:
     """What the reply must contain, for the prompt (the grammar enforces the shape)."""
     if stage == "preprocess":
-        return ("Reply with JSON {\"steps\": [{\"op\": ..., \"columns\": [...]}, ...]}: the toolkit operations to "
-                f"apply in order, each to some feature columns. Operations: {', '.join(OPS)}. Numeric columns "
-                "without missing values need no step. An empty list of steps is fine when every column is numeric "
-                "and complete.")
+        ops = list(op_columns(ctx))
+        return ("Reply with JSON {" + ", ".join(f'"{op}": [...]' for op in ops) + "}: for each toolkit operation, "
+                "the feature columns to apply it to ([] for none). Numeric columns without missing values "
+                "need nothing.")
     if stage == "train":
         if ctx.kind == "value":
             return ('Reply with JSON {"fit_option": ...}: "none" (fit on the target as it is) or "log_target" '
@@ -168,14 +165,15 @@ def render_train(ctx: TaskContext, plan: dict[str, Any]) -> str:
 
 def render_preprocess(ctx: TaskContext, plan: dict[str, Any]) -> str:
     applicable = op_columns(ctx)
+    unknown_ops = [op for op in plan if op not in applicable]
+    if unknown_ops:
+        raise StageCodeError(f"operations {unknown_ops} do not apply to this task; use {', '.join(applicable)}")
     lines = ["def preprocess(train, test):"]
-    for step in plan.get("steps") or []:
-        op, cols = step.get("op"), list(dict.fromkeys(step.get("columns") or []))
-        if op not in applicable:
-            raise StageCodeError(f"operation {op!r} does not apply to this task; use one of {', '.join(applicable)}")
-        unknown = [c for c in cols if c not in applicable[op]]
+    for op in OPS:  # the toolkit's order: fill, convert, extract, encode, drop
+        cols = list(dict.fromkeys(plan.get(op) or []))
+        unknown = [c for c in cols if c not in applicable.get(op, [])]
         if unknown:
-            raise StageCodeError(f"{op} cannot take columns {unknown}; it applies to {applicable[op][:40]}")
+            raise StageCodeError(f"{op} cannot take columns {unknown}; it applies to {applicable.get(op, [])[:40]}")
         if cols:
             lines.append(f"    train, test = {op}(train, test, {cols!r})")
     lines.append("    return train, test")
@@ -222,9 +220,8 @@ def example_plans(stage: str, kind: str) -> list[tuple[str, dict[str, Any]]]:
     than to copy the one example's estimator (r4: every task got the example's extra-trees)."""
     if stage == "preprocess":
         return [("encode city, fill rooms, split built into year and month, use the length of notes",
-                 {"steps": [{"op": "fill_missing", "columns": ["rooms"]}, {"op": "one_hot", "columns": ["city"]},
-                            {"op": "date_features", "columns": ["built"]},
-                            {"op": "text_features", "columns": ["notes"]}]})]
+                 {"fill_missing": ["rooms"], "date_features": ["built"], "text_features": ["notes"],
+                  "encode_categories": [], "one_hot": ["city"], "drop_columns": []})]
     if stage == "train":
         second = (("train on the logarithm of price", {"fit_option": "log_target"}) if kind == "value" else
                   ("weight the classes so that rare ones count as much", {"fit_option": "balanced_class_weights"}))

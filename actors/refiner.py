@@ -2,8 +2,10 @@
 task; a resolver picks the best and repairs it. The critique, the choice and the reasons are kept."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,10 +51,29 @@ class Refinement:
     reasons: str
     refined: Instruction
     candidates: list[Instruction] = field(default_factory=list)
+    repair_rejected: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {"candidates": [c.to_dict() for c in self.candidates], "critiques": self.critiques,
-                "best": self.best, "reasons": self.reasons, "refined": self.refined.to_dict()}
+                "best": self.best, "reasons": self.reasons, "refined": self.refined.to_dict(),
+                "repair_rejected": self.repair_rejected}
+
+
+_META = re.compile(r"\b(critic|instruction [123]|the instruction)\b", re.IGNORECASE)
+
+
+def degenerate(ins: Instruction) -> str | None:
+    """Why a resolver's repaired instruction is not an instruction, or None. Measured with the 0.5B
+    model: all four parts one copy of the critique ("The instruction 3 does not fill ... The critic
+    found that ..."), or parts that talk about the instructions instead of the task."""
+    parts = [ins.preprocessing, ins.model, ins.training, ins.submission]
+    if len({p.strip().lower() for p in parts}) == 1:
+        return "all four parts are the same text"
+    meta = [name for name, p in zip(("preprocessing", "model", "training", "submission"), parts, strict=True)
+            if _META.search(p)]
+    if len(meta) >= 2:
+        return f"{', '.join(meta)} talk about the critique, not the task"
+    return None
 
 
 class Refiner(BatchStage):
@@ -80,9 +101,13 @@ class Refiner(BatchStage):
         data = parse_json(reply.text, "resolver")
         best = min(max(int(data.get("best", 1)), 1), len(candidates))
         refined = instruction_from(data.get("refined") or candidates[best - 1].to_dict(), rank=best)
-        logger.info("%s refiner: picked %d of %d", ctx.competition.competition_id, best, len(candidates))
+        rejected = degenerate(refined)
+        if rejected:  # keep the pick, drop a repair that is not an instruction
+            refined = dataclasses.replace(candidates[best - 1], rank=best)
+        logger.info("%s refiner: picked %d of %d%s", ctx.competition.competition_id, best, len(candidates),
+                    f" (repair rejected: {rejected})" if rejected else "")
         return Refinement(critiques=critiques, best=best, reasons=str(data.get("reasons", "")),
-                          refined=refined, candidates=list(candidates))
+                          refined=refined, candidates=list(candidates), repair_rejected=rejected)
 
     def process_row(self, row: dict[str, Any]) -> dict[str, Any]:
         from actors.facts import facts_from_dict

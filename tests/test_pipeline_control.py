@@ -163,10 +163,9 @@ def test_a_competition_with_missing_data_becomes_a_failed_row(tmp_path):
 def test_plan_style_stages_are_asked_under_a_grammar_of_real_columns_and_rendered_to_checked_code(penguins, tmp_path):
     asked: list = []
     plans = iter([
-        json.dumps({"steps": [{"op": "one_hot", "columns": ["island"]}]}),  # forgets sex and the missing numbers
-        json.dumps({"steps": [{"op": "fill_missing", "columns": ["bill_length_mm", "bill_depth_mm",
-                                                                 "flipper_length_mm", "body_mass_g"]},
-                              {"op": "one_hot", "columns": ["island", "sex"]}]}),
+        json.dumps({"fill_missing": [], "encode_categories": [], "one_hot": ["island"]}),  # forgets sex, NaNs
+        json.dumps({"fill_missing": ["bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g"],
+                    "encode_categories": [], "one_hot": ["island", "sex"]}),
         json.dumps({"estimator": "RandomForestClassifier", "params": [{"name": "n_estimators", "value": 40}]}),
     ])
 
@@ -175,7 +174,7 @@ def test_plan_style_stages_are_asked_under_a_grammar_of_real_columns_and_rendere
         for key, answer in (('"instructions"', INSTRUCTIONS), ('"critiques"', CRITIC), ('"refined"', RESOLVER)):
             if key in schema:
                 return answer
-        if '"steps"' in schema or '"estimator"' in schema:
+        if '"one_hot"' in schema or '"estimator"' in schema:
             asked.append((req.json_schema, req.messages[-1]["content"]))
             return next(plans)
         if stage_of(req) in ("train", "predict"):
@@ -185,8 +184,7 @@ def test_plan_style_stages_are_asked_under_a_grammar_of_real_columns_and_rendere
     row = run_one(penguins, ScriptedLLM(reply), tmp_path, styles={"preprocess": "plan", "model": "plan",
                                                                    "train": "code", "predict": "code"})
     assert row["status"] == "graded" and row["valid_submission"] and not row["fallback_used"], row.get("error")
-    columns = {c for step in asked[0][0]["properties"]["steps"]["items"]["anyOf"]
-               for c in step["properties"]["columns"]["items"]["enum"]}
+    columns = {c for prop in asked[0][0]["properties"].values() for c in prop["items"]["enum"]}
     assert columns == {"island", "bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g", "sex"}
     assert "missing" in asked[1][1] and "Previous version" in asked[1][1]  # the contract error went back
     code = (tmp_path / "penguins" / "stages" / "preprocess.py").read_text()

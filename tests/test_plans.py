@@ -46,22 +46,21 @@ def test_every_estimator_of_every_kind_renders_to_a_model_that_fits_and_predicts
 def test_the_preprocess_grammar_is_the_tasks_columns_and_a_plan_renders_to_toolkit_calls():
     ctx = _context("cars-mpg")
     schema = plans.schema(ctx, "preprocess")
-    # each operation only over the columns it suits; numeric complete columns are in none
-    steps = schema["properties"]["steps"]["items"]["anyOf"]
-    assert {s["properties"]["op"]["const"]: s["properties"]["columns"]["items"]["enum"] for s in steps} == {
-        "fill_missing": ["Horsepower"], "encode_categories": ["Name", "Origin"], "one_hot": ["Origin"],
-        "text_features": ["Name"], "drop_columns": ["Name", "Origin", "Horsepower"]}
-    assert plans.schema(_context("breast-cancer"), "preprocess")["properties"]["steps"]["maxItems"] == 0
-    code = plans.render(ctx, "preprocess", {"steps": [{"op": "fill_missing", "columns": ["Horsepower"]},
-                                                      {"op": "one_hot", "columns": ["Origin"]},
-                                                      {"op": "text_features", "columns": ["Name", "Name"]}]})
+    # one key per operation, each over the columns it suits; numeric complete columns are in none
+    assert {op: p["items"]["enum"] for op, p in schema["properties"].items()} == {
+        "fill_missing": ["Horsepower"], "text_features": ["Name"], "encode_categories": ["Name", "Origin"],
+        "one_hot": ["Origin"], "drop_columns": ["Name"]}
+    assert schema["required"] == list(schema["properties"])
+    assert plans.schema(_context("breast-cancer"), "preprocess")["properties"] == {}
+    code = plans.render(ctx, "preprocess", {"fill_missing": ["Horsepower"], "text_features": ["Name", "Name"],
+                                            "encode_categories": [], "one_hot": ["Origin"], "drop_columns": []})
     train = pd.read_csv(f"{ctx.competition.data_uri}/train.csv").drop(columns=["id", "Miles_per_Gallon"])
     test = pd.read_csv(f"{ctx.competition.data_uri}/test.csv").drop(columns=["id"])
     a, b = _run(sanitize_stage("preprocess", code), _namespace())["preprocess"](train, test)
     assert list(a.columns) == list(b.columns) and len(a) == len(train) and len(b) == len(test)
     assert not a.isna().any().any() and all(pd.api.types.is_numeric_dtype(a[c]) for c in a.columns)
     with pytest.raises(StageCodeError, match="text_features cannot take columns"):
-        plans.render(ctx, "preprocess", {"steps": [{"op": "text_features", "columns": ["Horsepower"]}]})
+        plans.render(ctx, "preprocess", {"text_features": ["Horsepower"]})
 
 
 def test_the_engine_accepts_the_plan_grammar_and_replies_within_it():
@@ -70,13 +69,15 @@ def test_the_engine_accepts_the_plan_grammar_and_replies_within_it():
     from actors.embedded import EmbeddedLLM
     from actors.llm import ChatRequest, LLMConfig
 
-    ctx = _context("cars-mpg")
     llm = EmbeddedLLM(LLMConfig(model="smollm2-135m", n_ctx=2048, n_threads=2))
-    reply = llm.chat(ChatRequest(messages=[{"role": "user", "content": "Preprocessing plan for the car data as JSON."}],
-                                 max_tokens=300, temperature=0.8, seed=3, json_schema=plans.schema(ctx, "preprocess")))
-    plan = json.loads(reply.text)  # a 135M model, sampled hot: only the grammar keeps this valid
-    code = plans.render(ctx, "preprocess", plan)
-    assert code.startswith("def preprocess(train, test):")
+    for task in ("cars-mpg", "breast-cancer"):  # breast-cancer: nothing applies, the grammar admits only {}
+        ctx = _context(task)
+        reply = llm.chat(ChatRequest(messages=[{"role": "user", "content": "Preprocessing plan as JSON."}],
+                                     max_tokens=300, temperature=0.8, seed=3,
+                                     json_schema=plans.schema(ctx, "preprocess")))
+        plan = json.loads(reply.text)  # a 135M model, sampled hot: only the grammar keeps this valid
+        assert list(plan) == list(plans.op_columns(ctx))
+        assert plans.render(ctx, "preprocess", plan).startswith("def preprocess(train, test):")
 
 
 def test_train_plans_fit_with_class_weights_or_a_log_target():
