@@ -162,7 +162,10 @@ def print_summary(rows: list[dict[str, Any]], out: str) -> None:
     for r in rows:
         table.add_row(*[_fmt(r.get(c)) for c in cols])
     llm_valid = sum(1 for r in rows if r.get("valid_submission") and not r.get("fallback_used"))
-    Console(stderr=False).print(table)
+    console = Console(stderr=False)
+    if not console.is_terminal:  # logs and job output: rich's 80-column default wraps every cell
+        console = Console(stderr=False, width=200)
+    console.print(table)
     print(f"valid submissions: {sum(1 for r in rows if r.get('valid_submission'))}/{len(rows)} "
           f"(LLM path without the floor: {llm_valid}); tokens: "
           f"{sum(int(r.get('prompt_tokens') or 0) for r in rows)} prompt + "
