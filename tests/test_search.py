@@ -25,7 +25,7 @@ from jobs.config import RunConfig
 from jobs.pipeline import solve
 from tests.fakes import ScriptedLLM
 from tests.open_tasks import competition
-from tests.test_pipeline_control import CRITIC, GOOD, INSTRUCTIONS, RESOLVER, stage_of
+from tests.test_pipeline_control import CODE_STYLES, CRITIC, GOOD, INSTRUCTIONS, RESOLVER, stage_of
 
 OPEN = Path(__file__).resolve().parents[2] / "shared" / "benchmarks" / "open"
 pytestmark = pytest.mark.sandbox
@@ -74,11 +74,12 @@ def penguins() -> Competition:
 
 
 def solve_with(llm, out: Path, candidates: int, sample: int = 500) -> dict:
-    # Coder/executor settings are the CLI defaults, so the CLI replay below meets the same requests.
+    # Coder/executor settings are the CLI's with --stage-style code (every stage free-form, as the
+    # scripted replies are), so the CLI replay below meets the same requests.
     config = RunConfig(catalog="unused", out=str(out), run_id="r", executor={"max_fix": 0},
-                       search={"candidates": candidates, "sample": sample})
+                       search={"candidates": candidates, "sample": sample}, coder={"styles": CODE_STYLES})
     sandbox = Sandbox(SandboxConfig(timeout_s=120))
-    coder = Coder(llm, sandbox, CoderConfig())
+    coder = Coder(llm, sandbox, CoderConfig(styles=CODE_STYLES))
     return solve(penguins(), llm, coder, Executor(sandbox, coder, ExecutorConfig(max_fix=0)), config,
                  str(out / "penguins"))
 
@@ -180,7 +181,8 @@ def test_the_cli_replays_the_search_inside_ray_datas_actor(searched, tmp_path):
                    "answers_uri": str(task / "answers.csv"), "leaderboard_uri": None}]).to_parquet(tmp_path / "c.parquet")
     try:
         code = cli(["run", "--catalog", str(tmp_path / "c.parquet"), "--out", str(tmp_path / "out"), "--run-id", "s",
-                    "--replay", "--cache-dir", str(cache), "--concurrency", "1", "--max-fix", "0", "--search", "3"])
+                    "--replay", "--cache-dir", str(cache), "--concurrency", "1", "--max-fix", "0", "--search", "3",
+                    "--stage-style", "code"])
     finally:
         if ray.is_initialized():
             ray.shutdown()
