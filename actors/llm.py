@@ -193,6 +193,7 @@ def __getattr__(name: str) -> Any:
 
 # An opening fence (``` or ~~~, optional language), the body, then a closing fence or the end of text.
 _FENCE = re.compile(r"^[ \t]*(`{3,}|~{3,})[ \t]*([\w+.-]*)[^\n]*\n(.*?)(?:^[ \t]*\1[ \t]*$|\Z)", re.MULTILINE | re.DOTALL)
+_FENCE_LINE = re.compile(r"^[ \t]*(`{3,}|~{3,})[ \t]*[\w+.-]*[ \t]*$")
 _PYTHON_TAGS = {"", "python", "python3", "py", "py3", "ipython", "python2"}
 
 
@@ -204,4 +205,7 @@ def extract_code(text: str) -> str:
         return text.strip() + "\n" if text.strip() else ""
     python = [body for tag, body in blocks if tag in _PYTHON_TAGS]
     best = max(python or [body for _, body in blocks], key=len)
+    # A stray empty fence before the real one ("```\n\n```python\n...") makes the block swallow the
+    # second opening fence; a line that is only a fence is never Python, so drop such lines.
+    best = "\n".join(line for line in best.splitlines() if not _FENCE_LINE.match(line))
     return best.strip("\n") + "\n"

@@ -21,6 +21,12 @@ MSGS = [{"role": "system", "content": "You write Python."}, {"role": "user", "co
 
 # ---------------------------------------------------------------- extract_code
 
+def test_a_stray_empty_fence_before_the_code_does_not_leak_into_it():
+    # measured: qwen 0.5B in vanilla mode replied "```\n\n```python\n...```" (SyntaxError at line 1)
+    text = "```\n\n```python\nimport os\nprint(1)\n\n```"
+    assert extract_code(text) == "import os\nprint(1)\n"
+
+
 def test_extract_code_takes_the_python_block_out_of_prose():
     text = "Here is the code:\n```python\nimport os\nprint(1)\n```\nIt prints 1."
     assert extract_code(text) == "import os\nprint(1)\n"
