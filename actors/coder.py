@@ -94,14 +94,14 @@ def stage_rules(ctx: TaskContext, stage: str) -> tuple[str, list[str]]:
             return ", ".join(cols[:30]) + (f" ... ({len(cols)} in all)" if len(cols) > 30 else "")
 
         has_missing = {c.name for c in f.columns if c.missing_train or c.missing_test}
-        numeric = f.by_kind("numeric")
+        complete = [c for c in f.by_kind("numeric") if c not in has_missing]
+        incomplete = [c for c in f.by_kind("numeric") if c in has_missing]
         rules = []
-        if [c for c in numeric if c not in has_missing]:
+        if complete:
             rules.append(f"numeric columns without missing values (keep them as they are, nothing to do): "
-                         f"{names([c for c in numeric if c not in has_missing])}")
-        if [c for c in numeric if c in has_missing]:
-            rules.append(f"numeric columns with missing values (fill_missing): "
-                         f"{names([c for c in numeric if c in has_missing])}")
+                         f"{names(complete)}")
+        if incomplete:
+            rules.append(f"numeric columns with missing values (fill_missing): {names(incomplete)}")
         advice = {"categorical": "encode_categories, or one_hot when they have few values",
                   "text": "free text: text_features, or drop_columns", "date": "date_features",
                   "boolean": "to_number"}
@@ -274,15 +274,14 @@ class Coder:
         """One LLM call for one stage; returns sanitised code or raises StageCodeError."""
         cfg = self.config
         style = cfg.style(stage)
-        messages = stage_messages(ctx, plan, stage, previous=previous, error=error, reflection=reflection, style=style)
-        if style == "plan":
-            from actors import plans
+        from actors import plans
 
-            reply = self.llm.chat(ChatRequest(messages=messages, max_tokens=cfg.max_tokens, temperature=temperature,
-                                              seed=cfg.seed + try_index, json_schema=plans.schema(ctx, stage)))
-            return sanitize_stage(stage, plans.render(ctx, stage, plans.parse(reply.text, stage)))
+        messages = stage_messages(ctx, plan, stage, previous=previous, error=error, reflection=reflection, style=style)
         reply = self.llm.chat(ChatRequest(messages=messages, max_tokens=cfg.max_tokens, temperature=temperature,
-                                          seed=cfg.seed + try_index))
+                                          seed=cfg.seed + try_index,
+                                          json_schema=plans.schema(ctx, stage) if style == "plan" else None))
+        if style == "plan":
+            return sanitize_stage(stage, plans.render(ctx, stage, plans.parse(reply.text, stage)))
         return sanitize_stage(stage, extract_code(reply.text))
 
     def reflect(self, ctx: TaskContext, code: str, error: str) -> str:

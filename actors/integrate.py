@@ -65,11 +65,15 @@ def sanitize_stage(stage: str, code: str) -> str:
     return ast.unparse(ast.fix_missing_locations(module))
 
 
+def _toolkit_names() -> set[str]:
+    """The public functions of actors/harness/toolkit.py, read from the file the script includes."""
+    tree = ast.parse((HARNESS_DIR / "toolkit.py").read_text())
+    return {n.name for n in tree.body if isinstance(n, ast.FunctionDef) and not n.name.startswith("_")}
+
+
 # Names the integrated script defines before the stages: the harness globals and the toolkit.
 HARNESS_NAMES = {"pd", "np", "os", "sys", "json", "warnings", "TASK", "TARGETS", "ID_COLUMN", "TASK_TYPE", "METRIC",
-                 "KIND", "CLASSES", "N_CLASSES", "SEED", "STAGES", "ContractError", "fill_missing",
-                 "encode_categories", "one_hot", "date_features", "text_features", "to_number", "drop_columns",
-                 "fit_weighted"}
+                 "KIND", "CLASSES", "N_CLASSES", "SEED", "STAGES", "ContractError"} | _toolkit_names()
 _NO_DATA_HINT = {
     "preprocess": "preprocess(train, test) only has its two arguments",
     "model": "build_model() receives no data: only create and return the unfitted estimator",

@@ -80,10 +80,14 @@ def schema(ctx: TaskContext, stage: str) -> dict[str, Any]:
             "params": {"type": "array", "maxItems": 6, "items": param}},
             "required": ["estimator", "params"], "additionalProperties": False}
     if stage == "train":
-        options = ["none", "balanced_class_weights"] if ctx.kind != "value" else ["none", "log_target"]
-        return {"type": "object", "properties": {"fit_option": {"type": "string", "enum": options}},
+        return {"type": "object", "properties": {"fit_option": {"type": "string", "enum": list(fit_options(ctx))}},
                 "required": ["fit_option"], "additionalProperties": False}
     raise ValueError(f"stage {stage!r} has no plan style (plan stages: {PLAN_STAGES})")
+
+
+def fit_options(ctx: TaskContext) -> tuple[str, str]:
+    """What a train plan may choose: class weights for classification, a log target for regression."""
+    return ("none", "log_target") if ctx.kind == "value" else ("none", "balanced_class_weights")
 
 
 def op_columns(ctx: TaskContext) -> dict[str, list[str]]:
@@ -146,7 +150,7 @@ def render(ctx: TaskContext, stage: str, plan: dict[str, Any]) -> str:
 
 def render_train(ctx: TaskContext, plan: dict[str, Any]) -> str:
     option = plan.get("fit_option", "none")
-    allowed = ("none", "log_target") if ctx.kind == "value" else ("none", "balanced_class_weights")
+    allowed = fit_options(ctx)
     if option not in allowed:
         raise StageCodeError(f"unknown fit_option {option!r}; use one of {', '.join(allowed)}")
     if option == "balanced_class_weights":

@@ -120,6 +120,3 @@ def fit_weighted(model, X, y, weights):
     key = f"{model.steps[-1][0]}__sample_weight" if hasattr(model, "steps") else "sample_weight"
     return model.fit(X, y, **{key: weights})
 
-
-TOOLKIT = ("fill_missing", "encode_categories", "one_hot", "date_features", "text_features", "to_number",
-           "drop_columns", "fit_weighted")
