@@ -136,6 +136,8 @@ def _classify_client_error(exc: Exception, uri: str, action: str) -> StorageErro
     code = str(response.get("Error", {}).get("Code", ""))
     message = response.get("Error", {}).get("Message", "") or str(exc)
     status = int(response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+    if code == "NoSuchBucket":  # the store's message does not say which bucket
+        message = f"bucket {uri[len('s3://'):].split('/', 1)[0]!r} does not exist"
     text = f"{action}: {code or 'error'} (HTTP {status}): {message}"
     if status >= 500 or status == 429 or code in _TRANSIENT_CODES:
         return StorageTransientError(uri, text)
