@@ -21,7 +21,7 @@ import random
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from urllib.parse import urlparse
 
@@ -64,15 +64,6 @@ class RetryPolicy:
 
 # Module-level so tests (and ops) can swap it; clients are cached per policy.
 RETRY = RetryPolicy()
-
-
-def set_retry_window(seconds: float) -> None:
-    """Retry transient errors for `seconds` in this process (and in processes it starts, via the env)."""
-    global RETRY
-    if not seconds >= 0:
-        raise StorageError(RETRY_WINDOW_ENV, f"must be a number of seconds >= 0, got {seconds!r}")
-    os.environ[RETRY_WINDOW_ENV] = repr(float(seconds))
-    RETRY = replace(RETRY, window_s=float(seconds))
 
 _NOT_FOUND_CODES = {"NoSuchKey", "NoSuchBucket", "NotFound", "404"}
 # Codes that mean "try again later" even when the HTTP status is not 5xx.

@@ -127,3 +127,58 @@ def _kill_session(sid: int) -> None:
                 os.kill(int(pid), signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
             pass
+
+
+def test_a_run_with_s3_down_for_60_s_mid_run_ends_with_every_competition_on_its_own_complete_row(
+        s3_restartable, tmp_path):
+    tasks = ["penguins", "titanic-categorical", "breast-cancer", "cars-mpg"]
+    bucket = f"s3://{s3_restartable.make_bucket()}"
+    catalog = f"{bucket}/catalog.parquet"  # in S3; the task data stays local (the sandbox binds it)
+    storage.write_parquet(catalog, pd.DataFrame([catalog_row(t) for t in tasks]))
+    root = f"{bucket}/runs/outage"
+    log = tmp_path / "run.log"
+    (tmp_path / "cache").mkdir()  # replay from an empty cache: no LLM at all, the floor grades each row
+    env = {**os.environ, "RAY_AUTH_MODE": "disabled", "LINGUACODUS_STORAGE_RETRY_S": "300"}
+    with open(log, "w") as sink:
+        driver = subprocess.Popen([str(LINGUACODUS), "run", "--catalog", catalog, "--out", f"{bucket}/runs",
+                                   "--run-id", "outage", "--replay", "--cache-dir", str(tmp_path / "cache"),
+                                   "--concurrency", "1", "--max-fix", "0"],
+                                  stdout=sink, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 600
+        while time.monotonic() < deadline and driver.poll() is None and not any(
+                storage.exists(f"{root}/{t}/result.json") for t in tasks):
+            time.sleep(0.5)
+        done_before = [t for t in tasks if storage.exists(f"{root}/{t}/result.json")]
+        assert done_before and len(done_before) < len(tasks), (done_before, log.read_text()[-3000:])
+        s3_restartable.kill()  # mid-run: the next competition is at work and about to write
+        time.sleep(60)
+        s3_restartable.restart()
+        back = time.time()
+        code = driver.wait(timeout=900)
+    finally:
+        _kill_session(driver.pid)
+    assert code == 0, log.read_text()[-5000:]
+    assert "Traceback" not in log.read_text()
+    results = storage.read_parquet(f"{root}/results.parquet").set_index("competition_id")
+    assert sorted(results.index) == sorted(tasks) and results.index.is_unique
+    assert (results["status"] == "graded").all(), results[["status", "error"]]
+    assert storage.exists(f"{root}/_SUCCESS")
+    assert sum(storage.read_json(f"{root}/run.json")["counts"].values()) == len(tasks)
+    client = s3_restartable.client()
+    name = bucket[len("s3://"):]
+    written_after = [t for t in tasks if client.head_object(Bucket=name, Key=f"runs/outage/{t}/result.json")
+                     ["LastModified"].timestamp() >= back - 1]
+    assert written_after, "no competition finished after the outage: it did not hit the run mid-way"
+    for uri in storage.list_uris(root, recursive=True):  # nothing half-written: every artifact reads whole
+        if uri.endswith(".json"):
+            storage.read_json(uri)
+        elif uri.endswith(".jsonl"):
+            [json.loads(line) for line in storage.read_text(uri).splitlines()]
+        elif uri.endswith(".csv"):
+            storage.read_csv(uri)
+    for task in tasks:
+        row = storage.read_json(f"{root}/{task}/result.json")
+        assert row["status"] == results.loc[task, "status"]
+        for artifact in ("submission.csv", "solution.py", "llm_calls.jsonl", "attempts/01/result.json"):
+            assert storage.exists(f"{root}/{task}/{artifact}"), (task, artifact)
