@@ -232,7 +232,6 @@ def _main(args: argparse.Namespace) -> int:
     return 0 if rows else 1
 
 
-
 def _problem_lines(exc: Exception) -> list[str]:
     if isinstance(exc, ValidationError):
         return [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
