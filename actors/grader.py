@@ -12,7 +12,12 @@ named reason; it never raises. Problems on the answers' side (missing columns, a
 are not the submission's fault: they raise GradingError, a FatalError.
 
 Decisions worth knowing:
-- Ids match by value after casting both sides to text (1, 1.0 and "1" are the same id).
+- Ids are text: callers read id columns with dtype=str (actors/grading.py, the catalog checks, the
+  harness), so "007" and "7" are two ids. Frames with numeric ids (tests, direct callers) are cast to
+  text, integral floats without their ".0".
+- A score that is not a finite number (a finite prediction such as 1e200 whose error overflows a
+  float) grades the submission invalid with that reason: such a prediction is useless, and a grade
+  of inf could not be placed or averaged.
 - A label that never occurs in the answers (accuracy, f1_macro) is valid but counts as wrong; the
   result carries a warning that says how many there were.
 - Probabilities must lie in [0, 1]; a log-loss row whose probabilities sum further than 0.01 from 1
@@ -114,9 +119,14 @@ def grade_submission(
         log.info("invalid submission for %s: %s", metric, exc)
         return GradeResult(score=None, valid=False, reason=str(exc))
     try:
-        score = score_predictions(_truth(answers, targets, metric), y_pred, metric, classes=classes)
+        with np.errstate(over="ignore", invalid="ignore"):  # an overflow is judged below, not warned about
+            score = score_predictions(_truth(answers, targets, metric), y_pred, metric, classes=classes)
     except MetricError as exc:  # the submission was checked above, so the answers are at fault
         raise GradingError(f"cannot compute {metric} on these answers: {exc}") from exc
+    if not np.isfinite(score):  # finite values whose errors overflow a float (e.g. 1e200 under rmse)
+        hint = f"; the largest |prediction| is {np.max(np.abs(y_pred)):.3g}" if m.kind == "value" else ""
+        return GradeResult(score=None, valid=False, reason=f"{metric} is not a finite number for these "
+                                                           f"predictions ({score}){hint}")
     return GradeResult(score=score, valid=True, warnings=tuple(warnings))
 
 

@@ -39,15 +39,30 @@ def read_table(uri: str, **kw: object) -> pd.DataFrame:
     return storage.read_csv(uri, **{"keep_default_na": False, "na_values": [""], **kw})
 
 
-def read_submission(uri: str) -> pd.DataFrame | GradeResult:
-    """The submission table, or an invalid GradeResult saying why it could not be read."""
+def read_submission(uri: str, id_column: str | None = None) -> pd.DataFrame | GradeResult:
+    """The submission table (its id column as text), or an invalid GradeResult saying why it could not be read."""
     try:
-        return read_table(uri)
+        return read_table(uri, **_ids_as_text(id_column))
     except _TRANSIENT:
         raise
     except Exception as exc:  # noqa: BLE001 - any unreadable file is an invalid submission, never a crash
         log.info("cannot read submission %s: %s", uri, exc)
         return GradeResult(score=None, valid=False, reason=f"cannot read submission {uri}: {exc}")
+
+
+def _ids_as_text(id_column: str | None) -> dict:
+    # "007" and "7" are different ids (the catalog checks read them as text too)
+    return {"dtype": {id_column: str}} if id_column else {}
+
+
+def read_answers(uri: str, id_column: str) -> pd.DataFrame:
+    """answers.csv with its id column as text; GradingError naming the URI if it cannot be read."""
+    try:
+        return read_table(uri, **_ids_as_text(id_column))
+    except _TRANSIENT:
+        raise
+    except Exception as exc:  # answers problems are fatal, named by URI
+        raise GradingError(f"cannot read answers {uri}: {exc}") from exc
 
 
 def read_leaderboard(uri: str) -> pd.DataFrame:
@@ -71,13 +86,8 @@ def grade_files(
     classes: list | None = None,
 ) -> GradeReport:
     """Grade the submission at `submission_uri` and place it on the leaderboard, if given."""
-    try:
-        answers = read_table(answers_uri)
-    except _TRANSIENT:
-        raise
-    except Exception as exc:  # answers problems are fatal, named by URI
-        raise GradingError(f"cannot read answers {answers_uri}: {exc}") from exc
-    sub = read_submission(submission_uri)
+    answers = read_answers(answers_uri, id_column)
+    sub = read_submission(submission_uri, id_column)
     if isinstance(sub, GradeResult):
         result = sub
     else:

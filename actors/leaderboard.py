@@ -133,15 +133,18 @@ def leaderboard_scores(leaderboard: pd.DataFrame, higher_is_better: bool) -> np.
         raise LeaderboardError("leaderboard has no teams")
     raw = leaderboard["score"]
     num = pd.to_numeric(raw, errors="coerce")
-    bad = raw.notna() & num.isna()
+    bad = raw.notna() & num.isna() & (raw.astype(str).str.strip().str.lower() != "nan")  # "nan" is missing
     if bad.any():
         raise LeaderboardError(
             f"leaderboard has {int(bad.sum())} non-numeric scores (e.g. {raw[bad].iloc[0]!r} in row {bad.idxmax()})"
         )
+    # One definition for the catalog checks and the grader: a team without a finite score makes the
+    # board unusable (dropping it would shift every percentile without anyone noticing).
     values = num.to_numpy(dtype=float)
     if not np.isfinite(values).all():
-        n_bad = int((~np.isfinite(values)).sum())
-        raise LeaderboardError(f"leaderboard has {n_bad} missing or infinite scores")
+        first = int(np.argmax(~np.isfinite(values)))
+        raise LeaderboardError(f"leaderboard has {int((~np.isfinite(values)).sum())} missing or infinite scores "
+                               f"(e.g. {values[first]} in row {leaderboard.index[first]})")
     return np.sort(values)[::-1] if higher_is_better else np.sort(values)
 
 

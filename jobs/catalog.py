@@ -48,6 +48,7 @@ CATALOG_SCHEMA = pa.schema([
 ])
 # Columns Competition has no default for: a catalog without them cannot be read at all.
 _REQUIRED = [n for n, f in Competition.model_fields.items() if f.is_required()]
+_UNREADABLE = "cannot read catalog"
 _HEADING = re.compile(r"^#\s+(.+?)\s*#*\s*$", re.MULTILINE)
 
 
@@ -67,7 +68,11 @@ def _read_description(task_uri: str, reasons: list[str]) -> str:
     if not storage.exists(uri):
         reasons.append("description.md missing")
         return ""
-    text = storage.read_text(uri)
+    try:
+        text = storage.read_text(uri)
+    except UnicodeDecodeError as exc:
+        reasons.append(f"description.md is not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset {exc.start})")
+        return ""
     if not text.strip():
         reasons.append("description.md is empty")
     return text
@@ -147,8 +152,14 @@ def build_catalog(dir_uri: str) -> tuple[pd.DataFrame, list[CatalogProblem]]:
         raise ConfigError(f"catalog build: {dir_uri} holds no task folders")
     rows, problems = [], []
     for task_uri in tasks:
-        comp, reasons = task_row(task_uri)
         cid = posixpath.basename(task_uri)
+        try:
+            comp, reasons = task_row(task_uri)
+        except storage.StorageTransientError:
+            raise  # the store is down: no task can be judged, so the whole build stops with one line
+        except Exception as exc:  # noqa: BLE001 - one unreadable task never costs the others their rows
+            log.warning("%s: cannot be read: %s", cid, exc)
+            comp, reasons = None, [f"task folder cannot be read: {type(exc).__name__}: {exc}"]
         problems += [CatalogProblem(cid, r) for r in dict.fromkeys(reasons)]  # dedupe, keep order
         if comp is not None:
             rows.append(comp.model_dump())
@@ -157,7 +168,11 @@ def build_catalog(dir_uri: str) -> tuple[pd.DataFrame, list[CatalogProblem]]:
 
 
 def write_catalog(rows: pd.DataFrame, out_uri: str) -> None:
-    table = pa.Table.from_pylist(rows.to_dict("records"), schema=CATALOG_SCHEMA)
+    # pandas turns a missing optional field (leaderboard_uri of a task without leaderboard.csv) into NaN,
+    # which a string column refuses: back to None.
+    records = [{k: None if isinstance(v, float) and v != v else v for k, v in r.items()}
+               for r in rows.to_dict("records")]
+    table = pa.Table.from_pylist(records, schema=CATALOG_SCHEMA)
     storage.write_parquet(out_uri, table)
 
 
@@ -185,7 +200,7 @@ def validate_catalog(uri: str) -> list[CatalogProblem]:
     try:
         table = storage.read_parquet_table(uri)
     except storage.StorageError as exc:
-        return [CatalogProblem(None, f"cannot read catalog: {exc}")]
+        return [CatalogProblem(None, f"{_UNREADABLE}: {exc}")]
     if problems := schema_problems(table.schema):
         return problems
     rows = table.to_pylist()
@@ -246,6 +261,10 @@ def _cmd_validate(args: argparse.Namespace) -> int:
         problems = validate_catalog(args.uri)
     except storage.StorageError as exc:
         print(f"error: {exc}")
+        return 1
+    unreadable = [p for p in problems if p.competition_id is None and p.reason.startswith(_UNREADABLE)]
+    if unreadable:  # no rows to speak of: one error line (it names the file, or the bucket that is missing)
+        print(f"error: {unreadable[0].reason}")
         return 1
     _print_problems(problems)
     if any(p.competition_id is None for p in problems):

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import pandas as pd
 
 import storage
+from actors.grading import read_table
+from actors.leaderboard import LeaderboardError, leaderboard_scores
 from actors.metrics import METRICS
 from actors.task import DATA_TYPES, METRIC_NAMES, TASK_TYPES, Competition
 
@@ -180,15 +182,16 @@ def _answers_problems(comp: Competition, test_ids: pd.Series | None, reasons: li
 
 
 def _leaderboard_problems(uri: str, reasons: list[str]) -> None:
-    columns = _header(uri, reasons)
-    if columns is None:
+    """A leaderboard is usable when the grader can place a score on it: the same reader and the same
+    check (actors/leaderboard.py), so a row the catalog accepts never fails at grading time."""
+    if _header(uri, reasons) is None:
         return
-    if "score" not in columns:
-        reasons.append(f"{_name(uri)} has no 'score' column (columns: {', '.join(columns)})")
-        return
-    scores = _read_columns(uri, ["score"], reasons)
-    if scores is not None and not pd.api.types.is_numeric_dtype(scores["score"]):
-        reasons.append(f"{_name(uri)} has non-numeric scores")
+    try:
+        leaderboard_scores(read_table(uri), higher_is_better=True)
+    except LeaderboardError as exc:  # "leaderboard has ..." -> "leaderboard.csv has ..."
+        reasons.append(f"{_name(uri)}{str(exc).removeprefix('leaderboard')}")
+    except (ValueError, UnicodeDecodeError, storage.StorageError) as exc:
+        reasons.append(f"unreadable file {_name(uri)}: {str(exc).strip().splitlines()[0]}")
 
 
 def data_problems(comp: Competition) -> list[str]:

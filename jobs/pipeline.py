@@ -21,11 +21,11 @@ from actors.coder import Coder, StageLog
 from actors.context import TaskContext
 from actors.executor import ExecutionOutcome, Executor, linguacodus_loop
 from actors.facts import compute_facts
-from actors.grader import grade_submission
-from actors.grading import read_leaderboard, read_table
+from actors.grader import GradeResult, grade_submission
+from actors.grading import read_answers, read_leaderboard, read_submission
 from actors.instructor import Instructor
 from actors.integrate import assemble, floor_stages
-from actors.leaderboard import leaderboard_position
+from actors.leaderboard import LeaderboardError, leaderboard_position
 from actors.llm import LLM, RecordingLLM
 from actors.refiner import Refiner
 from actors.search_tune import validation_score
@@ -78,12 +78,22 @@ def stage_inputs(comp: Competition, dest: Path) -> dict[str, Path]:
     return inputs
 
 
-def _validation_score(ctx: TaskContext, train: pd.DataFrame, workdir: Path) -> float | None:
-    """Score the script's hold-out predictions ourselves (never trust the script's own print)."""
+def _validation_score(ctx: TaskContext, train: pd.DataFrame, workdir: Path, row: dict[str, Any]) -> float | None:
+    """Score the script's hold-out predictions ourselves (never trust the script's own print). The
+    score only informs: when there is none, the row says why in validation_note and is graded as usual."""
     comp = ctx.competition
-    return validation_score(workdir / "val_predictions.csv", train[[comp.id_column, *comp.target]],
-                            metric=comp.metric, id_column=comp.id_column, targets=list(comp.target),
-                            classes=ctx.facts.classes or None)
+    try:
+        score = validation_score(workdir / "val_predictions.csv", train[[comp.id_column, *comp.target]],
+                                 metric=comp.metric, id_column=comp.id_column, targets=list(comp.target),
+                                 classes=ctx.facts.classes or None)
+    except Exception as exc:  # noqa: BLE001 - e.g. a hold-out the metric is undefined on (one class)
+        score, note = None, f"{type(exc).__name__}: {exc}"
+    else:
+        note = None if score is not None else "val_predictions.csv missing or not gradable (e.g. a non-finite score)"
+    if note:
+        logger.info("%s: no validation score: %s", comp.competition_id, note)
+        row["validation_note"] = note
+    return score
 
 
 def _grade(ctx: TaskContext, row: dict[str, Any], submission: Path) -> None:
@@ -91,14 +101,22 @@ def _grade(ctx: TaskContext, row: dict[str, Any], submission: Path) -> None:
     if not comp.answers_uri:
         row.update(status="skipped", error="no answers_uri: submission written but not graded")
         return
-    answers = read_table(comp.answers_uri)
-    result = grade_submission(read_table(str(submission)), answers, metric=comp.metric, id_column=comp.id_column,
-                              targets=list(comp.target), classes=ctx.facts.classes or None)
+    answers = read_answers(comp.answers_uri, comp.id_column)  # ids as text, like the catalog checks
+    sub = read_submission(str(submission), comp.id_column)
+    result = sub if isinstance(sub, GradeResult) else grade_submission(
+        sub, answers, metric=comp.metric, id_column=comp.id_column, targets=list(comp.target),
+        classes=ctx.facts.classes or None)
     row.update(score=result.score, valid_submission=result.valid,
                status="graded" if result.valid else "invalid_submission",
                error=None if result.valid else f"invalid submission: {result.reason}")
     if result.valid and comp.leaderboard_uri:
-        placement = leaderboard_position(result.score, read_leaderboard(comp.leaderboard_uri), ctx.higher_is_better)
+        try:
+            board = read_leaderboard(comp.leaderboard_uri)
+            placement = leaderboard_position(result.score, board, ctx.higher_is_better)
+        except LeaderboardError as exc:  # a bad board costs the placement, never the grade
+            logger.warning("%s: no leaderboard placement: %s", comp.competition_id, exc)
+            row["leaderboard_note"] = str(exc)
+            return
         row.update(leaderboard_percentile=placement.percentile, medal=placement.medal)
 
 
@@ -159,6 +177,8 @@ def solve(comp: Competition, llm: LLM, coder: Coder, executor: Executor, config:
         test_ids = test[comp.id_column]
         try:
             outcome = _llm_path(ctx, recorder, coder, executor, config, inputs, sink, test_ids, details)
+        except storage.StorageError:
+            raise  # the store is down or refuses: the floor could not save its artifacts either
         except Exception as exc:  # noqa: BLE001 - LLM/stage failure: recorded, then the floor
             logger.warning("%s LLM path failed: %s", comp.competition_id, exc)
             row["error"] = f"LLM path: {type(exc).__name__}: {exc}"
@@ -174,7 +194,7 @@ def solve(comp: Competition, llm: LLM, coder: Coder, executor: Executor, config:
             sink.text("solution.py", outcome.script or "")
             storage.write_bytes(storage.join(results_root, "submission.csv"),
                                 (outcome.workdir / "submission.csv").read_bytes())
-            row["validation_score"] = _validation_score(ctx, train, outcome.workdir)
+            row["validation_score"] = _validation_score(ctx, train, outcome.workdir, row)
             llm_error = row.get("error")
             _grade(ctx, row, outcome.workdir / "submission.csv")
             if row["fallback_used"] and row["status"] == "graded":
@@ -192,7 +212,13 @@ def solve(comp: Competition, llm: LLM, coder: Coder, executor: Executor, config:
     row["completion_tokens"] = sum(int(c.get("completion_tokens") or 0) for c in calls)
     row["seconds_llm"] = round(sum(float(c.get("seconds") or 0) for c in calls), 3)
     row["seconds_total"] = round(time.monotonic() - started, 3)
-    sink.text("llm_calls.jsonl", "".join(json.dumps(c, default=str) + "\n" for c in calls))
+    try:
+        sink.text("llm_calls.jsonl", "".join(json.dumps(c, default=str) + "\n" for c in calls))
+    except storage.StorageError as exc:  # after the retry window: this competition's row, not the batch's end
+        logger.error("%s: llm_calls.jsonl not written: %s", comp.competition_id, exc)
+        earlier = row.get("error") if row["status"] == "failed" else None
+        row.update(status="failed", error="; ".join(filter(None, (earlier, f"storage: llm_calls.jsonl "
+                                                                           f"not written: {exc}"))))
     details["stage_log"] = [
         {k: v for k, v in a.__dict__.items() if k != "code"} for a in details.get("stage_log", [])]
     return row | {"details": details}

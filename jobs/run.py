@@ -7,46 +7,27 @@ written last, once every competition of the catalog has a row.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import platform
+import shutil
+import sys
 import time
 from datetime import UTC, datetime
 from typing import Any
 
+from pydantic import ValidationError
+
 import storage
+from actors.errors import ConfigError
 from actors.task import Competition
 from jobs.config import RunConfig
+from jobs.run_inputs import check_inputs, temp_root
 
 logger = logging.getLogger(__name__)
 LLM_ACTOR_CPUS = 0.5  # logical CPUs: with 2 cores, whole-CPU actors would starve Ray Data (see README)
 SOLVER_CPUS = 0.25
-
-
-def load_rows(uri: str) -> tuple[list[Competition], list[dict[str, Any]]]:
-    """Valid competitions, and a 'skipped' row naming the reason for every invalid one."""
-    frame = storage.read_parquet(uri)
-    if "competition_id" not in frame.columns:
-        raise ValueError(f"{uri}: not a catalog (no competition_id column; see SPEC.md)")
-    valid: list[Competition] = []
-    bad: list[dict[str, Any]] = []
-    seen: set[str] = set()
-    for i, raw in enumerate(frame.to_dict(orient="records")):
-        cid = str(raw.get("competition_id") or f"row-{i}")
-        raw = {k: (None if _is_missing(v) else v) for k, v in raw.items()}
-        try:
-            if cid in seen:
-                raise ValueError(f"duplicate competition_id {cid!r} in the catalog")
-            valid.append(Competition(**raw))
-            seen.add(cid)
-        except Exception as exc:  # noqa: BLE001 - a bad row is reported on its own row
-            bad.append({"competition_id": cid, "status": "skipped", "valid_submission": False,
-                        "fallback_used": False, "attempts": 0, "error": f"invalid catalog row: {exc}"})
-    return valid, bad
-
-
-def _is_missing(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and value != value)
 
 
 def _versions() -> dict[str, str]:
@@ -87,22 +68,30 @@ def _solve_all(config: RunConfig, todo: list[Competition]) -> None:
                                                                   "llm": llm},
                         batch_size=1, num_cpus=SOLVER_CPUS,
                         compute=ray.data.ActorPoolStrategy(size=min(config.concurrency, len(todo))))
+    layout = storage.RunLayout(config.out, config.run_id)
     for done in ds.iter_rows():
         logger.info("finished %s: %s (score %s)", done["competition_id"], done["status"], done["score"])
+        if done["unwritten_row"]:  # the actor's store gave up: one more try from here, then no row
+            try:
+                storage.write_json(layout.competition(done["competition_id"]).result_json,
+                                   json.loads(done["unwritten_row"]))
+            except storage.StorageError as exc:
+                logger.error("%s: result.json not written: %s", done["competition_id"], exc)
 
 
 def run(config: RunConfig) -> list[dict[str, Any]]:
     """Solve every competition of the catalog not already complete under OUT/RUN_ID; return all rows."""
     layout = storage.RunLayout(config.out, config.run_id)
     started = datetime.now(UTC).isoformat()
-    valid, bad = load_rows(config.catalog)
+    catalog = check_inputs(config)  # ConfigError naming every bad argument, before anything is written
+    valid, bad = catalog.valid, catalog.skipped
     if config.only:
         valid = [c for c in valid if c.competition_id in set(config.only)]
         bad = [b for b in bad if b["competition_id"] in set(config.only)]
     for row in bad:
         logger.warning("%s skipped: %s", row["competition_id"], row["error"])
-        storage.write_json(layout.competition(_safe_id(row["competition_id"])).result_json,
-                           {"run_id": config.run_id, **row})
+        storage.write_json(layout.competition(row["folder"]).result_json,
+                           {"run_id": config.run_id, **{k: v for k, v in row.items() if k != "folder"}})
     done = {c.competition_id for c in valid if _complete(layout, c.competition_id)}
     todo = [c for c in valid if c.competition_id not in done]
     logger.info("run %s: %d competitions, %d already complete, %d to solve, %d invalid rows",
@@ -110,12 +99,18 @@ def run(config: RunConfig) -> list[dict[str, Any]]:
     previous = storage.read_json(layout.run_json) if storage.exists(layout.run_json) else {}
     run_info = {"run_id": config.run_id, "config": config.model_dump(mode="json"), "versions": _versions(),
                 "started_at": previous.get("started_at", started),
-                "sessions": [*previous.get("sessions", []), {"started_at": started, "to_solve": len(todo)}]}
+                "sessions": [*previous.get("sessions", []), {"started_at": started, "to_solve": len(todo)}],
+                "catalog_duplicates": catalog.duplicates}
     storage.write_json(layout.run_json, run_info)
     t0 = time.monotonic()
+    scratch = temp_root(config.run_id)
+    shutil.rmtree(scratch, ignore_errors=True)  # what a killed session of this run left behind
     if todo:
-        _solve_all(config, todo)
-    ids = [c.competition_id for c in valid] + [_safe_id(b["competition_id"]) for b in bad]
+        try:
+            _solve_all(config, todo)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+    ids = [c.competition_id for c in valid] + [b["folder"] for b in bad]
     rows = [storage.read_json(layout.competition(cid).result_json) for cid in ids
             if storage.exists(layout.competition(cid).result_json)]
     table_rows = [{k: v for k, v in r.items() if k != "details"} for r in rows]
@@ -142,12 +137,6 @@ def _complete(layout: storage.RunLayout, cid: str) -> bool:
 
 def _model_of(rows: list[dict[str, Any]]) -> str | None:
     return next((r.get("model") for r in rows if r.get("model")), None)
-
-
-def _safe_id(cid: str) -> str:
-    import re
-
-    return re.sub(r"[^a-z0-9-]+", "-", str(cid).lower()).strip("-") or "invalid"
 
 
 def print_summary(rows: list[dict[str, Any]], out: str) -> None:
@@ -229,8 +218,21 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _main(args: argparse.Namespace) -> int:
-    config = config_from_args(args)
-    rows = run(config)
+    try:
+        config = config_from_args(args)
+        rows = run(config)
+    except (ConfigError, ValidationError) as exc:  # bad arguments: one line each, before Ray started
+        for line in _problem_lines(exc):
+            print(f"linguacodus run: error: {line}", file=sys.stderr)
+        return 2
+    except storage.StorageError as exc:  # the store stayed unreachable for the whole retry window
+        print(f"linguacodus run: error: storage: {exc}", file=sys.stderr)
+        return 1
     print_summary(rows, storage.RunLayout(config.out, config.run_id).root)
     return 0 if rows else 1
 
+
+def _problem_lines(exc: Exception) -> list[str]:
+    if isinstance(exc, ValidationError):
+        return [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
+    return str(exc).splitlines()

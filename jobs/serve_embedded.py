@@ -29,6 +29,7 @@ from ray import serve
 
 import storage
 from jobs.serve import ServeArgs
+from jobs.serve_requests import APIError, check_chat_request
 
 logger = logging.getLogger(__name__)
 
@@ -36,18 +37,6 @@ api = FastAPI(title="linguacodus instruct (embedded)")
 # Fields the ingress decides itself; everything else in the request goes to llama.cpp as is
 # (temperature, top_p, seed, stop, max_tokens, response_format -> grammar, penalties, ...).
 _OWN_FIELDS = ("model", "stream", "stream_options", "n", "user", "max_completion_tokens")
-
-
-class APIError(Exception):
-    """An error reply in OpenAI's format."""
-
-    def __init__(self, status: int, message: str, kind: str = "invalid_request_error") -> None:
-        super().__init__(message)
-        self.status, self.message, self.kind = status, message, kind
-
-    def response(self) -> JSONResponse:
-        return JSONResponse({"error": {"message": self.message, "type": self.kind, "code": self.status}},
-                            status_code=self.status)
 
 
 @dataclass
@@ -181,11 +170,8 @@ class EmbeddedInstruct:
                 await chunks.aclose()
 
     def _engine_request(self, body: Any) -> tuple[str, dict[str, Any], bool, bool]:
-        if not isinstance(body, dict):
-            raise APIError(400, "the request body must be a JSON object")
+        check_chat_request(body)
         name = self._model_name(body.get("model"))
-        if not isinstance(body.get("messages"), list) or not body["messages"]:
-            raise APIError(400, "'messages' must be a non-empty list")
         if body.get("n", 1) != 1:
             raise APIError(400, "only n=1 is supported")
         engine = {k: v for k, v in body.items() if k not in _OWN_FIELDS}

@@ -21,6 +21,7 @@ import argparse
 import json
 import logging
 import os
+import sys
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -30,9 +31,10 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 import storage
-from jobs.inbox import Claim, Inbox, LeaseKeeper
+from jobs.inbox import Claim, Inbox, LeaseKeeper, message_id
 
 logger = logging.getLogger(__name__)
+MAX_BACKOFF_S = 600.0  # longest wait between passes while the inbox's store is unreachable
 
 
 class RunOptions(BaseModel):
@@ -159,18 +161,29 @@ def _run(inbox: Inbox, claim: Claim, request: RunRequest, config: Any,
 
 def process_pass(inbox: Inbox, settings: WorkerSettings,
                  runner: Callable[[Any], list[dict[str, Any]]] | None = None) -> Counter[str]:
-    """One pass over the inbox: every message this worker can claim is processed, in name order."""
+    """One pass over the inbox: every message this worker can claim is processed, in name order.
+    A message whose claim or acknowledgement the store refused counts as 'storage_error' and is
+    tried again on a later pass; a listing the store refuses raises StorageError."""
     outcomes: Counter[str] = Counter()
     for uri in inbox.pending():
-        outcomes[handle(inbox, uri, settings, runner)] += 1
+        try:
+            outcomes[handle(inbox, uri, settings, runner)] += 1
+        except storage.StorageError as exc:
+            logger.warning("%s: storage failed, will try again: %s", message_id(uri), exc)
+            outcomes["storage_error"] += 1
     return outcomes
+
+
+# Outcomes after which `worker --once` exits 1: something did not run to done/.
+UNSUCCESSFUL = ("failed", "dead", "malformed", "storage_error")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("worker", help="run batch requests dropped into an inbox (local folder or s3:// prefix)")
     p.add_argument("--inbox", required=True, help="inbox folder URI, e.g. s3://bucket/inbox/ (claims/, done/, "
                    "dead/ are created beside it)")
-    p.add_argument("--once", action="store_true", help="one pass over the inbox, then exit")
+    p.add_argument("--once", action="store_true", help="one pass over the inbox, then exit (1 if a message "
+                   "failed, was dead-lettered or could not be claimed)")
     p.add_argument("--max-tries", type=int, default=3, help="failed tries before a message is dead-lettered")
     p.add_argument("--poll", type=float, default=30.0, help="seconds between passes (without --once)")
     p.add_argument("--lease", type=float, default=1800.0, help="claim lease in seconds; renewed while a run "
@@ -186,13 +199,25 @@ def _main(args: argparse.Namespace) -> int:
     settings = WorkerSettings(llm_url=args.llm_url, model=args.model)
     print(f"linguacodus worker {inbox.worker}: inbox {inbox.inbox} (root {inbox.root}), "
           f"LLM {settings.llm_url or 'embedded'}", flush=True)
+    outages = 0  # passes in a row that could not list the inbox
     try:
         while True:
-            outcomes = process_pass(inbox, settings)
+            try:
+                outcomes = process_pass(inbox, settings)
+            except storage.StorageError as exc:  # the store is down or refuses: wait, never die
+                if args.once:
+                    print(f"linguacodus worker: error: inbox {inbox.inbox}: {exc}", file=sys.stderr, flush=True)
+                    return 1
+                outages += 1
+                delay = min(args.poll * 2 ** (outages - 1), MAX_BACKOFF_S)
+                logger.warning("inbox %s unreachable (%s); next pass in %.0fs", inbox.inbox, exc, delay)
+                time.sleep(delay)
+                continue
+            outages = 0
             if outcomes:
                 print("pass: " + ", ".join(f"{k} {v}" for k, v in sorted(outcomes.items())), flush=True)
             if args.once:
-                return 1 if outcomes.get("failed") or outcomes.get("dead") else 0
+                return 1 if any(outcomes.get(k) for k in UNSUCCESSFUL) else 0
             time.sleep(args.poll)
     except KeyboardInterrupt:
         return 0

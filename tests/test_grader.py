@@ -364,3 +364,34 @@ def test_a_missing_submission_object_on_s3_is_an_invalid_grade(s3_bucket):
     report = grade_files(f"{s3_bucket}/missing.csv", f"{s3_bucket}/answers.csv", metric="rmse",
                          id_column="id", targets=["y"])
     assert_invalid(report.result, "cannot read submission", "missing.csv")
+
+
+# --- one definition with the catalog; values that must grade, not raise ---------------------------
+
+def test_a_finite_prediction_whose_error_overflows_grades_invalid_with_the_reason(tmp_path, capsys):
+    sub = pd.DataFrame({"id": [1, 2, 3, 4], "y": [1.0, 2.0, 3.0, 1e200]})
+    assert_invalid(grade_as("rmse", sub, values_answers()), "rmse is not a finite number", "1e+200")
+    answers = write(tmp_path / "answers.csv", "id,y\n1,1.0\n2,2.0\n")
+    code = main(["grade", "--submission", write(tmp_path / "sub.csv", "id,y\n1,1e200\n2,2.0\n"),
+                 "--answers", answers, "--metric", "rmse", "--id-column", "id", "--target", "y"])
+    assert code == 1 and "not a finite number" in json.loads(capsys.readouterr().out)["reason"]
+
+
+def test_ids_007_and_7_are_two_ids_for_the_catalog_and_the_grader(tmp_path):
+    from jobs.catalog import build_catalog
+
+    task = tmp_path / "tasks" / "toy"
+    task.mkdir(parents=True)
+    (task / "meta.json").write_text(json.dumps({"target": "y", "metric": "accuracy", "id_column": "id",
+                                                "task_type": "binary"}))
+    (task / "description.md").write_text("# Toy\n")
+    (task / "train.csv").write_text("id,x,y\n1,0,a\n2,1,b\n")
+    (task / "test.csv").write_text("id,x\n007,0\n7,1\n")
+    (task / "answers.csv").write_text("id,y\n007,a\n7,b\n")
+    rows, problems = build_catalog(str(tmp_path / "tasks"))
+    assert problems == []  # the catalog reads ids as text: two distinct ids
+    comp = Competition(**rows.iloc[0].to_dict())
+    sub = write(tmp_path / "sub.csv", "id,y\n7,b\n007,a\n")
+    assert grade_competition(comp, sub).result == GradeResult(score=1.0, valid=True)
+    swapped = write(tmp_path / "swapped.csv", "id,y\n7,a\n007,b\n")  # were 007 == 7, this would score 1.0 too
+    assert grade_competition(comp, swapped).result.score == 0.0

@@ -4,6 +4,7 @@ LLM path produced nothing, and artifacts land where SPEC says."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -17,7 +18,7 @@ from actors.task import Competition
 from jobs.config import RunConfig
 from jobs.pipeline import solve
 from tests.fakes import ScriptedLLM
-from tests.open_tasks import competition
+from tests.open_tasks import OPEN, competition
 
 pytestmark = pytest.mark.sandbox
 
@@ -193,3 +194,51 @@ def test_plan_style_stages_are_asked_under_a_grammar_of_real_columns_and_rendere
     log = row["details"]["stage_log"]
     assert [(a["stage"], a["style"], a["ok"]) for a in log][:3] == [
         ("preprocess", "plan", False), ("preprocess", "plan", True), ("model", "plan", True)]
+
+
+def test_a_store_that_refuses_every_write_gives_a_failed_row_naming_it_never_an_exception(tmp_path, s3_env):
+    from jobs.solver import CompetitionSolver
+
+    config = RunConfig(catalog="unused", out="s3://no-such-bucket-for-results", run_id="r",
+                       llm={"backend": "replay", "cache_dir": str(tmp_path)})
+    solver = CompetitionSolver(config.model_dump_json(), llm=ScriptedLLM([]))
+    comp = Competition(competition_id="ghost", description="x", metric="accuracy", task_type="binary",
+                       target=["y"], id_column="id", data_uri=str(tmp_path / "nowhere"))
+    row = solve(comp, solver.llm, solver.coder, solver.executor, solver.config, "s3://no-such-bucket-for-results/r/ghost")
+    assert row["status"] == "failed" and "llm_calls.jsonl not written" in row["error"] and "NoSuchBucket" in row["error"]
+    out = solver({"competition": [comp.model_dump_json()]})  # Ray Data's UDF: an exception here ends the batch
+    assert out["status"] == ["failed"]
+    row = json.loads(out["unwritten_row"][0])  # handed to the driver, which tries to write it once more
+    assert row["competition_id"] == "ghost" and row["status"] == "failed"
+    assert "storage" in row["error"] and "no-such-bucket-for-results" in row["error"] and "NoSuchBucket" in row["error"]
+
+
+def test_ids_007_and_7_are_two_ids_from_the_harness_to_the_grade(tmp_path):
+    folder = tmp_path / "penguins"
+    shutil.copytree(OPEN / "penguins", folder)
+    test = pd.read_csv(folder / "test.csv", dtype={"id": str})
+    renamed = dict(zip(test["id"], test["id"]))
+    renamed[test["id"][1]] = "00" + test["id"][0]  # "1" and "001": unique as text, equal as numbers
+    for name in ("test.csv", "answers.csv"):
+        frame = pd.read_csv(folder / name, dtype={"id": str})
+        frame.assign(id=frame["id"].map(renamed)).to_csv(folder / name, index=False)
+    comp = competition("penguins", data_uri=str(folder), answers_uri=str(folder / "answers.csv"))
+    row = run_one(comp, ScriptedLLM([]), tmp_path / "out")  # no LLM: the floor's harness writes the submission
+    assert row["status"] == "graded" and row["valid_submission"] and row["score"] > 0.9, row.get("error")
+    ids = pd.read_csv(tmp_path / "out" / "penguins" / "submission.csv", dtype=str)["id"]
+    assert {"1", "001"} <= set(ids)
+
+
+def test_an_overflowing_validation_prediction_costs_the_validation_score_not_the_row(tmp_path):
+    # The hold-out is predicted first (1e200: finite, but its RMSE overflows), then test.csv (sane).
+    codes = {
+        "preprocess": "def preprocess(train, test):\n    cols = list(train.select_dtypes('number').columns)\n"
+                      "    return train[cols].fillna(0), test[cols].fillna(0)\n",
+        "model": "from sklearn.linear_model import LinearRegression\ndef build_model():\n    return LinearRegression()\n",
+        "train": GOOD["train"],
+        "predict": "CALLS = []\ndef predict(model, X):\n    CALLS.append(1)\n    pred = model.predict(X)\n"
+                   "    return pred * 0 + 1e200 if len(CALLS) == 1 else pred\n",
+    }
+    row = run_one(competition("cars-mpg"), scripted(codes, []), tmp_path)
+    assert row["status"] == "graded" and row["valid_submission"] and not row["fallback_used"], row.get("error")
+    assert row["validation_score"] is None and "not gradable" in row["validation_note"]

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -145,6 +146,33 @@ def test_the_api_key_is_required_when_configured(serve_urls: dict[str, str],
     monkeypatch.setenv(KEY_ENV, "wrong")
     with pytest.raises(LLMResponseError, match="401"):
         pipeline_llm(serve_urls["tiny"]).chat(ChatRequest(messages=HELLO, max_tokens=4))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("change,param,code", [
+    ({"max_tokens": -1}, "max_tokens", "integer_below_min_value"),  # llama.cpp: generate until the context is full
+    ({"max_tokens": 0}, "max_tokens", "integer_below_min_value"),
+    ({"max_completion_tokens": -1}, "max_completion_tokens", "integer_below_min_value"),
+    ({"temperature": -5}, "temperature", "decimal_below_minimum_value"),
+    ({"temperature": "hot"}, "temperature", "invalid_type"),
+    ({"messages": [{"role": "wizard", "content": "hi"}]}, "messages[0].role", "invalid_value"),
+    ({"model": None}, "model", "missing_required_parameter"),
+], ids=["max_tokens=-1", "max_tokens=0", "max_completion_tokens=-1", "temperature=-5", "temperature=text",
+        "unknown-role", "no-model"])
+def test_a_request_the_engine_would_run_wrongly_is_an_openai_style_400(serve_urls: dict[str, str], change: dict,
+                                                                      param: str, code: str) -> None:
+    body = {k: v for k, v in ({"model": MODEL, "messages": HELLO, "max_tokens": 4} | change).items() if v is not None}
+    req = urllib.request.Request(f"{serve_urls['tiny']}/chat/completions", data=json.dumps(body).encode(),
+                                 headers={"Content-Type": "application/json", "Authorization": f"Bearer {KEY}"})
+    with pytest.raises(urllib.error.HTTPError) as err:
+        urllib.request.urlopen(req, timeout=60)
+    assert err.value.code == 400
+    error = json.loads(err.value.read())["error"]
+    assert error["type"] == "invalid_request_error" and error["param"] == param and error["code"] == code
+    assert error["message"]
+    if "model" in body:  # the openai client itself refuses to send a request without one
+        with pytest.raises(openai.BadRequestError):  # what the openai client (and OpenAILLM: fatal) make of it
+            client(serve_urls["tiny"], KEY).chat.completions.create(**body)
 
 
 def burst(llm: OpenAILLM, n: int) -> list[BaseException | None]:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import http.client
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -19,6 +20,7 @@ import storage
 from storage import StorageError, StorageNotFoundError, StorageTransientError, s3client
 
 pytestmark = pytest.mark.s3
+WINDOW_ENV = "LINGUACODUS_STORAGE_RETRY_S"  # documented in the README
 
 
 def test_bytes_json_csv_and_parquet_round_trip(s3_bucket: str) -> None:
@@ -294,3 +296,45 @@ def test_clients_are_cached_per_endpoint(s3_env, monkeypatch) -> None:
     monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:1")
     assert s3client.get_client() is not first
     assert s3client.get_client().meta.endpoint_url == "http://127.0.0.1:1"
+
+
+def test_an_outage_shorter_than_the_retry_window_costs_a_pause_and_a_longer_one_a_named_error(
+        s3_restartable, monkeypatch, caplog) -> None:
+    bucket = f"s3://{s3_restartable.make_bucket()}"
+    s3_restartable.kill()
+    monkeypatch.setenv(WINDOW_ENV, "1")
+    monkeypatch.setattr(s3client, "RETRY", s3client.RetryPolicy(base_delay_s=0.1, botocore_attempts=1))
+    with pytest.raises(StorageTransientError, match=f"{bucket}/early.txt: write: .*{s3_restartable.endpoint_url}"):
+        storage.write_text(f"{bucket}/early.txt", "x")
+
+    # The store comes back ~8 s later: longer than the old fixed 4 attempts (~4 s), well inside the window.
+    monkeypatch.setenv(WINDOW_ENV, "120")
+    monkeypatch.setattr(s3client, "RETRY", s3client.RetryPolicy(base_delay_s=0.2, botocore_attempts=1))
+    failed: list[BaseException] = []
+
+    def write() -> None:
+        try:
+            storage.write_text(f"{bucket}/during.txt", "made it")
+        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+            failed.append(exc)
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    time.sleep(8.0)  # the store is down meanwhile; the writer backs off and tries again
+    s3_restartable.restart()
+    writer.join()
+    assert not failed, failed
+    assert storage.read_text(f"{bucket}/during.txt") == "made it"
+    assert any("retrying in" in r.getMessage() for r in caplog.records)
+
+    caplog.clear()  # a 4xx is permanent: raised at once, never retried for the window's two minutes
+    with pytest.raises(StorageNotFoundError, match="NoSuchBucket"):
+        storage.write_text("s3://no-such-bucket-here/x.txt", "x")
+    assert not any("retrying in" in r.getMessage() for r in caplog.records)
+
+
+def test_the_retry_window_comes_from_the_environment(monkeypatch) -> None:
+    monkeypatch.setenv(WINDOW_ENV, "42")
+    assert s3client.RetryPolicy().window_s == 42.0
+    monkeypatch.setenv(WINDOW_ENV, "soon")  # a typo falls back to the default, with a warning
+    assert s3client.RetryPolicy().window_s == s3client.DEFAULT_WINDOW_S

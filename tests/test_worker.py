@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -142,14 +143,42 @@ def test_the_lease_is_renewed_while_a_run_lasts(s3_bucket: str) -> None:
         assert Inbox(inbox.inbox, worker="other").claim(claim.message_uri) == "skipped"
 
 
-def test_worker_cli_once_dead_letters_and_exits(tmp_path: Path) -> None:
+def test_worker_cli_once_dead_letters_and_exits_non_zero(tmp_path: Path) -> None:
     inbox = tmp_path / "q" / "inbox"
     drop(str(inbox), "junk", "{not json")
     out = subprocess.run([sys.executable, "-m", "jobs.cli", "worker", "--inbox", f"{inbox}/", "--once"],
                          cwd=REPO, capture_output=True, text=True, timeout=300)
-    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.returncode == 1, out.stderr[-2000:]  # a cron job or CI step must see that a message went to dead/
     assert "malformed 1" in out.stdout
     assert "not JSON" in json.loads((tmp_path / "q" / "dead" / "junk.json").read_text())["reason"]
+
+
+def test_the_worker_survives_an_s3_outage_while_polling_and_carries_on(s3_restartable, tmp_path: Path) -> None:
+    bucket = f"s3://{s3_restartable.make_bucket()}"
+    env = {**os.environ, "LINGUACODUS_STORAGE_RETRY_S": "1"}  # each pass gives up fast while the store is down
+    log = tmp_path / "worker.log"
+    with open(log, "w") as sink:
+        worker = subprocess.Popen([sys.executable, "-m", "jobs.cli", "worker", "--inbox", f"{bucket}/q/inbox/",
+                                   "--poll", "0.5"], cwd=REPO, env=env, stdout=sink, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and "linguacodus worker" not in log.read_text():
+            time.sleep(0.2)  # polling
+        s3_restartable.kill()
+        time.sleep(8)  # several passes meet a dead store
+        assert worker.poll() is None, "the worker died while S3 was down"
+        s3_restartable.restart()
+        drop(f"{bucket}/q/inbox", "junk", "{not json")
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not storage.exists(f"{bucket}/q/dead/junk.json"):
+            time.sleep(0.5)
+        assert storage.exists(f"{bucket}/q/dead/junk.json"), "the worker did not carry on after the outage"
+        assert worker.poll() is None
+    finally:
+        worker.send_signal(signal.SIGINT)
+        worker.wait(timeout=60)
+    output = log.read_text()
+    assert worker.returncode == 0 and "unreachable" in output and "Traceback" not in output, output[-3000:]
 
 
 # -- a real run ---------------------------------------------------------------------------------

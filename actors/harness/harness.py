@@ -272,8 +272,9 @@ def main(argv=None):
     parser.add_argument("--sample", type=int, default=None, help="use only N rows (stage checks)")
     parser.add_argument("--check", choices=STAGES, default=None, help="check stages up to this one on a sample")
     args = parser.parse_args(argv)
-    train = pd.read_csv(os.path.join(args.data_dir, "train.csv"))
-    test = pd.read_csv(os.path.join(args.data_dir, "test.csv"))
+    # ids are text (as in the catalog checks and the grader): "007" is written back as "007", not 7
+    train = pd.read_csv(os.path.join(args.data_dir, "train.csv"), dtype={ID_COLUMN: str})
+    test = pd.read_csv(os.path.join(args.data_dir, "test.csv"), dtype={ID_COLUMN: str})
     single_class_target = TARGETS[0] if KIND != "value" and len(TARGETS) == 1 else None
     train = _lc_sample(train.dropna(subset=TARGETS).reset_index(drop=True), args.sample, single_class_target)
     test = _lc_sample(test, args.sample)
