@@ -6,6 +6,7 @@ a failure of any stage becomes fields on the row, never an exception out of the 
 """
 from __future__ import annotations
 
+import io
 import json
 import logging
 import shutil
@@ -27,6 +28,7 @@ from actors.instructor import Instructor
 from actors.integrate import assemble, floor_stages
 from actors.leaderboard import leaderboard_position
 from actors.llm import LLM, RecordingLLM
+from actors.readback import MAX_TABLE_BYTES, read_back
 from actors.refiner import Refiner
 from actors.search_tune import validation_score
 from actors.search import search_solution
@@ -86,13 +88,15 @@ def _validation_score(ctx: TaskContext, train: pd.DataFrame, workdir: Path) -> f
                             classes=ctx.facts.classes or None)
 
 
-def _grade(ctx: TaskContext, row: dict[str, Any], submission: Path) -> None:
+def _grade(ctx: TaskContext, row: dict[str, Any], submission: bytes) -> None:
     comp = ctx.competition
     if not comp.answers_uri:
         row.update(status="skipped", error="no answers_uri: submission written but not graded")
         return
     answers = read_table(comp.answers_uri)
-    result = grade_submission(read_table(str(submission)), answers, metric=comp.metric, id_column=comp.id_column,
+    # Parsed from the bytes read back (never reopened by path) with read_table's NA rules.
+    table = pd.read_csv(io.BytesIO(submission), keep_default_na=False, na_values=[""])
+    result = grade_submission(table, answers, metric=comp.metric, id_column=comp.id_column,
                               targets=list(comp.target), classes=ctx.facts.classes or None)
     row.update(score=result.score, valid_submission=result.valid,
                status="graded" if result.valid else "invalid_submission",
@@ -172,11 +176,11 @@ def solve(comp: Competition, llm: LLM, coder: Coder, executor: Executor, config:
             outcome = _floor(ctx, executor, inputs, sink, test_ids, row, config)
         if outcome.ok and outcome.workdir is not None:
             sink.text("solution.py", outcome.script or "")
-            storage.write_bytes(storage.join(results_root, "submission.csv"),
-                                (outcome.workdir / "submission.csv").read_bytes())
+            submission = read_back(outcome.workdir, "submission.csv", MAX_TABLE_BYTES)
+            storage.write_bytes(storage.join(results_root, "submission.csv"), submission)
             row["validation_score"] = _validation_score(ctx, train, outcome.workdir)
             llm_error = row.get("error")
-            _grade(ctx, row, outcome.workdir / "submission.csv")
+            _grade(ctx, row, submission)
             if row["fallback_used"] and row["status"] == "graded":
                 row["error"] = llm_error  # keep why the LLM path failed on a floor row
     except Exception as exc:
