@@ -249,6 +249,8 @@ def stage_prompt(ctx: TaskContext, plan: Instruction, stage: str, signature: str
 
 def stage_error(result: ExecutionResult, workdir: Path, timeout_s: float) -> tuple[str | None, str]:
     """Which stage failed and a short, specific error text for the model."""
+    if kind := result.special_files.get("_lc_error.json"):
+        return None, f"the script failed and left an unreadable error marker: _lc_error.json is {kind}"
     try:
         info = json.loads(read_back(workdir, "_lc_error.json", MAX_MARKER_BYTES))
         if isinstance(info, dict):

@@ -94,6 +94,8 @@ class Executor:
         stage, error = (None, None)
         if not result.ok:
             stage, error = stage_error(result, work, self.sandbox.config.timeout_s)
+        elif kind := result.special_files.get("submission.csv"):
+            error = f"submission.csv is {kind}, not a regular file"
         else:
             error = format_problem(work / "submission.csv", ctx, test_ids)
         base = f"attempts/{number:02d}"

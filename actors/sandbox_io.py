@@ -8,11 +8,13 @@ import selectors
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 log = logging.getLogger(__name__)
 _CHUNK = 1 << 16
+MONITOR_INTERVAL_S = 0.2  # how often limits without a kernel wall (disk, memory fallbacks) are polled
 
 
 class Tail:
@@ -47,6 +49,7 @@ class Watch:
     child_exit: int | None = None
     bwrap_exit: int | None = None
     timed_out: bool = False
+    killed_reason: str | None = None  # a limit the monitor saw the run go over
 
     def on_status(self, data: bytes, partial: bytearray) -> None:
         partial += data
@@ -96,8 +99,10 @@ def _await_gone(pid: int | None, grace_s: float) -> None:
         time.sleep(0.02)
 
 
-def pump(proc: subprocess.Popen, status_fd: int, watch: Watch, timeout_s: float, grace_s: float) -> None:
-    """Read stdout, stderr and bwrap's status until all close; kill everything at the deadline.
+def pump(proc: subprocess.Popen, status_fd: int, watch: Watch, timeout_s: float, grace_s: float,
+         monitor: Callable[[], str | None] | None = None) -> None:
+    """Read stdout, stderr and bwrap's status until all close; kill everything at the deadline,
+    or as soon as `monitor` (polled every MONITOR_INTERVAL_S) names a limit the run went over.
 
     Pipes (not files) so a script printing gigabytes costs neither disk nor more than the tails
     in memory. Returns once bwrap has exited (which implies every process of the sandbox is gone,
@@ -112,6 +117,7 @@ def pump(proc: subprocess.Popen, status_fd: int, watch: Watch, timeout_s: float,
         sel.register(fd, selectors.EVENT_READ)
     deadline = time.monotonic() + timeout_s
     hard_stop: float | None = None
+    next_check = 0.0
     while sel.get_map():
         now = time.monotonic()
         if hard_stop is None and now >= deadline:
@@ -119,17 +125,26 @@ def pump(proc: subprocess.Popen, status_fd: int, watch: Watch, timeout_s: float,
             log.info("sandbox wall-clock timeout after %.1f s: killing pid %s", timeout_s, watch.child_pid)
             _kill(proc, watch)
             hard_stop = now + grace_s
+        if hard_stop is None and monitor is not None and now >= next_check:
+            next_check = now + MONITOR_INTERVAL_S
+            if reason := monitor():
+                watch.killed_reason = reason
+                log.info("sandbox killed: %s", reason)
+                _kill(proc, watch)
+                hard_stop = now + grace_s
         if hard_stop is not None and now >= hard_stop:
             log.warning("sandbox output still open %.1f s after the kill; giving up reading", grace_s)
             break
         wait = (deadline if hard_stop is None else hard_stop) - now
-        for key, _ in sel.select(timeout=max(0.0, min(wait, 1.0))):
+        for key, _ in sel.select(timeout=max(0.0, min(wait, MONITOR_INTERVAL_S))):
             try:
                 data = os.read(key.fd, _CHUNK)
             except BlockingIOError:
                 continue
             if data:
                 sinks[key.fd](data)
+                if key.fd == status_fd:
+                    next_check = 0.0  # e.g. the child pid arrived: let the monitor act on it now
             else:
                 sel.unregister(key.fd)
     sel.close()
@@ -138,7 +153,7 @@ def pump(proc: subprocess.Popen, status_fd: int, watch: Watch, timeout_s: float,
     except subprocess.TimeoutExpired:
         _kill(proc, watch, force=True)
         proc.wait()
-    if watch.timed_out:
+    if watch.timed_out or watch.killed_reason:
         _await_gone(watch.child_pid, grace_s)  # the namespace's pid 1 outlives all its processes
 
 
