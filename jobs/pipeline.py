@@ -35,10 +35,9 @@ from actors.search import search_solution
 from actors.task import Competition
 from actors.vanilla import vanilla_loop
 from jobs.config import RunConfig
+from jobs.inputs import stage_inputs
 
 logger = logging.getLogger(__name__)
-# Files of a task folder the generated code must never see.
-PRIVATE_NAMES = ("answers.csv", "leaderboard.csv")
 
 
 class StorageSink:
@@ -52,32 +51,6 @@ class StorageSink:
 
     def json(self, path: str, obj: Any) -> None:
         storage.write_json(storage.join(self.root, path), obj)
-
-
-def stage_inputs(comp: Competition, dest: Path) -> dict[str, Path]:
-    """The task's data files as local paths for read-only binding, private files left out."""
-    private = {n for n in PRIVATE_NAMES}
-    if comp.answers_uri:
-        private.add(comp.answers_uri.rstrip("/").rsplit("/", 1)[-1])
-    inputs: dict[str, Path] = {}
-    local = storage.local_path(comp.data_uri)
-    for uri in storage.list_uris(comp.data_uri):
-        name = uri.rstrip("/").rsplit("/", 1)[-1]
-        if name in private or name.startswith(".") or name in ("meta.json", "description.md"):
-            continue
-        if local is not None:
-            inputs[name] = local / name
-        else:
-            target = dest / name
-            if storage.is_dir(uri):
-                storage.download_dir(uri, target)
-            else:
-                target.write_bytes(storage.read_bytes(uri))
-            inputs[name] = target
-    for required in ("train.csv", "test.csv"):
-        if required not in inputs:
-            raise FileNotFoundError(f"{comp.competition_id}: {required} not found in {comp.data_uri}")
-    return inputs
 
 
 def _validation_score(ctx: TaskContext, train: pd.DataFrame, workdir: Path) -> float | None:

@@ -1,6 +1,7 @@
-"""The attack suite, host side: what the host reads back from a work dir. Each attack is a real
-script in the real sandbox, run through the real pipeline (vanilla mode, a scripted LLM that always
-returns the attack), with the floor grading the row afterwards.
+"""The attack suite, host side: what the host reads back from a work dir, and what it stages as
+inputs. Each attack is a real script in the real sandbox; the read-back attacks run through the
+real pipeline (vanilla mode, a scripted LLM that always returns the attack), with the floor grading
+the row afterwards.
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from actors.readback import ReadBackError, read_back
 from actors.sandbox import Sandbox, SandboxConfig
 from actors.task import Competition
 from jobs.config import RunConfig
+from jobs.inputs import PrivateInputError, stage_inputs
 from jobs.pipeline import solve
 from tests.fakes import ScriptedLLM
 from tests.open_tasks import OPEN, catalog_row
@@ -110,3 +112,59 @@ def test_read_back_refuses_links_fifos_devices_and_oversized_files(tmp_path: Pat
         with pytest.raises(ReadBackError, match=reason):
             read_back(tmp_path, name, 1024)
 
+
+# -- inputs: an allow-list, staged privately --------------------------------------------------------
+
+LISTER = """
+import os
+seen = []
+for root, dirs, files in os.walk("/data"):
+    seen += [os.path.join(root, f) for f in files]
+print("SEEN", sorted(seen))
+for path in seen:
+    print("CONTENT", path, open(path).read()[:200].replace("\\n", " "))
+print("MOUNTINFO", open("/proc/self/mountinfo").read().replace("\\n", " | "))
+"""
+
+
+def test_only_allow_listed_inputs_are_visible_and_no_host_path_shows(task: Competition, tmp_path: Path) -> None:
+    folder = Path(task.data_uri)
+    (folder / "private").mkdir()
+    shutil.move(folder / "answers.csv", folder / "private" / "answers.csv")
+    for name in ("leaderboard_2024.csv", "test_labels.csv", "answers.csv.bak"):
+        (folder / name).write_text(f"id,species\n1,{SECRET}\n")
+    (folder / "private" / "answers.csv").write_text(f"id,species\n1,{SECRET}\n")
+    (folder / "sample_submission.csv").write_text("id,species\n1,Adelie\n")
+    comp = task.model_copy(update={"answers_uri": str(folder / "private" / "answers.csv"),
+                                   "leaderboard_uri": str(folder / "leaderboard_2024.csv")})
+    inputs = stage_inputs(comp, tmp_path / "stage")
+    assert sorted(inputs) == ["sample_submission.csv", "test.csv", "train.csv"]
+    script = tmp_path / "src" / "lister.py"
+    script.parent.mkdir()
+    script.write_text(LISTER)
+    result = Sandbox(SandboxConfig(timeout_s=60)).run(script, tmp_path / "work", inputs)
+    assert result.ok, result.stderr
+    assert "SEEN ['/data/sample_submission.csv', '/data/test.csv', '/data/train.csv']" in result.stdout
+    assert SECRET not in result.stdout
+    mountinfo = result.stdout.split("MOUNTINFO", 1)[1]
+    assert str(folder) not in mountinfo and "answers" not in mountinfo
+    assert str(tmp_path / "work") not in mountinfo  # /work is a folder of the run's own disk
+
+
+def test_declared_data_files_are_given_and_a_declared_private_folder_is_refused(task: Competition,
+                                                                                 tmp_path: Path) -> None:
+    folder = Path(task.data_uri)
+    (folder / "extra").mkdir()
+    (folder / "extra" / "notes.txt").write_text("allowed")
+    (folder / "unlisted.csv").write_text("not declared")
+    inputs = stage_inputs(task.model_copy(update={"data_files": ["extra"]}), tmp_path / "a")
+    assert sorted(inputs) == ["extra", "test.csv", "train.csv"]
+    assert (inputs["extra"] / "notes.txt").read_text() == "allowed"
+    (folder / "private").mkdir()
+    shutil.move(folder / "answers.csv", folder / "private" / "answers.csv")
+    hidden = task.model_copy(update={"data_files": ["private"], "answers_uri": str(folder / "private" / "answers.csv")})
+    with pytest.raises(PrivateInputError, match="'private'"):
+        stage_inputs(hidden, tmp_path / "b")
+    os.symlink(folder / "private" / "answers.csv", folder / "extra" / "peek.csv")
+    with pytest.raises(PrivateInputError, match="extra/peek.csv"):
+        stage_inputs(hidden.model_copy(update={"data_files": ["extra"]}), tmp_path / "c")
