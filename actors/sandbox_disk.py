@@ -38,6 +38,8 @@ _FULL_SLACK = 1 << 20  # free bytes below which the image counts as full
 _libc = ctypes.CDLL(None, use_errno=True)
 MOUNTS = ("/work", "/tmp", "/dev/shm")
 PREFIX = "lc-disk-"
+MAX_DEPTH = 32  # folders nested deeper are not copied back (deep trees would exhaust recursion and fds)
+_TOO_DEEP = f"a folder nested over {MAX_DEPTH} levels deep"
 _FOLDERS = {"/work": "work", "/tmp": "tmp", "/dev/shm": "shm"}
 
 
@@ -75,6 +77,8 @@ def copy_regular(src_fd: int, dst: Path, uid: int, gid: int, prefix: str = "") -
     """Copy the regular files and folders under directory fd src_fd into dst (created), owned by
     uid:gid. Never follows, opens or copies anything else: returns those as {path: kind}."""
     special: dict[str, str] = {}
+    if prefix.count("/") >= MAX_DEPTH:
+        return {prefix.rstrip("/"): _TOO_DEEP}
     dst.mkdir(exist_ok=True)
     os.chown(dst, uid, gid, follow_symlinks=False)
     with os.scandir(src_fd) as entries:
@@ -105,6 +109,8 @@ def copy_regular(src_fd: int, dst: Path, uid: int, gid: int, prefix: str = "") -
 def special_entries(root: Path, prefix: str = "") -> dict[str, str]:
     """Entries under root that are neither regular files nor folders (symlinks are not followed)."""
     found: dict[str, str] = {}
+    if prefix.count("/") >= MAX_DEPTH:
+        return {prefix.rstrip("/"): _TOO_DEEP}
     with os.scandir(root) as entries:
         for entry in entries:
             mode = entry.stat(follow_symlinks=False).st_mode

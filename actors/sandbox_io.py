@@ -157,23 +157,31 @@ def pump(proc: subprocess.Popen, status_fd: int, watch: Watch, timeout_s: float,
         _await_gone(watch.child_pid, grace_s)  # the namespace's pid 1 outlives all its processes
 
 
+def _entries(root: Path):
+    """(path, DirEntry) of everything under root, without recursion (a script can nest folders
+    thousands deep) and without following symlinks."""
+    stack = [str(root)]
+    while stack:
+        try:
+            with os.scandir(stack.pop()) as listing:
+                for entry in listing:
+                    yield entry
+                    if entry.is_dir(follow_symlinks=False):
+                        stack.append(entry.path)
+        except OSError:
+            continue
+
+
 def chown_tree(root: Path, uid: int, gid: int) -> None:
     """lchown every entry under root (never follows symlinks the script may have planted)."""
     os.chown(root, uid, gid, follow_symlinks=False)
-    for dirpath, dirnames, filenames in os.walk(root):
-        for name in dirnames + filenames:
-            try:
-                os.chown(os.path.join(dirpath, name), uid, gid, follow_symlinks=False)
-            except FileNotFoundError:
-                pass
+    for entry in _entries(root):
+        try:
+            os.chown(entry.path, uid, gid, follow_symlinks=False)
+        except FileNotFoundError:
+            pass
 
 
 def list_files(root: Path) -> list[str]:
     """Regular files under root, relative and sorted (symlinks are not followed or listed)."""
-    found = []
-    for dirpath, _, filenames in os.walk(root):
-        for name in filenames:
-            path = Path(dirpath) / name
-            if path.is_file() and not path.is_symlink():
-                found.append(str(path.relative_to(root)))
-    return sorted(found)
+    return sorted(str(Path(e.path).relative_to(root)) for e in _entries(root) if e.is_file(follow_symlinks=False))

@@ -9,6 +9,7 @@ import hashlib
 import os
 import re
 import socket
+import subprocess
 import sys
 import textwrap
 import threading
@@ -485,3 +486,24 @@ def test_two_concurrent_sandboxes_each_get_their_full_process_budget(tmp_path: P
     first = results["a"]
     assert first.ok and f"HELD {config.max_processes}" in first.stdout, first.stdout  # type: ignore[attr-defined]
     assert second.enforcement["processes"].startswith("cgroup")
+
+
+@pytest.mark.parametrize("enforce", ["auto", "watchdog"])
+def test_folders_nested_thousands_deep_do_not_break_the_host_side(tmp_path: Path, enforce: str) -> None:
+    script = write_script(tmp_path / "src", """
+        import os
+        for _ in range(1500):
+            os.mkdir("d")
+            os.chdir("d")
+        open("deep.txt", "w").write("x")
+        os.chdir("/work")
+        open("submission.csv", "w").write("id\\n1\\n")
+    """)
+    try:
+        result = Sandbox(SandboxConfig(timeout_s=60, enforce=enforce)).run(script, tmp_path / "work")
+    finally:  # shutil.rmtree (pytest's tmp_path cleanup) recurses per level: remove the tree with rm
+        subprocess.run(["rm", "-rf", str(tmp_path / "work")], check=True)
+    assert result.ok and result.killed_reason is None, (result.killed_reason, result.stderr[-500:])
+    assert "submission.csv" in result.files
+    if enforce == "auto":  # not copied back past the depth cap, and said so
+        assert any("nested over" in kind for kind in result.special_files.values())
