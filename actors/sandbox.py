@@ -10,7 +10,8 @@ wall-clock timeout that kills the sandbox's pid namespace (so detached grandchil
 Per run, not per process: the disk budget (sandbox_disk: a loop-mounted ext4 image for root
 callers, else a polling watchdog), memory summed over all processes and a process budget of its
 own (sandbox_cgroup: a cgroup per run, else a polling RSS watchdog and the uid-wide RLIMIT_NPROC).
-Which mechanism enforced each limit is in ExecutionResult.enforcement.
+Which mechanism enforced each limit is in ExecutionResult.enforcement. Whatever the host reads
+back from a work dir goes through actors/readback (regular files only, links never followed).
 """
 from __future__ import annotations
 

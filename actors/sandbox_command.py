@@ -1,13 +1,14 @@
 """How one sandboxed run is launched: the host tools it needs and the bwrap command line.
 
 Chain of processes (each one execs the next, so signals and exit codes reach the script directly):
-    bwrap (root, builds the namespaces and mounts, loads the seccomp filter)
+    sh (only with per-run cgroups: moves itself into them, so bwrap and all it forks count there)
+      -> bwrap (root, builds the namespaces and mounts, loads the seccomp filter)
       -> prlimit (sets the rlimits, still root)
       -> setpriv (drops to uid/gid 65534 with no groups and no capabilities; root callers only)
       -> python SCRIPT --data-dir /data --out-dir /work ...
-The uid drop matters: the kernel does not enforce RLIMIT_NPROC for root. A non-root caller cannot
-change uid; bwrap then runs in a user namespace (uid 65534 inside, the caller's uid outside), where
-RLIMIT_NPROC is enforced for that uid anyway.
+The uid drop matters: the kernel does not enforce RLIMIT_NPROC for root (the fallback process limit
+when no pids cgroup can be made). A non-root caller cannot change uid; bwrap then runs in a user
+namespace (uid 65534 inside, the caller's uid outside), where RLIMIT_NPROC counts the caller's uid.
 """
 from __future__ import annotations
 

@@ -1,7 +1,8 @@
 """Launch overhead of the sandbox: median wall time of a trivial script (`pass`), sandboxed vs a plain
 subprocess of the same python, for each way the per-run limits can be enforced (`auto`: an ext4
-image and cgroups per run where the host allows them; `watchdog`: the polling fallback).
-Run: .venv/bin/python bench/sandbox.py [--runs 50]"""
+image and cgroups per run where the host allows them; `watchdog`: the polling fallback), and the
+speed of a large write to /work in both (the image's loop device vs the host disk).
+Run: .venv/bin/python bench/sandbox.py [--runs 50] [--write-mb 800]"""
 from __future__ import annotations
 
 import argparse
@@ -26,10 +27,43 @@ def run_in(sandbox: Sandbox, script: Path, workdir: Path) -> None:
         raise SystemExit(f"sandboxed run failed: {result}")
 
 
+WRITER = """
+import os, sys, time
+chunk, mib = os.urandom(1 << 20), int(sys.argv[-1])
+start = time.perf_counter()
+with open("/work/fill", "wb") as handle:
+    for _ in range(mib):
+        handle.write(chunk)
+    handle.flush()
+    os.fsync(handle.fileno())
+print(mib / (time.perf_counter() - start))
+"""
+
+
+def write_speed(tmp: Path, mib: int, rounds: int) -> None:
+    """MB/s of `mib` MiB written and fsynced to /work, per enforcement mode (image vs host disk)."""
+    script = tmp / "writer.py"
+    script.write_text(WRITER)
+    speeds: dict[str, list[float]] = {"auto": [], "watchdog": []}
+    for _ in range(rounds):
+        for mode in speeds:
+            work = tmp / f"write-{mode}"
+            result = Sandbox(SandboxConfig(timeout_s=300, enforce=mode, max_file_mb=2 * mib)).run(
+                script, work, args=[str(mib)])
+            if not result.ok:
+                raise SystemExit(f"writer failed: {result}")
+            speeds[mode].append(float(result.stdout.split()[-1]) * (1 << 20) / 1e6)
+            (work / "fill").unlink()
+    for mode, values in speeds.items():
+        print(f"write {mib} MiB + fsync, {mode:8s} median {statistics.median(values):7.0f} MB/s")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=50, help="launches per variant (median reported)")
-    runs = parser.parse_args().runs
+    parser.add_argument("--write-mb", type=int, default=800, help="MiB written by the write-speed test (0: skip)")
+    args = parser.parse_args()
+    runs = args.runs
     with tempfile.TemporaryDirectory() as tmp:
         script = Path(tmp) / "trivial.py"
         script.write_text("pass\n")
@@ -45,6 +79,8 @@ def main() -> None:
                 if round_ >= 2:  # the first rounds warm the page cache
                     times[name].append(time.perf_counter() - start)
         probe = Sandbox(SandboxConfig(timeout_s=60)).run(script, Path(tmp) / "probe")
+        if args.write_mb:
+            write_speed(Path(tmp), args.write_mb, rounds=3)
     plain = statistics.median(times["plain subprocess"])
     print(f"runs per variant            {runs}")
     for name, values in times.items():
