@@ -199,7 +199,7 @@ class Sandbox:
             "disk": f"{disk.mode}, {cfg.disk_mb} MiB for /work, /tmp and /dev/shm",
             "memory": f"{memory or 'rss watchdog'}, {cfg.memory_mb} MiB summed over processes",
             "processes": (f"{pids}, {cfg.max_processes} for this run" if pids
-                          else f"RLIMIT_NPROC {cfg.max_processes}, shared by every sandbox of uid {SANDBOX_UID}"),
+                          else f"RLIMIT_NPROC {cfg.max_processes}, shared by every process of the sandbox's uid"),
         }
 
     def _over_limit(self, disk: RunDisk, cgroup: RunCgroup, watch: Watch) -> str | None:
