@@ -23,6 +23,7 @@ from actors.context import TaskContext
 from actors.instructor import Instruction
 from actors.integrate import STAGE_FUNCTIONS, StageCodeError, assemble, floor_stages, sanitize_stage
 from actors.llm import LLM, ChatRequest, extract_code
+from actors.readback import MAX_MARKER_BYTES, MissingFile, ReadBackError, read_back
 from actors.sandbox import ExecutionResult, Sandbox
 from actors.task import Competition
 from actors.templates import render
@@ -248,13 +249,18 @@ def stage_prompt(ctx: TaskContext, plan: Instruction, stage: str, signature: str
 
 def stage_error(result: ExecutionResult, workdir: Path, timeout_s: float) -> tuple[str | None, str]:
     """Which stage failed and a short, specific error text for the model."""
-    marker = workdir / "_lc_error.json"
-    if marker.exists():
-        try:
-            info = json.loads(marker.read_text())
+    if kind := result.special_files.get("_lc_error.json"):
+        return None, f"the script failed and left an unreadable error marker: _lc_error.json is {kind}"
+    try:
+        info = json.loads(read_back(workdir, "_lc_error.json", MAX_MARKER_BYTES))
+        if isinstance(info, dict):
             return info.get("stage"), f"{info.get('error_type')}: {info.get('message')}"
-        except (OSError, json.JSONDecodeError):
-            pass
+    except MissingFile:
+        pass
+    except ReadBackError as exc:  # a planted link or FIFO: say so, never read through it
+        return None, f"the script failed and left an unreadable error marker: {exc}"
+    except (OSError, ValueError):  # not JSON: fall back to the exit status and stderr
+        pass
     if result.timed_out:
         return None, f"the script did not finish within {timeout_s:.0f} s; use a faster model or fewer iterations"
     if result.killed_reason:

@@ -21,6 +21,7 @@ from actors.coder import Coder, Sink, StageLog, stage_error
 from actors.context import TaskContext
 from actors.instructor import Instruction
 from actors.integrate import assemble
+from actors.readback import MAX_TABLE_BYTES, MissingFile, ReadBackError, read_back_csv
 from actors.sandbox import ExecutionResult, Sandbox
 
 logger = logging.getLogger(__name__)
@@ -59,10 +60,12 @@ class ExecutionOutcome:
 
 def format_problem(path: Path, ctx: TaskContext, test_ids: pd.Series) -> str | None:
     """Checks a submission can make without the private answers (ids from test.csv, columns)."""
-    if not path.exists():
-        return "the script finished but wrote no submission.csv into --out-dir"
     try:
-        sub = pd.read_csv(path)
+        sub = read_back_csv(path.parent, path.name, MAX_TABLE_BYTES, dtype={ctx.competition.id_column: str})
+    except MissingFile:
+        return "the script finished but wrote no submission.csv into --out-dir"
+    except ReadBackError as exc:
+        return str(exc)
     except Exception as exc:  # noqa: BLE001 - any unreadable file is the script's fault
         return f"submission.csv is not a readable CSV: {exc}"
     expected = ctx.submission_columns()
@@ -91,6 +94,8 @@ class Executor:
         stage, error = (None, None)
         if not result.ok:
             stage, error = stage_error(result, work, self.sandbox.config.timeout_s)
+        elif kind := result.special_files.get("submission.csv"):
+            error = f"submission.csv is {kind}, not a regular file"
         else:
             error = format_problem(work / "submission.csv", ctx, test_ids)
         base = f"attempts/{number:02d}"

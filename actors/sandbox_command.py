@@ -1,13 +1,14 @@
 """How one sandboxed run is launched: the host tools it needs and the bwrap command line.
 
 Chain of processes (each one execs the next, so signals and exit codes reach the script directly):
-    bwrap (root, builds the namespaces and mounts, loads the seccomp filter)
+    sh (only with per-run cgroups: moves itself into them, so bwrap and all it forks count there)
+      -> bwrap (root, builds the namespaces and mounts, loads the seccomp filter)
       -> prlimit (sets the rlimits, still root)
       -> setpriv (drops to uid/gid 65534 with no groups and no capabilities; root callers only)
       -> python SCRIPT --data-dir /data --out-dir /work ...
-The uid drop matters: the kernel does not enforce RLIMIT_NPROC for root. A non-root caller cannot
-change uid; bwrap then runs in a user namespace (uid 65534 inside, the caller's uid outside), where
-RLIMIT_NPROC is enforced for that uid anyway.
+The uid drop matters: the kernel does not enforce RLIMIT_NPROC for root (the fallback process limit
+when no pids cgroup can be made). A non-root caller cannot change uid; bwrap then runs in a user
+namespace (uid 65534 inside, the caller's uid outside), where RLIMIT_NPROC counts the caller's uid.
 """
 from __future__ import annotations
 
@@ -151,14 +152,16 @@ def _system_mounts() -> list[str]:
     return argv
 
 
-def _rlimits(tools: HostTools, *, memory_mb: int, cpu_seconds: int, max_processes: int,
+def _rlimits(tools: HostTools, *, memory_mb: int, cpu_seconds: int, max_processes: int | None,
              max_file_mb: int, max_open_files: int) -> list[str]:
     # CPU: SIGXCPU at the soft limit (kills python), SIGKILL 5 s later if it was caught.
+    # NPROC counts every process of the uid on the host (shared by concurrent sandboxes): only
+    # the fallback when no pids cgroup gives the run a budget of its own.
     return [
         tools.prlimit,
         f"--as={memory_mb * _MB}",
         f"--cpu={cpu_seconds}:{cpu_seconds + 5}",
-        f"--nproc={max_processes}",
+        *([f"--nproc={max_processes}"] if max_processes is not None else []),
         f"--fsize={max_file_mb * _MB}",
         f"--nofile={max_open_files}",
         "--core=0",
@@ -166,9 +169,20 @@ def _rlimits(tools: HostTools, *, memory_mb: int, cpu_seconds: int, max_processe
     ]
 
 
-def build_argv(tools: HostTools, cfg, *, uid: int, workdir: Path, inputs: dict[str, Path],
-               env: dict[str, str], fds: LaunchFds, script_name: str, args: list[str]) -> list[str]:
-    """The full bwrap command line for one run (cfg is a SandboxConfig)."""
+def enter_cgroups(procs_files: list[str]) -> list[str]:
+    """A prefix that moves the launcher into the run's cgroups, then execs the rest (bwrap): every
+    process bwrap forks starts inside them. A failed move fails the launch (exit 125)."""
+    if not procs_files:
+        return []
+    script = 'while [ "$1" != -- ]; do echo 0 > "$1" || exit 125; shift; done; shift; exec "$@"'
+    return ["/bin/sh", "-c", script, "lc-enter-cgroup", *procs_files, "--"]
+
+
+def build_argv(tools: HostTools, cfg, *, uid: int, mounts: dict[str, Path], inputs: dict[str, Path],
+               env: dict[str, str], fds: LaunchFds, script_name: str, args: list[str],
+               nproc: int | None) -> list[str]:
+    """The full bwrap command line for one run (cfg is a SandboxConfig). mounts: host paths for
+    /work, /tmp and /dev/shm; nproc: RLIMIT_NPROC, or None when a pids cgroup bounds the run."""
     argv = [
         tools.bwrap,
         "--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try",
@@ -177,9 +191,8 @@ def build_argv(tools: HostTools, cfg, *, uid: int, workdir: Path, inputs: dict[s
         "--perms", "0644", "--ro-bind-data", str(fds.passwd), "/etc/passwd",
         "--perms", "0644", "--ro-bind-data", str(fds.group), "/etc/group",
         "--proc", "/proc", "--dev", "/dev",
-        # tmpfs lives in host RAM outside RLIMIT_AS, hence the explicit size.
-        "--perms", "1777", "--size", str(cfg.tmp_mb * _MB), "--tmpfs", "/tmp",
-        "--perms", "1777", "--size", str(cfg.tmp_mb * _MB), "--tmpfs", "/dev/shm",
+        # /tmp and /dev/shm are folders of the run's disk (sandbox_disk), inside its budget.
+        "--bind", str(mounts["/tmp"]), "/tmp", "--bind", str(mounts["/dev/shm"]), "/dev/shm",
     ]
     for host, inner in tools.python.ro_binds:
         for parent in _parents(inner):
@@ -189,7 +202,7 @@ def build_argv(tools: HostTools, cfg, *, uid: int, workdir: Path, inputs: dict[s
     argv += _dir(DATA_DIR)
     for name, path in sorted(inputs.items()):
         argv += ["--ro-bind", str(path), f"{DATA_DIR}/{name}"]
-    argv += ["--bind", str(workdir), WORK_DIR, "--chdir", WORK_DIR, "--clearenv"]
+    argv += ["--bind", str(mounts[WORK_DIR]), WORK_DIR, "--chdir", WORK_DIR, "--clearenv"]
     for key, value in env.items():
         argv += ["--setenv", key, value]
     argv += ["--json-status-fd", str(fds.status), "--seccomp", str(fds.seccomp)]
@@ -199,7 +212,7 @@ def build_argv(tools: HostTools, cfg, *, uid: int, workdir: Path, inputs: dict[s
     else:
         argv += ["--unshare-user", "--uid", str(uid), "--gid", str(uid), "--disable-userns"]
     argv += ["--", *_rlimits(tools, memory_mb=cfg.memory_mb, cpu_seconds=cfg.cpu_seconds,
-                             max_processes=cfg.max_processes, max_file_mb=cfg.max_file_mb,
+                             max_processes=nproc, max_file_mb=cfg.max_file_mb,
                              max_open_files=cfg.max_open_files)]
     if tools.setpriv is not None:
         argv += [tools.setpriv, f"--reuid={uid}", f"--regid={uid}", "--clear-groups",

@@ -8,11 +8,13 @@ import selectors
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 log = logging.getLogger(__name__)
 _CHUNK = 1 << 16
+MONITOR_INTERVAL_S = 0.2  # how often limits without a kernel wall (disk, memory fallbacks) are polled
 
 
 class Tail:
@@ -47,6 +49,7 @@ class Watch:
     child_exit: int | None = None
     bwrap_exit: int | None = None
     timed_out: bool = False
+    killed_reason: str | None = None  # a limit the monitor saw the run go over
 
     def on_status(self, data: bytes, partial: bytearray) -> None:
         partial += data
@@ -96,8 +99,10 @@ def _await_gone(pid: int | None, grace_s: float) -> None:
         time.sleep(0.02)
 
 
-def pump(proc: subprocess.Popen, status_fd: int, watch: Watch, timeout_s: float, grace_s: float) -> None:
-    """Read stdout, stderr and bwrap's status until all close; kill everything at the deadline.
+def pump(proc: subprocess.Popen, status_fd: int, watch: Watch, timeout_s: float, grace_s: float,
+         monitor: Callable[[], str | None] | None = None) -> None:
+    """Read stdout, stderr and bwrap's status until all close; kill everything at the deadline,
+    or as soon as `monitor` (polled every MONITOR_INTERVAL_S) names a limit the run went over.
 
     Pipes (not files) so a script printing gigabytes costs neither disk nor more than the tails
     in memory. Returns once bwrap has exited (which implies every process of the sandbox is gone,
@@ -112,6 +117,7 @@ def pump(proc: subprocess.Popen, status_fd: int, watch: Watch, timeout_s: float,
         sel.register(fd, selectors.EVENT_READ)
     deadline = time.monotonic() + timeout_s
     hard_stop: float | None = None
+    next_check = 0.0
     while sel.get_map():
         now = time.monotonic()
         if hard_stop is None and now >= deadline:
@@ -119,17 +125,26 @@ def pump(proc: subprocess.Popen, status_fd: int, watch: Watch, timeout_s: float,
             log.info("sandbox wall-clock timeout after %.1f s: killing pid %s", timeout_s, watch.child_pid)
             _kill(proc, watch)
             hard_stop = now + grace_s
+        if hard_stop is None and monitor is not None and now >= next_check:
+            next_check = now + MONITOR_INTERVAL_S
+            if reason := monitor():
+                watch.killed_reason = reason
+                log.info("sandbox killed: %s", reason)
+                _kill(proc, watch)
+                hard_stop = now + grace_s
         if hard_stop is not None and now >= hard_stop:
             log.warning("sandbox output still open %.1f s after the kill; giving up reading", grace_s)
             break
         wait = (deadline if hard_stop is None else hard_stop) - now
-        for key, _ in sel.select(timeout=max(0.0, min(wait, 1.0))):
+        for key, _ in sel.select(timeout=max(0.0, min(wait, MONITOR_INTERVAL_S))):
             try:
                 data = os.read(key.fd, _CHUNK)
             except BlockingIOError:
                 continue
             if data:
                 sinks[key.fd](data)
+                if key.fd == status_fd:
+                    next_check = 0.0  # e.g. the child pid arrived: let the monitor act on it now
             else:
                 sel.unregister(key.fd)
     sel.close()
@@ -138,27 +153,35 @@ def pump(proc: subprocess.Popen, status_fd: int, watch: Watch, timeout_s: float,
     except subprocess.TimeoutExpired:
         _kill(proc, watch, force=True)
         proc.wait()
-    if watch.timed_out:
+    if watch.timed_out or watch.killed_reason:
         _await_gone(watch.child_pid, grace_s)  # the namespace's pid 1 outlives all its processes
+
+
+def _entries(root: Path):
+    """(path, DirEntry) of everything under root, without recursion (a script can nest folders
+    thousands deep) and without following symlinks."""
+    stack = [str(root)]
+    while stack:
+        try:
+            with os.scandir(stack.pop()) as listing:
+                for entry in listing:
+                    yield entry
+                    if entry.is_dir(follow_symlinks=False):
+                        stack.append(entry.path)
+        except OSError:
+            continue
 
 
 def chown_tree(root: Path, uid: int, gid: int) -> None:
     """lchown every entry under root (never follows symlinks the script may have planted)."""
     os.chown(root, uid, gid, follow_symlinks=False)
-    for dirpath, dirnames, filenames in os.walk(root):
-        for name in dirnames + filenames:
-            try:
-                os.chown(os.path.join(dirpath, name), uid, gid, follow_symlinks=False)
-            except FileNotFoundError:
-                pass
+    for entry in _entries(root):
+        try:
+            os.chown(entry.path, uid, gid, follow_symlinks=False)
+        except FileNotFoundError:
+            pass
 
 
 def list_files(root: Path) -> list[str]:
     """Regular files under root, relative and sorted (symlinks are not followed or listed)."""
-    found = []
-    for dirpath, _, filenames in os.walk(root):
-        for name in filenames:
-            path = Path(dirpath) / name
-            if path.is_file() and not path.is_symlink():
-                found.append(str(path.relative_to(root)))
-    return sorted(found)
+    return sorted(str(Path(e.path).relative_to(root)) for e in _entries(root) if e.is_file(follow_symlinks=False))

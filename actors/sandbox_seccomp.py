@@ -1,10 +1,12 @@
 """The seccomp filter of the sandbox, compiled once to classic BPF and handed to bwrap (--seccomp FD).
 
 The network namespace already leaves generated code without a route to anything; the filter is the
-second wall: even inside the namespace no IP, packet or netlink socket can be created, io_uring
-(which can open sockets without the socket() syscall) is refused, and no new user namespace can be
-made (a user namespace would give the code capabilities over its own namespaces).
-Default action ALLOW: this is a deny list of the few calls that matter, not a full profile.
+second wall: socket() and socketpair() work for AF_UNIX only (multiprocessing, joblib and loky need
+it) and fail with EACCES for every other family, known or future (IP, packet, netlink, vsock, alg,
+bluetooth, ...); io_uring (which can open sockets without the socket() syscall) is refused, and no
+new user namespace can be made (a user namespace would give the code capabilities over its own
+namespaces). EACCES, not the kernel's own EAFNOSUPPORT or EPERM, so a refusal is known to be ours.
+Default action ALLOW for other syscalls: an allow-list of socket families, not a full profile.
 Foreign syscall ABIs (i386 int 0x80, x32) are killed by libseccomp's default bad-arch action.
 """
 from __future__ import annotations
@@ -15,8 +17,8 @@ import socket
 
 from actors.errors import ConfigError
 
-# Address families whose sockets reach (or configure) a network.
-DENIED_SOCKET_FAMILIES = (socket.AF_INET, socket.AF_INET6, socket.AF_PACKET, socket.AF_NETLINK)
+# The only address family generated code may open sockets of: local, within the sandbox.
+ALLOWED_SOCKET_FAMILIES = (socket.AF_UNIX,)
 _CLONE_NEWUSER = 0x10000000
 
 
@@ -28,8 +30,9 @@ def build_bpf() -> bytes:
         raise ConfigError(f"sandbox needs pyseccomp and libseccomp.so.2: {exc}") from exc
 
     filt = sc.SyscallFilter(sc.ALLOW)
-    for family in DENIED_SOCKET_FAMILIES:
-        filt.add_rule(sc.ERRNO(errno.EACCES), "socket", sc.Arg(0, sc.EQ, family))
+    (allowed,) = ALLOWED_SOCKET_FAMILIES  # one NE rule per call; more families would need a range
+    for name in ("socket", "socketpair"):
+        filt.add_rule(sc.ERRNO(errno.EACCES), name, sc.Arg(0, sc.NE, allowed))
     for name in ("io_uring_setup", "io_uring_enter", "io_uring_register"):
         filt.add_rule(sc.ERRNO(errno.EPERM), name)
     for name in ("unshare", "clone"):

@@ -116,7 +116,8 @@ def search_solution(executor: Executor, ctx: TaskContext, plan: Instruction, sta
                               "higher_is_better": ctx.higher_is_better, "candidates": [], "combinations": [],
                               "trials": [], "winner": "original", "winner_score": None, "error": None}
     try:
-        truth = pd.read_csv(inputs["train.csv"])[[ctx.competition.id_column, *ctx.competition.target]]
+        cid_col = ctx.competition.id_column
+        truth = pd.read_csv(inputs["train.csv"], dtype={cid_col: str})[[cid_col, *ctx.competition.target]]
         original = _score(ctx, truth, outcome.workdir / "val_predictions.csv") if outcome.workdir else None
         record["original_score"] = record["winner_score"] = original
         candidates = generate_candidates(executor.coder, ctx, plan, stages, inputs, config)

@@ -25,6 +25,7 @@ import pandas as pd
 
 from actors.coder import stage_error
 from actors.grader import grade_submission
+from actors.readback import MAX_TABLE_BYTES, ReadBackError, read_back_csv
 from actors.sandbox import Sandbox, SandboxConfig
 
 logger = logging.getLogger(__name__)
@@ -58,9 +59,10 @@ class CandidateFailed(RuntimeError):
 def validation_score(path: Path, truth: pd.DataFrame, *, metric: str, id_column: str, targets: list[str],
                      classes: list[str] | None) -> float | None:
     """Score hold-out predictions against the true labels of the same train.csv rows."""
-    if not path.exists():
+    try:
+        pred = read_back_csv(path.parent, path.name, MAX_TABLE_BYTES, dtype={id_column: str})
+    except ReadBackError:  # missing, a link, a FIFO, too big: no score
         return None
-    pred = pd.read_csv(path)
     if id_column not in pred.columns:
         return None
     truth = truth[truth[id_column].astype(str).isin(pred[id_column].astype(str))]

@@ -56,6 +56,9 @@ class Competition(BaseModel):
     data_uri: str = Field(description="Folder holding train.csv, test.csv and other files.")
     answers_uri: str | None = Field(default=None, description="Private answers (id + targets); never given to generated code.")
     leaderboard_uri: str | None = Field(default=None, description="leaderboard.csv (team_id,score[,submission_date]).")
+    data_files: list[str] | None = Field(
+        default=None, description="Extra file or folder names inside data_uri that generated code may read, beside "
+        "train.csv, test.csv and sample_submission.csv (nothing else of data_uri is given to it).")
 
     @field_validator("competition_id")
     @classmethod
@@ -92,6 +95,21 @@ class Competition(BaseModel):
             return [v]
         if v is not None and not isinstance(v, list):  # numpy arrays from Parquet
             return [str(x) for x in v]
+        return v
+
+    @field_validator("data_files", mode="before")
+    @classmethod
+    def _data_files_list(cls, v: object) -> object:
+        if v is not None and not isinstance(v, (list, str)):  # numpy arrays from Parquet
+            return [str(x) for x in v]  # type: ignore[attr-defined]
+        return v
+
+    @field_validator("data_files")
+    @classmethod
+    def _check_data_files(cls, v: list[str] | None) -> list[str] | None:
+        for name in v or []:
+            if not name or "/" in name or name in (".", ".."):
+                raise ValueError(f"data_files entry {name!r} must be a plain file or folder name inside data_uri")
         return v
 
     @model_validator(mode="after")

@@ -2,6 +2,7 @@
 
     linguacodus catalog build DIR -o OUT.parquet   # DIR/TASK/{description.md, meta.json, train.csv,
                                                    #           test.csv, answers.csv[, leaderboard.csv]}
+                                                   # meta.json "data_files": extra inputs of the code
     linguacodus catalog validate URI               # a catalog Parquet file or folder
 
 Every invalid competition is reported on its own line with a named reason; valid rows are still
@@ -45,6 +46,7 @@ CATALOG_SCHEMA = pa.schema([
     pa.field("target", pa.list_(_STR), nullable=False), pa.field("id_column", _STR, nullable=False),
     pa.field("data_uri", _STR, nullable=False), pa.field("answers_uri", _STR),
     pa.field("leaderboard_uri", _STR),
+    pa.field("data_files", pa.list_(_STR)),  # additive to SPEC: extra inputs the code may read
 ])
 # Columns Competition has no default for: a catalog without them cannot be read at all.
 _REQUIRED = [n for n, f in Competition.model_fields.items() if f.is_required()]
@@ -117,6 +119,7 @@ def task_row(task_uri: str) -> tuple[Competition | None, list[str]]:
         "id_column": meta["id_column"], "data_uri": task_uri,
         "answers_uri": storage.join(task_uri, "answers.csv"),
         "leaderboard_uri": leaderboard if storage.exists(leaderboard) else None,
+        "data_files": meta.get("data_files"),
     }
     try:
         comp = Competition(**fields)
@@ -178,7 +181,7 @@ def write_catalog(rows: pd.DataFrame, out_uri: str) -> None:
 
 def _type_ok(name: str, typ: pa.DataType) -> bool:
     is_str = pa.types.is_string(typ) or pa.types.is_large_string(typ)
-    if name == "target":
+    if name in ("target", "data_files"):
         return (pa.types.is_list(typ) or pa.types.is_large_list(typ)) and (
             pa.types.is_string(typ.value_type) or pa.types.is_large_string(typ.value_type))
     return is_str or (pa.types.is_null(typ) and name not in _REQUIRED)  # an all-null optional column

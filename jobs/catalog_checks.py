@@ -17,6 +17,7 @@ from actors.grading import read_table
 from actors.leaderboard import LeaderboardError, leaderboard_scores
 from actors.metrics import METRICS
 from actors.task import DATA_TYPES, METRIC_NAMES, TASK_TYPES, Competition
+from jobs.inputs import overlaps_private
 
 REQUIRED_META_KEYS = ("target", "metric", "id_column", "task_type")
 _SINGLE_TARGET_TYPES = ("binary", "multiclass", "regression")
@@ -63,6 +64,10 @@ def meta_problems(meta: object) -> list[tuple[str, str]]:
     if "data_type" in meta and meta["data_type"] not in DATA_TYPES:
         found.append(("data_type", (f"unknown data_type {meta['data_type']!r} "
                                    f"(expected one of {', '.join(DATA_TYPES)})")))
+    files = meta.get("data_files")
+    if files is not None and not (isinstance(files, list) and all(
+            isinstance(f, str) and f and "/" not in f and f not in (".", "..") for f in files)):
+        found.append(("data_files", f"meta.json data_files must be a list of file or folder names, got {files!r}"))
     hib = meta.get("higher_is_better")
     if hib is not None and not isinstance(hib, bool):
         found.append(("higher_is_better", f"meta.json higher_is_better must be true or false, got {hib!r}"))
@@ -214,4 +219,15 @@ def data_problems(comp: Competition) -> list[str]:
         _answers_problems(comp, test_ids, reasons)
     if comp.leaderboard_uri:
         _leaderboard_problems(comp.leaderboard_uri, reasons)
+    _data_files_problems(comp, reasons)
     return reasons
+
+
+def _data_files_problems(comp: Competition, reasons: list[str]) -> None:
+    """Declared extra inputs must exist and must not be, hold or lie inside the private files."""
+    for name in comp.data_files or []:
+        uri = storage.join(comp.data_uri, name)
+        if not storage.exists(uri):
+            reasons.append(f"data_files entry {name!r} not found in data_uri")
+        elif overlaps_private(comp, uri):
+            reasons.append(f"data_files entry {name!r} is, holds or lies inside the answers or leaderboard")

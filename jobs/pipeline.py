@@ -6,6 +6,7 @@ a failure of any stage becomes fields on the row, never an exception out of the 
 """
 from __future__ import annotations
 
+import io
 import json
 import logging
 import shutil
@@ -22,21 +23,21 @@ from actors.context import TaskContext
 from actors.executor import ExecutionOutcome, Executor, linguacodus_loop
 from actors.facts import compute_facts
 from actors.grader import GradeResult, grade_submission
-from actors.grading import read_answers, read_leaderboard, read_submission
+from actors.grading import read_answers, read_leaderboard
 from actors.instructor import Instructor
 from actors.integrate import assemble, floor_stages
 from actors.leaderboard import LeaderboardError, leaderboard_position
 from actors.llm import LLM, RecordingLLM
+from actors.readback import MAX_TABLE_BYTES, read_back
 from actors.refiner import Refiner
 from actors.search_tune import validation_score
 from actors.search import search_solution
 from actors.task import Competition
 from actors.vanilla import vanilla_loop
 from jobs.config import RunConfig
+from jobs.inputs import stage_inputs
 
 logger = logging.getLogger(__name__)
-# Files of a task folder the generated code must never see.
-PRIVATE_NAMES = ("answers.csv", "leaderboard.csv")
 
 
 class StorageSink:
@@ -50,32 +51,6 @@ class StorageSink:
 
     def json(self, path: str, obj: Any) -> None:
         storage.write_json(storage.join(self.root, path), obj)
-
-
-def stage_inputs(comp: Competition, dest: Path) -> dict[str, Path]:
-    """The task's data files as local paths for read-only binding, private files left out."""
-    private = {n for n in PRIVATE_NAMES}
-    if comp.answers_uri:
-        private.add(comp.answers_uri.rstrip("/").rsplit("/", 1)[-1])
-    inputs: dict[str, Path] = {}
-    local = storage.local_path(comp.data_uri)
-    for uri in storage.list_uris(comp.data_uri):
-        name = uri.rstrip("/").rsplit("/", 1)[-1]
-        if name in private or name.startswith(".") or name in ("meta.json", "description.md"):
-            continue
-        if local is not None:
-            inputs[name] = local / name
-        else:
-            target = dest / name
-            if storage.is_dir(uri):
-                storage.download_dir(uri, target)
-            else:
-                target.write_bytes(storage.read_bytes(uri))
-            inputs[name] = target
-    for required in ("train.csv", "test.csv"):
-        if required not in inputs:
-            raise FileNotFoundError(f"{comp.competition_id}: {required} not found in {comp.data_uri}")
-    return inputs
 
 
 def _validation_score(ctx: TaskContext, train: pd.DataFrame, workdir: Path, row: dict[str, Any]) -> float | None:
@@ -96,15 +71,20 @@ def _validation_score(ctx: TaskContext, train: pd.DataFrame, workdir: Path, row:
     return score
 
 
-def _grade(ctx: TaskContext, row: dict[str, Any], submission: Path) -> None:
+def _grade(ctx: TaskContext, row: dict[str, Any], submission: bytes) -> None:
     comp = ctx.competition
     if not comp.answers_uri:
         row.update(status="skipped", error="no answers_uri: submission written but not graded")
         return
     answers = read_answers(comp.answers_uri, comp.id_column)  # ids as text, like the catalog checks
-    sub = read_submission(str(submission), comp.id_column)
-    result = sub if isinstance(sub, GradeResult) else grade_submission(
-        sub, answers, metric=comp.metric, id_column=comp.id_column, targets=list(comp.target),
+    # Parsed from the bytes read back (never reopened by path) with read_table's NA rules, ids as text.
+    try:
+        table = pd.read_csv(io.BytesIO(submission), keep_default_na=False, na_values=[""],
+                            dtype={comp.id_column: str})
+    except Exception as exc:  # noqa: BLE001 - an unreadable file is an invalid submission, never a crash
+        table = GradeResult(score=None, valid=False, reason=f"cannot read submission.csv: {exc}")
+    result = table if isinstance(table, GradeResult) else grade_submission(
+        table, answers, metric=comp.metric, id_column=comp.id_column, targets=list(comp.target),
         classes=ctx.facts.classes or None)
     row.update(score=result.score, valid_submission=result.valid,
                status="graded" if result.valid else "invalid_submission",
@@ -170,8 +150,9 @@ def solve(comp: Competition, llm: LLM, coder: Coder, executor: Executor, config:
     outcome: ExecutionOutcome | None = None
     try:
         inputs = stage_inputs(comp, tmp)
-        train = pd.read_csv(inputs["train.csv"])
-        test = pd.read_csv(inputs["test.csv"])
+        ids_as_text = {comp.id_column: str}  # "007" and "7" are two ids everywhere (catalog, grader, harness)
+        train = pd.read_csv(inputs["train.csv"], dtype=ids_as_text)
+        test = pd.read_csv(inputs["test.csv"], dtype=ids_as_text)
         ctx = TaskContext(comp, compute_facts(comp, train, test))
         details["facts"] = ctx.facts.to_dict()
         test_ids = test[comp.id_column]
@@ -192,11 +173,11 @@ def solve(comp: Competition, llm: LLM, coder: Coder, executor: Executor, config:
             outcome = _floor(ctx, executor, inputs, sink, test_ids, row, config)
         if outcome.ok and outcome.workdir is not None:
             sink.text("solution.py", outcome.script or "")
-            storage.write_bytes(storage.join(results_root, "submission.csv"),
-                                (outcome.workdir / "submission.csv").read_bytes())
+            submission = read_back(outcome.workdir, "submission.csv", MAX_TABLE_BYTES)
+            storage.write_bytes(storage.join(results_root, "submission.csv"), submission)
             row["validation_score"] = _validation_score(ctx, train, outcome.workdir, row)
             llm_error = row.get("error")
-            _grade(ctx, row, outcome.workdir / "submission.csv")
+            _grade(ctx, row, submission)
             if row["fallback_used"] and row["status"] == "graded":
                 row["error"] = llm_error  # keep why the LLM path failed on a floor row
     except Exception as exc:

@@ -295,3 +295,78 @@ def test_symlink_planted_in_the_workdir_does_not_redirect_host_writes_or_chown(
     assert victim.read_text() == "original"
     assert (victim.stat().st_uid, victim.stat().st_gid) == (4321, 4321)
     assert "PLANTED" in second.stdout
+
+
+# -- sockets: an allow-list of one family (AF_UNIX) ----------------------------------------------
+
+# Families with the socket type each needs; the kernel here supports some (vsock, alg) and not
+# others, so every refusal must carry the filter's EACCES, not the kernel's own errno.
+SOCKET_FAMILIES = {"AF_INET": (2, 1), "AF_INET6": (10, 1), "AF_PACKET": (17, 3), "AF_NETLINK": (16, 3),
+                   "AF_VSOCK": (40, 1), "AF_ALG": (38, 5), "AF_BLUETOOTH": (31, 3), "AF_CAN": (29, 3),
+                   "AF_TIPC": (30, 5), "AF_KEY": (15, 3), "AF_RDS": (21, 5), "AF_XDP": (44, 3),
+                   "AF_UNKNOWN_60": (60, 1)}
+
+
+def test_every_socket_family_but_af_unix_is_refused_by_the_filter(sandbox: Sandbox, tmp_path: Path) -> None:
+    script = write_script(tmp_path / "src", f"""
+        import ctypes, errno, socket
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.syscall.argtypes = [ctypes.c_long] * 4  # full 64-bit registers, as a raw syscall can pass
+        for name, (family, kind) in {SOCKET_FAMILIES!r}.items():
+            try:
+                socket.socket(family, kind).close()
+                print("CREATED", name)
+            except OSError as exc:
+                print("REFUSED", name, exc.errno)
+            try:
+                a, b = socket.socketpair(family, kind)
+                print("PAIR-CREATED", name)
+            except OSError as exc:
+                print("PAIR-REFUSED", name, exc.errno)
+        # The kernel reads the family as a 32-bit int: bits above 32 must not slip past the filter
+        # (they did past the old deny-list, which compared all 64 bits with AF_INET).
+        fd = libc.syscall(41, (1 << 32) | socket.AF_VSOCK, socket.SOCK_STREAM, 0)
+        print("RAW", "CREATED" if fd >= 0 else "REFUSED", ctypes.get_errno())
+        fd = libc.syscall(41, (1 << 32) | socket.AF_INET, socket.SOCK_STREAM, 0)
+        print("RAW-INET", "CREATED" if fd >= 0 else "REFUSED", ctypes.get_errno())
+    """)
+    result = sandbox.run(script, tmp_path / "work")
+    assert result.ok, result.stderr
+    for name in SOCKET_FAMILIES:
+        assert f"REFUSED {name} 13\n" in result.stdout, (name, result.stdout)
+        assert f"PAIR-REFUSED {name} 13\n" in result.stdout, (name, result.stdout)
+    assert "CREATED" not in result.stdout.replace("REFUSED", "")
+    assert "RAW REFUSED 13" in result.stdout and "RAW-INET REFUSED 13" in result.stdout
+
+
+def test_af_unix_sockets_multiprocessing_and_joblib_workers_still_work(sandbox: Sandbox, tmp_path: Path) -> None:
+    script = write_script(tmp_path / "src", """
+        import multiprocessing, os, socket
+        from joblib import Parallel, delayed
+        from sklearn.datasets import make_classification
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.model_selection import cross_val_score
+
+        def square(x):
+            return x * x
+
+        if __name__ == "__main__":
+            a, b = socket.socketpair()
+            a.sendall(b"ping")
+            print("PAIR", b.recv(4))
+            server = socket.socket(socket.AF_UNIX)
+            server.bind("/tmp/lc.sock")
+            server.listen()
+            print("UNIX-LISTEN ok")
+            with multiprocessing.Pool(2) as pool:
+                print("POOL", pool.map(square, range(5)))
+            pids = set(Parallel(n_jobs=2)(delayed(os.getpid)() for _ in range(8)))
+            print("JOBLIB-WORKERS", len(pids - {os.getpid()}) >= 1)
+            X, y = make_classification(n_samples=300, random_state=0)
+            print("CV", round(cross_val_score(LogisticRegression(), X, y, cv=3, n_jobs=2).mean(), 2))
+    """)
+    result = sandbox.run(script, tmp_path / "work")
+    assert result.ok, result.stderr
+    assert "PAIR b'ping'" in result.stdout and "UNIX-LISTEN ok" in result.stdout
+    assert "POOL [0, 1, 4, 9, 16]" in result.stdout
+    assert "JOBLIB-WORKERS True" in result.stdout and "CV 0." in result.stdout
