@@ -1,0 +1,89 @@
+"""bench/quality.py: the table's numbers are the project's grader's, pairs resume, hangs are killed.
+
+The end-to-end tests run the real untuned baseline (its own process, as in the bench) on tiny open
+tasks and grade its submission again here with grade_submission; no AutoML library is needed.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from actors.grader import grade_submission
+from actors.grading import read_table
+from bench import quality
+from bench.quality_report import beats, ranks, render
+from bench.quality_run import PairResult, run_process
+from tests.open_tasks import OPEN
+
+
+def _bench(tmp_path: Path, task: str) -> str:
+    code = quality.main(["--open", str(OPEN), "--tasks", task, "--contestants", "baseline-hgb",
+                         "--out", str(tmp_path), "--budget-s", "30", "--threads", "1"])
+    assert code == 0
+    return (tmp_path / "results.json").read_text()
+
+
+@pytest.mark.parametrize("task", ["penguins", "breast-cancer"])  # labels (accuracy) and probabilities (roc_auc)
+def test_the_baselines_score_in_the_table_is_what_the_grader_gives_for_its_submission(
+        tmp_path: Path, task: str, capsys: pytest.CaptureFixture[str]) -> None:
+    _bench(tmp_path, task)
+    printed = capsys.readouterr().out
+    meta = json.loads((OPEN / task / "meta.json").read_text())
+    submission = read_table(str(tmp_path / "pairs" / task / "baseline-hgb" / "submission.csv"))
+    expected = grade_submission(submission, read_table(str(OPEN / task / "answers.csv")), metric=meta["metric"],
+                                id_column=meta["id_column"], targets=[meta["target"]])
+    assert expected.valid, expected.reason
+    row = pd.read_csv(tmp_path / "results.csv").set_index(["task", "contestant"]).loc[(task, "baseline-hgb")]
+    assert row["status"] == "graded"
+    assert row["score"] == pytest.approx(expected.score, rel=0, abs=1e-12)
+    line = next(ln for ln in printed.splitlines() if ln.startswith(task))
+    assert f"{expected.score:.4g}" in line and line.rstrip().endswith("baseline-hgb")
+    assert "linguacodus was not among the contestants" in printed
+
+
+def test_a_finished_pair_is_not_run_again(tmp_path: Path) -> None:
+    _bench(tmp_path, "penguins")
+    record = tmp_path / "pairs" / "penguins" / "baseline-hgb" / "result.json"
+    first = (record.stat().st_mtime_ns, record.read_text())
+    _bench(tmp_path, "penguins")
+    assert (record.stat().st_mtime_ns, record.read_text()) == first
+
+
+def test_a_hanging_contestant_and_its_children_are_killed_at_the_hard_timeout(tmp_path: Path) -> None:
+    script = f"sleep 300 & echo $! > {tmp_path}/child; wait"
+    code, _ = run_process(["bash", "-c", script], timeout_s=1.0, folder=tmp_path)
+    assert code is None
+    child = int((tmp_path / "child").read_text())
+    with pytest.raises(ProcessLookupError):
+        os.kill(child, 0)
+
+
+def _r(task: str, contestant: str, score: float | None, higher: bool = False) -> PairResult:
+    return PairResult(task=task, contestant=contestant, metric="rmse" if not higher else "accuracy",
+                      higher_is_better=higher, status="graded" if score is not None else "failed", score=score,
+                      percentile=None, medal=None, seconds=1.0, budget_s=60.0,
+                      reason=None if score is not None else "exit code 1")
+
+
+def test_ranks_follow_the_metric_direction_share_ties_and_put_failures_last() -> None:
+    row = {"a": _r("t", "a", 2.0), "b": _r("t", "b", 1.0), "c": _r("t", "c", 2.0), "d": _r("t", "d", None)}
+    assert ranks(row) == {"b": 1.0, "a": 2.5, "c": 2.5, "d": 4.0}
+    up = {"a": _r("t", "a", 0.9, True), "b": _r("t", "b", 0.8, True)}
+    assert ranks(up) == {"a": 1.0, "b": 2.0}
+
+
+def test_beating_the_baseline_means_beating_the_better_of_both_baselines() -> None:
+    table = {
+        "t1": {"linguacodus": _r("t1", "linguacodus", 1.0), "baseline-hgb": _r("t1", "baseline-hgb", 2.0),
+               "baseline-tfidf": _r("t1", "baseline-tfidf", 0.5)},  # tfidf is better: not beaten
+        "t2": {"linguacodus": _r("t2", "linguacodus", 1.0), "baseline-hgb": _r("t2", "baseline-hgb", 2.0)},
+        "t3": {"linguacodus": _r("t3", "linguacodus", None), "baseline-hgb": _r("t3", "baseline-hgb", 2.0)},
+    }
+    assert beats(table, "linguacodus", ("baseline-hgb", "baseline-tfidf")) == (1, 3)
+    text = render(table, ["linguacodus", "baseline-hgb", "baseline-tfidf"])
+    assert "linguacodus beats the untuned baseline on 1 of 3 tasks" in text
+    assert "t3 linguacodus: failed: exit code 1" in text
