@@ -3,11 +3,12 @@ tasks, machine and wall-clock budget per task, every submission graded by the pr
 
 Install the competitors (an optional extra; not part of the default or dev install):
 
-    .venv/bin/pip install -e '.[bench]'          # FLAML (flaml[automl], pinned)
+    .venv/bin/pip install -e '.[bench]'   # FLAML 2.7.0 + its automl deps, xgboost as xgboost-cpu (no CUDA)
 
-AutoGluon-Tabular is not in the extra: it pulls its own torch and scikit-learn pins. Install it
-where that is possible and point the bench at that interpreter with --autogluon-python; without
-it the bench prints why AutoGluon did not run and goes on (see the README's benchmark section).
+AutoGluon-Tabular is not in the extra: autogluon.tabular 1.6.3 needs pandas<2.4 and would
+downgrade the project's pandas 3. `bash bench/setup_autogluon.sh` installs it (torch 2.13.0 CPU,
+xgboost-cpu, no CUDA) in bench-results/venv-autogluon, which the bench uses when present (or
+--autogluon-python PY). Without it the bench prints why AutoGluon did not run and goes on.
 
 Run (the open set of ../shared/benchmarks/open, plus any catalog folders or Parquet files):
 
@@ -49,11 +50,13 @@ from bench.quality_tasks import BenchTask, load_tasks, select, with_kinds  # noq
 
 log = logging.getLogger("bench.quality")
 DEFAULT_OPEN = REPO.parent / "shared" / "benchmarks" / "open"
+# Where bench/setup_autogluon.sh puts AutoGluon (its own venv: it would downgrade the project's pandas).
+AUTOGLUON_VENV_PYTHON = REPO / "bench-results" / "venv-autogluon" / "bin" / "python"
 CONTESTANTS = ("linguacodus", "flaml", "autogluon", "baseline-hgb", "baseline-tfidf")
 # contestant -> (module to import, distribution whose version is reported)
 IMPORTS = {"flaml": ("flaml.automl", "flaml"), "autogluon": ("autogluon.tabular", "autogluon.tabular")}
 INSTALL_HINT = {"flaml": "pip install -e '.[bench]'",
-                "autogluon": "install autogluon.tabular in a venv and pass --autogluon-python (README, benchmarks)"}
+                "autogluon": "bash bench/setup_autogluon.sh installs it in a venv of its own (see its header)"}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -64,7 +67,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--out", type=Path, default=REPO / "bench-results" / "quality", help="results folder (resumable)")
     ap.add_argument("--open", default=str(DEFAULT_OPEN), help="the open task folders ('' to leave them out)")
     ap.add_argument("--catalog", action="append", default=[], help="extra catalog: folder of task folders or Parquet")
-    ap.add_argument("--autogluon-python", default=sys.executable, help="interpreter that has autogluon.tabular")
+    ap.add_argument("--autogluon-python", default=str(AUTOGLUON_VENV_PYTHON if AUTOGLUON_VENV_PYTHON.is_file()
+                                                      else sys.executable),
+                    help="interpreter that has autogluon.tabular (default: bench/setup_autogluon.sh's venv if present)")
     ap.add_argument("--hard-timeout-s", type=float, default=None,
                     help="kill an AutoML/baseline process after this (default: 2 x budget + 300)")
     ap.add_argument("--linguacodus-timeout-s", type=float, default=None,
