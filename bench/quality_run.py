@@ -128,14 +128,15 @@ def run_process(cmd: list[str], timeout_s: float, folder: Path, env: dict[str, s
 
 
 def _kill_group(proc: subprocess.Popen) -> None:
-    for sig, wait_s in ((signal.SIGTERM, KILL_GRACE_S), (signal.SIGKILL, 30.0)):
+    """SIGTERM the process group, give the leader KILL_GRACE_S to exit, then SIGKILL the group
+    anyway: children that outlive their leader (AutoML worker pools) must not keep running."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
         try:
             os.killpg(proc.pid, sig)
         except ProcessLookupError:
             return
         try:
-            proc.wait(timeout=wait_s)
-            return
+            proc.wait(timeout=KILL_GRACE_S)
         except subprocess.TimeoutExpired:
             continue
 
