@@ -141,7 +141,11 @@ def main(argv: list[str] | None = None) -> int:
                     threads=args.threads)
     table: dict[str, dict[str, PairResult]] = {}
     for task in tasks:
-        task = with_kinds(task)
+        try:
+            task = with_kinds(task)
+        except Exception as exc:  # noqa: BLE001 - an unreadable task is skipped, the others go on
+            print(f"SKIPPED {task.key}: cannot read its train.csv / test.csv: {exc}")
+            continue
         row = table.setdefault(task.key, {})
         for c in [c for c in contestants if applies(c, task)]:
             row[c] = result = run_pair(runner, task, c, retry_failed=args.retry_failed)

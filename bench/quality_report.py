@@ -66,6 +66,8 @@ def _cell(r: PairResult | None) -> str:
     if r is None:
         return f"{'-':>9} {'-':>5} {'-':>6}"
     score = f"{r.score:.4g}" if r.score is not None else r.status
+    if r.details.get("results_row", {}).get("fallback_used"):
+        score += "*"
     pct = f"{r.percentile:.0f}" if r.percentile is not None else "-"
     return f"{score:>9} {pct:>5} {r.seconds:6.0f}"
 
@@ -82,7 +84,8 @@ def render(table: Table, contestants: list[str]) -> str:
         cells = " ".join(_cell(row.get(c)) for c in contestants)
         lines.append(f"{task:{width}} {metric + arrow:19} {cells}  {'/'.join(winners(row)) or '-'}")
     lines.append("(score: the grader's; pct: leaderboard percentile where the task has leaderboard.csv; "
-                 "s: wall seconds of the contestant's process; ^ higher / v lower is better)")
+                 "s: wall seconds of the contestant's process; ^ higher / v lower is better; "
+                 "* linguacodus's floor model: every LLM attempt failed)")
     lines += ["", *summary_lines(table, contestants)]
     problems = [f"  {t} {c}: {r.status}: {r.reason}" for t, row in table.items() for c, r in row.items()
                 if r.status != "graded"]

@@ -99,11 +99,18 @@ def run_pair(runner: Runner, task: BenchTask, contestant: str, retry_failed: boo
     if done is not None and not (retry_failed and done.status in ("failed", "timeout")):
         log.info("%s %s: finished before (%s), not rerun", task.key, contestant, done.status)
         return done
-    folder.mkdir(parents=True, exist_ok=True)
-    if contestant == "linguacodus":
-        result = _run_linguacodus(runner, task, folder)
-    else:
-        result = _run_worker(runner, task, contestant, folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        if contestant == "linguacodus":
+            result = _run_linguacodus(runner, task, folder)
+        else:
+            result = _run_worker(runner, task, contestant, folder)
+    except Exception as exc:  # noqa: BLE001 - the bench's own failure on one pair: reported, not saved, rerun next time
+        log.exception("%s %s: the bench failed on this pair", task.key, contestant)
+        return PairResult(task=task.key, contestant=contestant, metric=task.competition.metric,
+                          higher_is_better=_higher(task.competition.metric), status="failed", score=None,
+                          percentile=None, medal=None, seconds=0.0, budget_s=runner.budget_s,
+                          reason=f"bench error (not saved): {exc}")
     storage.write_json(str(folder / "result.json"), result.to_dict())
     return result
 

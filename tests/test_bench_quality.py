@@ -103,3 +103,53 @@ def test_beating_the_baseline_means_beating_the_better_of_both_baselines() -> No
     text = render(table, ["linguacodus", "baseline-hgb", "baseline-tfidf"])
     assert "linguacodus beats the untuned baseline on 1 of 3 tasks" in text
     assert "t3 linguacodus: failed: exit code 1" in text
+
+
+_FAKE_CLI = """#!{python}
+# A scripted stand-in for `linguacodus run`: records its arguments, writes the majority class as the
+# submission and a results.parquet row whose score is deliberately not the true one.
+import json, sys
+from pathlib import Path
+import pandas as pd
+args = sys.argv[1:]
+Path({args_file!r}).write_text(json.dumps(args))
+if args[:2] == ["run", "--help"]:
+    print("usage: linguacodus run --catalog URI --out URI")
+    sys.exit(0)
+opt = lambda name: args[args.index(name) + 1]
+cid, run = opt("--only"), Path(opt("--out")) / opt("--run-id")
+row = pd.read_parquet(opt("--catalog")).set_index("competition_id").loc[cid]
+train, test = pd.read_csv(row.data_uri + "/train.csv"), pd.read_csv(row.data_uri + "/test.csv")
+(run / cid).mkdir(parents=True)
+target = row.target[0]
+pd.DataFrame({{row.id_column: test[row.id_column], target: train[target].mode()[0]}}).to_csv(
+    run / cid / "submission.csv", index=False)
+pd.DataFrame([{{"competition_id": cid, "status": "graded", "score": 0.123, "fallback_used": True}}]).to_parquet(
+    run / "results.parquet")
+"""
+
+
+def test_linguacodus_runs_one_task_per_cli_call_and_its_submission_is_graded_again_by_the_bench(
+        tmp_path: Path) -> None:
+    import sys
+
+    from bench.quality_run import Runner, run_pair
+    from bench.quality_tasks import load_tasks, select, with_kinds
+
+    cli = tmp_path / "linguacodus"
+    cli.write_text(_FAKE_CLI.format(python=sys.executable, args_file=str(tmp_path / "args.json")))
+    cli.chmod(0o755)
+    tasks, _ = load_tasks([str(OPEN)], tmp_path)
+    task = with_kinds(select(tasks, ["penguins"])[0][0])
+    runner = Runner(budget_s=60, out=tmp_path / "out", python={}, linguacodus_cli=str(cli), linguacodus_has_budget=False,
+                    hard_timeout_s=120, linguacodus_timeout_s=120, threads=1)
+    result = run_pair(runner, task, "linguacodus")
+    args = json.loads((tmp_path / "args.json").read_text())
+    assert args[args.index("--only") + 1] == "penguins" and "--budget-s" not in args
+    assert args[args.index("--threads") + 1] == "1"
+    submission = read_table(str(runner.pair_dir(task, "linguacodus") / "runs" / "quality" / "penguins" / "submission.csv"))
+    expected = grade_submission(submission, read_table(str(OPEN / "penguins" / "answers.csv")), metric="accuracy",
+                                id_column="id", targets=["species"])
+    assert result.status == "graded" and result.score == expected.score != 0.123
+    assert result.details["results_row"]["score"] == 0.123  # the run's own record is kept beside the bench's grade
+    assert f"{expected.score:.4g}*" in render({"penguins": {"linguacodus": result}}, ["linguacodus"])
