@@ -16,7 +16,6 @@ from jobs.reporting import charts, load_run
 from tests.browser import visit
 from tests.conftest import EXAMPLE_TASK, ExampleRuns
 
-pytestmark = [pytest.mark.slow, pytest.mark.sandbox]
 
 
 def colored_pixels(png: bytes, box: dict) -> int:
@@ -35,6 +34,8 @@ def assert_clean_visit(page, url: str) -> None:
     assert page.requests == [url], f"the report fetched something: {page.requests}"
 
 
+@pytest.mark.slow
+@pytest.mark.sandbox
 def test_the_report_of_a_real_run_renders_in_chromium_with_every_plot_drawn(example_runs: ExampleRuns,
                                                                             chromium: str) -> None:
     report = example_runs.out / example_runs.staged / "report.html"
@@ -54,6 +55,8 @@ def test_the_report_of_a_real_run_renders_in_chromium_with_every_plot_drawn(exam
         assert colored_pixels(page.screenshot, box) > 40, f"plot {box['kind']} has no data marks drawn"
 
 
+@pytest.mark.slow
+@pytest.mark.sandbox
 def test_two_runs_compare_competition_by_competition(example_runs: ExampleRuns, chromium: str, tmp_path: Path,
                                                      capsys: pytest.CaptureFixture[str]) -> None:
     a, b = (str(example_runs.out / r) for r in (example_runs.staged, example_runs.vanilla))
@@ -69,6 +72,8 @@ def test_two_runs_compare_competition_by_competition(example_runs: ExampleRuns, 
     assert len(compare) == 1 and colored_pixels(page.screenshot, compare[0]) > 40
 
 
+@pytest.mark.slow
+@pytest.mark.sandbox
 def test_a_report_survives_missing_older_and_failed_artifacts(example_runs: ExampleRuns, tmp_path: Path,
                                                               chromium: str) -> None:
     run = tmp_path / "out" / "damaged"
@@ -104,6 +109,8 @@ def test_a_report_survives_missing_older_and_failed_artifacts(example_runs: Exam
     assert len(search) == 1 and colored_pixels(page.screenshot, search[0]) > 40
 
 
+@pytest.mark.slow
+@pytest.mark.sandbox
 def test_a_run_on_s3_is_reported_through_storage(example_runs: ExampleRuns, s3_bucket: str) -> None:
     source = example_runs.out / example_runs.vanilla
     run_uri = storage.join(s3_bucket, "runs", "vanilla")

@@ -85,3 +85,20 @@ def test_reindex_brings_in_runs_written_before_the_index(example_runs: ExampleRu
     table = index.read_results(str(out))
     assert table.column("schema_version").to_pylist() == [0]
     assert table.schema.field("run_id").type == pa.string()
+
+
+def test_a_failing_report_never_fails_the_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                              ray_session: None) -> None:
+    import jobs.report
+    from tests.open_tasks import catalog_row
+    from tests.test_run_job import run_args, write_catalog
+
+    def broken(*args: object, **kwargs: object) -> str:
+        raise RuntimeError("the report broke")
+
+    monkeypatch.setattr(jobs.report, "write_report", broken)
+    catalog = write_catalog(tmp_path / "c.parquet", [catalog_row("penguins")])
+    out = tmp_path / "out"
+    assert cli(run_args(catalog, out, "r1", tmp_path / "cache")) == 0
+    assert (out / "r1" / "_SUCCESS").exists() and not (out / "r1" / "report.html").exists()
+    assert (out / "_index" / "results" / "run_id=r1" / "part-0.parquet").exists()  # the index is written apart
