@@ -103,7 +103,7 @@ def leaderboard(scores: Sequence[float], you: float | None, higher_is_better: bo
     if not scores:
         return None
     lo, hi = nice_range([*scores, *([you] if you is not None else [])], pad=0.02)
-    bins = max(5, min(30, len(scores) // 4))
+    bins = max(8, min(40, len(scores) // 2))  # a few dozen teams: fine bins, the rug shows each one
     width = (hi - lo) / bins
     counts = [0] * bins
     for s in scores:
