@@ -102,3 +102,17 @@ def test_a_failing_report_never_fails_the_run(tmp_path: Path, monkeypatch: pytes
     assert cli(run_args(catalog, out, "r1", tmp_path / "cache")) == 0
     assert (out / "r1" / "_SUCCESS").exists() and not (out / "r1" / "report.html").exists()
     assert (out / "_index" / "results" / "run_id=r1" / "part-0.parquet").exists()  # the index is written apart
+
+
+def test_the_index_of_runs_on_s3_is_built_and_read_through_storage(example_runs: ExampleRuns, s3_bucket: str,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    source = example_runs.out / example_runs.vanilla
+    out = storage.join(s3_bucket, "runs")
+    for path in source.rglob("*"):
+        if path.is_file():
+            storage.write_bytes(storage.join(out, "vanilla", str(path.relative_to(source))), path.read_bytes())
+    assert cli(["results", out, "--reindex", "--format", "json"]) == 0
+    assert [r["run_id"] for r in json.loads(capsys.readouterr().out)] == ["vanilla"]
+    assert storage.exists(storage.join(out, "_index", "results", "run_id=vanilla", "part-0.parquet"))
+    table = index.read_results(out, ["vanilla"])
+    assert table.column("competition_id").to_pylist() == [EXAMPLE_TASK]
