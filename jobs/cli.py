@@ -14,6 +14,8 @@ SUBCOMMANDS: dict[str, str] = {
     "examples": "jobs.examples",
     "run": "jobs.run",
     "grade": "jobs.grade",
+    "report": "jobs.report",
+    "results": "jobs.results",
     "serve": "jobs.serve",
     "worker": "jobs.worker",
     "models": "jobs.models",

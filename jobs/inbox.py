@@ -94,6 +94,17 @@ class Inbox:
                 records.append({"try": _try_number(uri), "status": "unreadable", "error": str(exc)})
         return sorted(records, key=lambda r: int(r.get("try") or 0))
 
+    def live_claims(self) -> list[dict[str, Any]]:
+        """Claims of other workers that are running with an unexpired lease: a run in progress."""
+        live = []
+        for folder in storage.list_uris(self.path("claims")):
+            tries = self.tries(message_id(folder))
+            last = tries[-1] if tries else {}
+            if (last.get("status") == "running" and last.get("worker") != self.worker
+                    and float(last.get("lease_expires_at", 0)) > time.time()):
+                live.append(last)
+        return live
+
     def claim(self, message_uri: str) -> Claim | str:
         """Take the next try of a message; else why not: 'skipped' (another worker holds it or it is
         finished) or 'dead' (its last try expired and it has no tries left: dead-lettered now)."""

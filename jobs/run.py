@@ -97,7 +97,8 @@ def run(config: RunConfig) -> list[dict[str, Any]]:
     logger.info("run %s: %d competitions, %d already complete, %d to solve, %d invalid rows",
                 config.run_id, len(valid), len(done), len(todo), len(bad))
     previous = storage.read_json(layout.run_json) if storage.exists(layout.run_json) else {}
-    run_info = {"run_id": config.run_id, "config": config.model_dump(mode="json"), "versions": _versions(),
+    run_info = {"run_id": config.run_id, "schema_version": storage.RESULTS_SCHEMA_VERSION,
+                "config": config.model_dump(mode="json"), "versions": _versions(),
                 "started_at": previous.get("started_at", started),
                 "sessions": [*previous.get("sessions", []), {"started_at": started, "to_solve": len(todo)}],
                 "catalog_duplicates": catalog.duplicates}
@@ -125,6 +126,11 @@ def run(config: RunConfig) -> list[dict[str, Any]]:
         storage.write_text(layout.success, "")
     else:
         logger.error("%d of %d competitions have no result; _SUCCESS not written", len(ids) - len(rows), len(ids))
+    try:  # the results index and report.html: a failure there is logged, never a failed run
+        from jobs.results import publish
+        publish(config.out, config.run_id)
+    except Exception:  # noqa: BLE001
+        logger.exception("run %s: index / report not written", config.run_id)
     return table_rows
 
 

@@ -184,6 +184,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "dead/ are created beside it)")
     p.add_argument("--once", action="store_true", help="one pass over the inbox, then exit (1 if a message "
                    "failed, was dead-lettered or could not be claimed)")
+    p.add_argument("--exclusive", action="store_true",
+                   help="do nothing (exit 0) while another worker holds a live claim in this inbox, so cron "
+                        "ticks never overlap (RayCronJob has no concurrency policy)")
     p.add_argument("--max-tries", type=int, default=3, help="failed tries before a message is dead-lettered")
     p.add_argument("--poll", type=float, default=30.0, help="seconds between passes (without --once)")
     p.add_argument("--lease", type=float, default=1800.0, help="claim lease in seconds; renewed while a run "
@@ -199,6 +202,10 @@ def _main(args: argparse.Namespace) -> int:
     settings = WorkerSettings(llm_url=args.llm_url, model=args.model)
     print(f"linguacodus worker {inbox.worker}: inbox {inbox.inbox} (root {inbox.root}), "
           f"LLM {settings.llm_url or 'embedded'}", flush=True)
+    if args.exclusive and (live := inbox.live_claims()):
+        print(f"another worker is running {len(live)} request(s) from this inbox ({live[0].get('worker')}); "
+              "nothing to do until it finishes", flush=True)
+        return 0
     outages = 0  # passes in a row that could not list the inbox
     try:
         while True:

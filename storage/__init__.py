@@ -4,6 +4,7 @@ from storage.errors import StorageError, StorageNotFoundError, StorageTransientE
 from storage.layout import (
     RESULT_COLUMNS,
     RESULT_STATUSES,
+    RESULTS_SCHEMA_VERSION,
     AttemptLayout,
     CompetitionLayout,
     RunLayout,
@@ -36,7 +37,7 @@ from storage.uri import (
 )
 
 __all__ = [
-    "RESULT_COLUMNS", "RESULT_STATUSES", "AttemptLayout", "CompetitionLayout", "RunLayout",
+    "RESULT_COLUMNS", "RESULT_STATUSES", "RESULTS_SCHEMA_VERSION", "AttemptLayout", "CompetitionLayout", "RunLayout",
     "StorageError", "StorageNotFoundError", "StorageTransientError", "copy", "delete",
     "download_dir", "exists", "is_dir", "is_s3", "join", "list_uris", "local_path", "move",
     "put_if_absent", "pyarrow_filesystem", "read_bytes", "read_csv", "read_json", "read_parquet",

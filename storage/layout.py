@@ -121,6 +121,9 @@ class RunLayout:
 
 
 RESULT_STATUSES = ("graded", "invalid_submission", "failed", "skipped")
+# Version of the results contract (RESULT_COLUMNS and the OUT/RUN_ID layout), written to run.json and
+# the index: bump it when a column is removed or changes meaning. Runs written before it existed are 0.
+RESULTS_SCHEMA_VERSION = 1
 
 # results.parquet: the SPEC columns first, then our additions (validation_score, metric, mode, model).
 RESULT_COLUMNS = pa.schema([

@@ -303,3 +303,51 @@ def tiny_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, b
                      size=len(whole), sha256=hashlib.sha256(whole).hexdigest())
     monkeypatch.setitem(MODELS, "tiny", spec)
     return root, whole
+
+
+# -- real runs of the example catalog (report, results index) ----------------------------------
+
+EXAMPLE_TASK = "wine-cultivar"  # 133 rows, a leaderboard of 16 scikit-learn baselines, multiclass log loss
+
+
+@dataclass(frozen=True)
+class ExampleRuns:
+    out: Path  # results root holding both runs
+    staged: str  # linguacodus mode with the smallest embedded model and a 2-candidate search
+    vanilla: str  # vanilla mode replayed from an empty cache: no model, the floor grades the row
+
+
+@pytest.fixture(scope="session")
+def example_runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ExampleRuns]:
+    """Two real runs of one example task, made once per session through the CLI (Ray, the sandbox,
+    the grader, the real smallest model), each ending with its report.html and index partitions."""
+    from jobs.cli import main as cli
+    from jobs.examples import build_examples
+
+    root = tmp_path_factory.mktemp("example-runs")
+    catalog = str(build_examples(root / "examples"))
+    out, empty_cache = root / "out", root / "empty-cache"
+    empty_cache.mkdir()
+    common = ["run", "--catalog", catalog, "--out", str(out), "--only", EXAMPLE_TASK, "--concurrency", "1",
+              "--max-fix", "1", "--timeout", "120"]
+    try:
+        # one engine thread: on a loaded host two threads collapse (README, measured), one does not
+        assert cli([*common, "--run-id", "staged", "--model", "smollm2-135m", "--threads", "1", "--search", "2"]) == 0
+        assert cli([*common, "--run-id", "vanilla", "--mode", "vanilla", "--replay", "--cache-dir",
+                    str(empty_cache)]) == 0
+    finally:
+        ray = sys.modules.get("ray")
+        if ray is not None and ray.is_initialized():
+            ray.shutdown()
+    yield ExampleRuns(out, "staged", "vanilla")
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    """The Debian chromium binary (.ci/setup --dev installs it); missing FAILS the browser tests."""
+    from tests.browser import find_chromium
+
+    path = find_chromium()
+    if path is None:
+        pytest.fail("chromium not found: `bash .ci/setup --dev` installs it (apt-get install chromium)")
+    return path

@@ -203,7 +203,17 @@ def test_raycronjob_runs_the_inbox_worker_once_per_tick() -> None:
     assert argv[:2] == ["linguacodus", "worker"] and "--once" in argv
     assert argv[argv.index("--inbox") + 1].startswith("s3://")
     assert len(doc["spec"]["schedule"].split()) == 5  # standard five-field cron
-    assert doc["spec"]["jobTemplate"]["shutdownAfterJobFinishes"] is True
+
+
+def test_raycronjob_ticks_never_overlap_and_finished_rayjobs_are_deleted() -> None:
+    job = doc_of("RayCronJob")["spec"]["jobTemplate"]
+    assert "--exclusive" in shlex.split(job["entrypoint"])  # a tick exits while another holds a live claim
+    rules = job["deletionStrategy"]["deletionRules"]
+    deleted_on = {(r["condition"].get("jobStatus") or r["condition"].get("jobDeploymentStatus"))
+                  for r in rules if r["policy"] == "DeleteSelf"}
+    assert deleted_on == {"SUCCEEDED", "FAILED", "Failed"}
+    # KubeRay refuses deletionRules together with shutdownAfterJobFinishes or a global TTL
+    assert not job.get("shutdownAfterJobFinishes") and not job.get("ttlSecondsAfterFinished")
 
 
 def expanded_entrypoint(kind: str) -> list[str]:
@@ -246,6 +256,17 @@ def test_rayservice_serves_build_app_with_vllm_on_gpus() -> None:
     assert int(worker["resources"]["limits"]["nvidia.com/gpu"]) >= app["args"]["tensor_parallel_size"]
 
 
+def test_rayservice_autoscales_below_what_one_replica_accepts_and_checks_the_key_on_the_head() -> None:
+    from jobs.serve import ServeArgs
+
+    doc = doc_of("RayService")
+    (app,) = yaml.safe_load(doc["spec"]["serveConfigV2"])["applications"]
+    accepted = app["args"].get("max_ongoing_requests", ServeArgs.model_fields["max_ongoing_requests"].default)
+    assert app["args"]["autoscaling_config"]["target_ongoing_requests"] <= accepted
+    head = doc["spec"]["rayClusterConfig"]["headGroupSpec"]["template"]["spec"]["containers"][0]
+    assert "OPENAI_API_KEY" in {e["name"] for e in head.get("env", [])}  # the ingress may run on the head
+
+
 def test_the_configmap_points_the_pipeline_at_the_rayservice_model() -> None:
     settings = doc_of("ConfigMap")["data"]
     service = doc_of("RayService")
@@ -281,9 +302,13 @@ def test_referenced_configmap_and_secrets_exist_with_the_keys_asked_for() -> Non
 def test_pods_use_the_linguacodus_image_and_the_installed_ray_version() -> None:
     import ray
 
+    import tomllib
+
+    version = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
     for m in MANIFESTS:
         for path, container in lint.containers(m.doc):
-            assert container["image"].startswith("linguacodus:"), f"{m.label} {path}"
+            # pinned to the package version the Dockerfile builds (README: container image), never :latest
+            assert container["image"] in (f"linguacodus:{version}", f"linguacodus:{version}-gpu"), f"{m.label} {path}"
     for kind in RAY_KINDS:
         assert cluster_spec(kind)["rayVersion"].split(".")[:2] == ray.__version__.split(".")[:2]
 

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
+import shlex
 import shutil
 import signal
 import socket
@@ -138,3 +140,59 @@ def test_ray_job_submit_runs_a_catalog_with_results_in_s3(ray_head: Head, s3_buc
     rows = storage.read_parquet(f"{s3_bucket}/results/submitted/results.parquet")
     assert list(rows["competition_id"]) == ["penguins"] and list(rows["status"]) == ["graded"]
     assert storage.exists(f"{s3_bucket}/results/submitted/_SUCCESS")
+
+
+# -- the README's commands, as written ------------------------------------------------------------
+
+README = REPO / "README.md"
+
+
+def readme_block(containing: str) -> str:
+    """The README's ```bash block that contains `containing` (exactly one must)."""
+    blocks = [b for b in re.findall(r"```bash\n(.*?)```", README.read_text(), re.S) if containing in b]
+    assert len(blocks) == 1, f"{len(blocks)} README bash blocks contain {containing!r}"
+    return blocks[0]
+
+
+def second_cluster_script(block: str, temp_dir: str, out: Path) -> str:
+    """The README block with every port made free on this machine, the test's temp dir and output."""
+    single = r"((?<!worker)-port=|127\.0\.0\.1:)(\d+)"  # one port each; the same number maps to the same port
+    ports = sorted({m[2] for m in re.finditer(single, block)})
+    free = dict(zip(ports, _free_ports(len(ports)), strict=True))
+    block = re.sub(single, lambda m: f"{m[1]}{free[m[2]]}", block)
+    worker_lo = next(p for p in _free_ports(8) if not any(p <= q <= p + 200 for q in free.values()))
+    block = re.sub(r"--min-worker-port=\d+", f"--min-worker-port={worker_lo}", block)
+    block = re.sub(r"--max-worker-port=\d+", f"--max-worker-port={min(worker_lo + 200, 65535)}", block)
+    block = block.replace("--temp-dir=/tmp/ray2", f"--temp-dir={temp_dir}")
+    return block.replace('"$PWD/results"', shlex.quote(str(out)))
+
+
+@pytest.mark.slow
+@pytest.mark.sandbox
+def test_the_readmes_second_cluster_block_runs_a_job_as_written(tmp_path: Path) -> None:
+    block = readme_block("--temp-dir=/tmp/ray2")
+    assert "source .venv/bin/activate" in block and "ray job submit" in block
+    assert block.rstrip().endswith("--run-id nightly")
+    temp_dir = tempfile.mkdtemp(prefix="lcrm-", dir="/tmp")  # short: Ray's socket paths must fit 107 bytes
+    out, cache = tmp_path / "results", tmp_path / "empty-cache"
+    cache.mkdir()
+    # appended to the README's `linguacodus run`: one task, and replay from an empty cache (no model:
+    # the floor grades the row), so the test measures job submission, not the LLM
+    fast = f" --only wine-cultivar --mode vanilla --replay --cache-dir {shlex.quote(str(cache))} --max-fix 0"
+    script = second_cluster_script(block, temp_dir, out).rstrip() + fast + "\n"
+    # the venv is NOT on PATH: only the block's `source .venv/bin/activate` can put `linguacodus` there
+    path = ":".join(p for p in os.environ.get("PATH", "").split(":") if Path(p).resolve() != BIN.resolve())
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("RAY_", "VIRTUAL_ENV"))} | {"PATH": path}
+    assert (REPO / "examples" / "catalog.parquet").exists(), "bash .ci/setup builds examples/"
+    try:
+        done = subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=REPO, env=env, capture_output=True,
+                              text=True, timeout=900)
+        assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]
+        assert "succeeded" in done.stdout.lower(), done.stdout[-2000:]
+    finally:
+        stop_head(temp_dir)
+        shutil.rmtree(temp_dir, ignore_errors=True)
+    rows = storage.read_parquet(str(out / "nightly" / "results.parquet"))
+    assert list(rows["competition_id"]) == ["wine-cultivar"] and list(rows["status"]) == ["graded"]
+    assert (out / "nightly" / "_SUCCESS").exists() and (out / "nightly" / "report.html").exists()
+    assert (out / "_index" / "results" / "run_id=nightly" / "part-0.parquet").exists()

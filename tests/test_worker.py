@@ -181,6 +181,22 @@ def test_the_worker_survives_an_s3_outage_while_polling_and_carries_on(s3_restar
     assert worker.returncode == 0 and "unreachable" in output and "Traceback" not in output, output[-3000:]
 
 
+def test_an_exclusive_worker_does_nothing_while_another_holds_a_live_claim(tmp_path: Path) -> None:
+    inbox = tmp_path / "q" / "inbox"
+    drop(str(inbox), "long", "{not json")
+    drop(str(inbox), "next", "{not json")
+    held = Inbox(str(inbox), worker="previous-tick").claim(str(inbox / "long.json"))
+    assert isinstance(held, Claim)
+    command = [sys.executable, "-m", "jobs.cli", "worker", "--inbox", f"{inbox}/", "--once", "--exclusive"]
+    out = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "another worker is running 1 request(s)" in out.stdout and "previous-tick" in out.stdout
+    assert (inbox / "next.json").exists() and not (tmp_path / "q" / "dead").exists()  # nothing was touched
+    Inbox(str(inbox), worker="previous-tick").fail(held, "finished elsewhere")  # the claim is no longer live
+    out = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 1 and "malformed 2" in out.stdout  # dead-lettered: exit 1, out.stdout + out.stderr[-2000:]
+
+
 # -- a real run ---------------------------------------------------------------------------------
 
 def one_task_catalog(tmp_path: Path, bucket: str, tasks: tuple[str, ...] = ("penguins",)) -> str:
