@@ -103,8 +103,9 @@ def stage_rules(ctx: TaskContext, stage: str) -> tuple[str, list[str]]:
         if incomplete:
             rules.append(f"numeric columns with missing values (fill_missing): {names(incomplete)}")
         advice = {"categorical": "encode_categories, or one_hot when they have few values",
-                  "text": "free text: text_features, or drop_columns", "date": "date_features",
-                  "boolean": "to_number"}
+                  "text": "free text: tfidf_words / tfidf_chars (TF-IDF, the strong choice for real text), "
+                          "text_features (length and word count), or drop_columns",
+                  "date": "date_features", "boolean": "to_number"}
         rules += [f"{k} columns ({advice[k]}): {names(f.by_kind(k))}" for k in advice if f.by_kind(k)]
         features = [c.name for c in f.columns]
         shown = ", ".join(features[:40]) + (" ..." if len(features) > 40 else "")
@@ -113,7 +114,9 @@ def stage_rules(ctx: TaskContext, stage: str) -> tuple[str, list[str]]:
                         "already removed: do not drop, select or use them")
         rules += [
             "these helpers already exist; each takes (train, test, list_of_columns) and returns (train, test): "
-            "fill_missing, encode_categories, one_hot, date_features, text_features, to_number, drop_columns",
+            "fill_missing, encode_categories, one_hot, date_features, text_features, to_number, drop_columns. "
+            "For free text: blocks = [tfidf_words(train, test, text_columns)], then drop the text columns and "
+            "return stack_features(train, test, blocks) (sparse: for linear models and LightGBM)",
             "you may add your own features with pandas before the helpers, on train and test alike",
             "the result must be all numeric with no missing values; never drop rows",
             "do not read files, do not use the target, do not fit a model here",
@@ -190,7 +193,7 @@ def example_context(kind: str) -> TaskContext:
     return TaskContext(comp, facts)
 
 
-EXAMPLE_PLAN = Instruction(0, "encode city, fill rooms, split built into year and month, use the length of notes",
+EXAMPLE_PLAN = Instruction(0, "encode city, fill rooms, split built into year and month, TF-IDF of the words in notes",
                            "an extra-trees ensemble with 300 trees", "fit on all training rows",
                            "predict with the fitted model")
 

@@ -16,7 +16,7 @@ from pathlib import Path
 HARNESS_DIR = Path(__file__).parent / "harness"
 # The script is these fragments in order (each under ~300 lines), then the stages.
 HARNESS_FRAGMENTS = ("harness.py", "harness_predict.py", "harness_cv.py")
-TOOLKIT_FRAGMENTS = ("toolkit.py",)
+TOOLKIT_FRAGMENTS = ("toolkit.py", "toolkit_text.py", "toolkit_models.py")
 STAGE_FUNCTIONS = {"preprocess": "preprocess", "model": "build_model", "train": "train_model", "predict": "predict"}
 # predict is optional: without it the harness predicts and formats per metric (harness_predict.py)
 REQUIRED_STAGES = ("preprocess", "model", "train")
