@@ -40,18 +40,24 @@ class CoderConfig(BaseModel):
     check_timeout_s: float = Field(120.0, description="Wall-clock limit of one stage check.")
     seed: int = Field(0, description="Base sampling seed; attempt i uses seed + i.")
     styles: dict[str, str] = Field(
-        {"preprocess": "plan", "model": "plan", "train": "plan", "predict": "code"},
+        {"preprocess": "plan", "model": "plan", "train": "plan", "predict": "harness"},
         description="Per stage: 'code' (the model writes the function) or 'plan' (the model writes a JSON plan "
         "under a grammar of this task's columns / the installed estimators, rendered to the function; "
-        "actors/plans.py). Plan is available for preprocess, model and train.")
+        "actors/plans.py). Plan is available for preprocess, model and train. predict is 'harness' (no LLM "
+        "stage: the harness predicts and the metric decides the submission format) or 'code'.")
 
     def style(self, stage: str) -> str:
         from actors.plans import PLAN_STAGES
 
         style = self.styles.get(stage, "code")
-        if style not in ("plan", "code") or (style == "plan" and stage not in PLAN_STAGES):
+        if (style not in ("plan", "code", "harness") or (style == "plan" and stage not in PLAN_STAGES)
+                or (style == "harness" and stage != "predict")):
             raise ValueError(f"stage {stage!r} cannot use style {style!r}")
         return style
+
+    def generated_stages(self) -> tuple[str, ...]:
+        """The stages the LLM writes, in order (a 'harness' predict is no LLM stage)."""
+        return tuple(s for s in STAGES if self.style(s) != "harness")
 
 
 class Sink(Protocol):

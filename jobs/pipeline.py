@@ -79,7 +79,7 @@ def stage_inputs(comp: Competition, dest: Path) -> dict[str, Path]:
 
 
 def _validation_score(ctx: TaskContext, train: pd.DataFrame, workdir: Path) -> float | None:
-    """Score the script's hold-out predictions ourselves (never trust the script's own print)."""
+    """Score the script's out-of-fold predictions ourselves (never trust the script's own print)."""
     comp = ctx.competition
     return validation_score(workdir / "val_predictions.csv", train[[comp.id_column, *comp.target]],
                             metric=comp.metric, id_column=comp.id_column, targets=list(comp.target),
@@ -115,7 +115,7 @@ def _llm_path(ctx: TaskContext, llm: LLM, coder: Coder, executor: Executor, conf
     details["stage_log"] = log.attempts  # filled in place; serialised at the end
     stages: dict[str, str] = {}
     passed: dict[str, str] = {}  # checks build only on stages that passed; built-ins stand in for the rest
-    for stage in ("preprocess", "model", "train", "predict"):
+    for stage in coder.config.generated_stages():  # plan style: the harness predicts, no LLM predict stage
         code = coder.generate_stage(ctx, plan, stage, passed, inputs, log)
         if code is not None:
             passed[stage] = code
