@@ -40,6 +40,17 @@ def test_selection_aligns_trials_by_id_and_scores_raw_probabilities_like_the_har
     assert format_raw(np.array([[-2.0], [3.0]]), "rmsle").tolist() == [0.0, 3.0]
 
 
+def test_members_that_reuse_a_name_each_keep_their_own():
+    from tests.test_harness_cv import harness_namespace
+
+    ns = harness_namespace()
+    source = ("TREES = {n}\ndef preprocess(train, test):\n    return train, test\n"
+              "def build_model():\n    return TREES\ndef train_model(model, X, y):\n    return model\n")
+    first, second = (ns["_lc_member_stages"](source.format(n=n), i) for i, n in enumerate((100, 300)))
+    assert first["model"]() == 100 and second["model"]() == 300 and first["predict"] is None
+    assert "TREES" not in ns and "build_model" not in ns  # the script's own namespace is untouched
+
+
 TASK = "breast-cancer"  # roc_auc: probabilities, and two members that complement each other
 MEMBERS = [ProgramConfig(estimator="LGBMClassifier", params={"n_estimators": 200, "learning_rate": 0.05}),
            ProgramConfig(preprocess=PreprocessConfig(), estimator="LogisticRegression", params={"C": 0.5}),
