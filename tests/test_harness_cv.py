@@ -185,3 +185,31 @@ def test_sparse_features_are_checked_without_densifying_them():
         ns["_lc_check_features"](big[:5], big[:5].toarray(), 5, 5)
     with pytest.raises(ns["ContractError"], match="missing or infinite"):
         ns["_lc_check_features"](sp.csr_matrix([[np.nan, 1.0]]), sp.csr_matrix([[0.0, 1.0]]), 1, 1)
+
+
+@pytest.mark.parametrize(("task_type", "metric", "kind", "targets"), [
+    ("multilabel", "mean_roc_auc", "proba", ["t1", "t2"]),
+    ("multi_regression", "mean_columnwise_rmsle", "value", ["v1", "v2"])])
+def test_multi_target_tasks_get_one_raw_column_per_target_scored_alike_by_harness_and_host(
+        task_type, metric, kind, targets, tmp_path):
+    from actors.ensemble import select_ensemble
+    from actors.search_tune import validation_score
+
+    rng = np.random.RandomState(0)
+    x = rng.rand(80, 2)
+    data = tmp_path / "data"
+    data.mkdir()
+    columns = {"t1": (x[:, 0] > 0.5).astype(int), "t2": (x[:, 1] > 0.3).astype(int), "v1": x[:, 0] * 10, "v2": x[:, 1]}
+    train = pd.DataFrame({"id": range(80), "a": x[:, 0], "b": x[:, 1], **{t: columns[t] for t in targets}})
+    train.to_csv(data / "train.csv", index=False)
+    pd.DataFrame({"id": range(100, 120), "a": rng.rand(20), "b": rng.rand(20)}).to_csv(data / "test.csv", index=False)
+    c = constants(targets=targets, task_type=task_type, metric=metric, kind=kind, classes=[])
+    work, result = run(tmp_path, assemble(c, floor_stages()))
+    assert result.ok, result.stderr[-2000:]
+    oof = pd.read_csv(work / "oof_raw.csv")
+    assert list(oof.columns) == ["id", *targets] and len(oof) == 80
+    assert list(pd.read_csv(work / "submission.csv").columns) == ["id", *targets]
+    harness = validation_score(work / "val_predictions.csv", train[["id", *targets]], metric=metric, id_column="id",
+                               targets=targets, classes=None)
+    host = select_ensemble([oof], train[["id", *targets]], metric=metric, id_column="id", targets=targets).score
+    assert harness is not None and harness == pytest.approx(host)
