@@ -213,3 +213,23 @@ def test_multi_target_tasks_get_one_raw_column_per_target_scored_alike_by_harnes
                                targets=targets, classes=None)
     host = select_ensemble([oof], train[["id", *targets]], metric=metric, id_column="id", targets=targets).score
     assert harness is not None and harness == pytest.approx(host)
+
+
+def test_an_estimator_that_cannot_or_should_not_take_a_wide_sparse_matrix_is_blamed_on_the_model_stage(tmp_path):
+    import scipy.sparse as sp
+    from sklearn.ensemble import ExtraTreesClassifier, HistGradientBoostingClassifier
+
+    ns = harness_namespace()
+    wide = sp.random(60, 6000, density=0.01, format="csr", random_state=0)
+    y = np.arange(60) % 3
+    for model, why in ((HistGradientBoostingClassifier(), "needs dense features"),
+                       (ExtraTreesClassifier(), "would take minutes per fit")):
+        with pytest.raises(SystemExit):
+            ns["_lc_train"](lambda m, X, y: m.fit(X, y), model, wide, y, str(tmp_path))
+        error = json.loads((tmp_path / "_lc_error.json").read_text())
+        assert error["stage"] == "model" and why in error["message"] and "svd_components" in error["message"]
+    # the floor reduces a sparse matrix to SVD components, so a TF-IDF preprocess can be checked against it
+    floor = {}
+    exec("\n".join(floor_stages().values()), ns, floor)
+    fitted = ns["_lc_train"](floor["train_model"], HistGradientBoostingClassifier(max_iter=5), wide, y, str(tmp_path))
+    assert fitted.predict(wide[:3]).shape == (3,)
