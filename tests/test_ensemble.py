@@ -51,6 +51,17 @@ def test_members_that_reuse_a_name_each_keep_their_own():
     assert "TREES" not in ns and "build_model" not in ns  # the script's own namespace is untouched
 
 
+def test_the_extractor_sees_an_ensemble_script_without_its_harness():
+    from actors.extractor import compact_code
+
+    ctx = context("penguins")
+    stages = render_config(ctx, ProgramConfig(estimator="LogisticRegression"))
+    script = assemble_ensemble(ctx.harness_constants(), [(stages, 0.5), (stages, 0.5)])
+    compact = compact_code(script, 100_000)
+    assert "linguacodus harness omitted" in compact.text and "def _lc_folds" not in compact.text
+    assert compact.text.count("def build_model") == 2 and "MEMBERS = [(0.5, MEMBER_0), (0.5, MEMBER_1)]" in compact.text
+
+
 TASK = "breast-cancer"  # roc_auc: probabilities, and two members that complement each other
 MEMBERS = [ProgramConfig(estimator="LGBMClassifier", params={"n_estimators": 200, "learning_rate": 0.05}),
            ProgramConfig(preprocess=PreprocessConfig(), estimator="LogisticRegression", params={"C": 0.5}),
