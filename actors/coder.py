@@ -41,18 +41,24 @@ class CoderConfig(BaseModel):
     check_timeout_s: float = Field(120.0, description="Wall-clock limit of one stage check.")
     seed: int = Field(0, description="Base sampling seed; attempt i uses seed + i.")
     styles: dict[str, str] = Field(
-        {"preprocess": "plan", "model": "plan", "train": "plan", "predict": "code"},
+        {"preprocess": "plan", "model": "plan", "train": "plan", "predict": "harness"},
         description="Per stage: 'code' (the model writes the function) or 'plan' (the model writes a JSON plan "
         "under a grammar of this task's columns / the installed estimators, rendered to the function; "
-        "actors/plans.py). Plan is available for preprocess, model and train.")
+        "actors/plans.py). Plan is available for preprocess, model and train. predict is 'harness' (no LLM "
+        "stage: the harness predicts and the metric decides the submission format) or 'code'.")
 
     def style(self, stage: str) -> str:
         from actors.plans import PLAN_STAGES
 
         style = self.styles.get(stage, "code")
-        if style not in ("plan", "code") or (style == "plan" and stage not in PLAN_STAGES):
+        if (style not in ("plan", "code", "harness") or (style == "plan" and stage not in PLAN_STAGES)
+                or (style == "harness" and stage != "predict")):
             raise ValueError(f"stage {stage!r} cannot use style {style!r}")
         return style
+
+    def generated_stages(self) -> tuple[str, ...]:
+        """The stages the LLM writes, in order (a 'harness' predict is no LLM stage)."""
+        return tuple(s for s in STAGES if self.style(s) != "harness")
 
 
 class Sink(Protocol):
@@ -104,8 +110,9 @@ def stage_rules(ctx: TaskContext, stage: str) -> tuple[str, list[str]]:
         if incomplete:
             rules.append(f"numeric columns with missing values (fill_missing): {names(incomplete)}")
         advice = {"categorical": "encode_categories, or one_hot when they have few values",
-                  "text": "free text: text_features, or drop_columns", "date": "date_features",
-                  "boolean": "to_number"}
+                  "text": "free text: tfidf_words / tfidf_chars (TF-IDF, the strong choice for real text), "
+                          "text_features (length and word count), or drop_columns",
+                  "date": "date_features", "boolean": "to_number"}
         rules += [f"{k} columns ({advice[k]}): {names(f.by_kind(k))}" for k in advice if f.by_kind(k)]
         features = [c.name for c in f.columns]
         shown = ", ".join(features[:40]) + (" ..." if len(features) > 40 else "")
@@ -114,7 +121,9 @@ def stage_rules(ctx: TaskContext, stage: str) -> tuple[str, list[str]]:
                         "already removed: do not drop, select or use them")
         rules += [
             "these helpers already exist; each takes (train, test, list_of_columns) and returns (train, test): "
-            "fill_missing, encode_categories, one_hot, date_features, text_features, to_number, drop_columns",
+            "fill_missing, encode_categories, one_hot, date_features, text_features, to_number, drop_columns. "
+            "For free text: blocks = [tfidf_words(train, test, text_columns)], then drop the text columns and "
+            "return stack_features(train, test, blocks) (sparse: for linear models and LightGBM)",
             "you may add your own features with pandas before the helpers, on train and test alike",
             "the result must be all numeric with no missing values; never drop rows",
             "do not read files, do not use the target, do not fit a model here",
@@ -191,7 +200,7 @@ def example_context(kind: str) -> TaskContext:
     return TaskContext(comp, facts)
 
 
-EXAMPLE_PLAN = Instruction(0, "encode city, fill rooms, split built into year and month, use the length of notes",
+EXAMPLE_PLAN = Instruction(0, "encode city, fill rooms, split built into year and month, TF-IDF of the words in notes",
                            "an extra-trees ensemble with 300 trees", "fit on all training rows",
                            "predict with the fitted model")
 

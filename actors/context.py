@@ -50,10 +50,13 @@ class TaskContext:
             "submission_columns": self.submission_columns(),
         }
 
-    def harness_constants(self, seed: int = 0) -> dict[str, object]:
-        """The TASK dict the harness reads (actors/harness/harness.py)."""
+    def harness_constants(self, seed: int = 0, folds: int = 5, group_column: str | None = None,
+                          time_column: str | None = None) -> dict[str, object]:
+        """The TASK dict the harness reads (actors/harness/harness.py). `folds` is the default of the
+        script's --folds; a group column keeps each group inside one fold, a time column makes the
+        folds time-ordered (the harness validates on later rows only)."""
         c = self.competition
-        return {
+        constants: dict[str, object] = {
             "competition_id": c.competition_id,
             "targets": list(c.target),
             "id_column": c.id_column,
@@ -62,7 +65,13 @@ class TaskContext:
             "kind": self.kind,
             "classes": list(self.facts.classes),
             "seed": seed,
+            "folds": folds,
         }
+        if group_column:
+            constants["group_column"] = group_column
+        if time_column:
+            constants["time_column"] = time_column
+        return constants
 
 
 def _trim(text: str, limit: int) -> str:

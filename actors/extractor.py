@@ -36,8 +36,8 @@ OUTPUT_COLUMNS = ("prompt", "completion", "code_chars", "code_truncated", "extra
 # every solution and says nothing about the approach, so it is replaced by one line before anything else.
 _HARNESS_START = "# ---- linguacodus harness"
 _STAGES_START = "# ---- stage: "
-_HARNESS_NOTE = ("# [linguacodus harness omitted: it loads train.csv/test.csv, encodes the target, makes a hold-out "
-                 "split, predicts on test.csv and writes submission.csv in the metric's format]\n")
+_HARNESS_NOTE = ("# [linguacodus harness omitted: it loads train.csv/test.csv, encodes the target, cross-validates, "
+                 "predicts on test.csv and writes submission.csv in the metric's format]\n")
 
 
 class ExtractorConfig(BaseModel):

@@ -14,9 +14,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 HARNESS_DIR = Path(__file__).parent / "harness"
+# The script is these fragments in order (each under ~300 lines), then the stages.
+HARNESS_FRAGMENTS = ("harness.py", "harness_predict.py", "harness_cv.py")
+TOOLKIT_FRAGMENTS = ("toolkit.py", "toolkit_text.py", "toolkit_models.py")
 STAGE_FUNCTIONS = {"preprocess": "preprocess", "model": "build_model", "train": "train_model", "predict": "predict"}
+# predict is optional: without it the harness predicts and formats per metric (harness_predict.py)
+REQUIRED_STAGES = ("preprocess", "model", "train")
 STAGE_ARITY = {"preprocess": 2, "model": 0, "train": 3, "predict": 2}
-_RESERVED = re.compile(r"^(_lc_|main$|TASK$|TARGETS$|ID_COLUMN$|KIND$|CLASSES$|N_CLASSES$|SEED$|METRIC$|ContractError$)")
+_RESERVED = re.compile(r"^(_lc_|main$|TASK$|TARGETS$|ID_COLUMN$|KIND$|CLASSES$|N_CLASSES$|SEED$|METRIC$|"
+                       r"FOLDS$|GROUP_COLUMN$|TIME_COLUMN$|RAW_COLUMNS$|ContractError$)")
 
 
 class StageCodeError(ValueError):
@@ -66,14 +72,15 @@ def sanitize_stage(stage: str, code: str) -> str:
 
 
 def _toolkit_names() -> set[str]:
-    """The public functions of actors/harness/toolkit.py, read from the file the script includes."""
-    tree = ast.parse((HARNESS_DIR / "toolkit.py").read_text())
-    return {n.name for n in tree.body if isinstance(n, ast.FunctionDef) and not n.name.startswith("_")}
+    """The public functions and classes of the toolkit fragments, read from the files the script includes."""
+    trees = [ast.parse((HARNESS_DIR / name).read_text()) for name in TOOLKIT_FRAGMENTS]
+    return {n.name for tree in trees for n in tree.body
+            if isinstance(n, (ast.FunctionDef, ast.ClassDef)) and not n.name.startswith("_")}
 
 
 # Names the integrated script defines before the stages: the harness globals and the toolkit.
-HARNESS_NAMES = {"pd", "np", "os", "sys", "json", "warnings", "TASK", "TARGETS", "ID_COLUMN", "TASK_TYPE", "METRIC",
-                 "KIND", "CLASSES", "N_CLASSES", "SEED", "STAGES", "ContractError"} | _toolkit_names()
+HARNESS_NAMES = {"pd", "np", "sp", "os", "sys", "json", "warnings", "TASK", "TARGETS", "ID_COLUMN", "TASK_TYPE",
+                 "METRIC", "KIND", "CLASSES", "N_CLASSES", "SEED", "FOLDS", "STAGES", "ContractError"} | _toolkit_names()
 _NO_DATA_HINT = {
     "preprocess": "preprocess(train, test) only has its two arguments",
     "model": "build_model() receives no data: only create and return the unfitted estimator",
@@ -134,12 +141,16 @@ KNOWN_NAMES: dict[str, str] = {
         "GradientBoostingClassifier", "GradientBoostingRegressor", "HistGradientBoostingClassifier",
         "HistGradientBoostingRegressor", "AdaBoostClassifier", "AdaBoostRegressor", "VotingClassifier")},
     **{n: "sklearn.linear_model" for n in (
-        "LogisticRegression", "LinearRegression", "Ridge", "Lasso", "ElasticNet", "RidgeClassifier")},
+        "LogisticRegression", "LinearRegression", "Ridge", "Lasso", "ElasticNet", "RidgeClassifier", "SGDClassifier",
+        "SGDRegressor")},
+    **{n: "sklearn.feature_extraction.text" for n in ("TfidfVectorizer", "CountVectorizer")},
+    **{n: "sklearn.decomposition" for n in ("TruncatedSVD",)},
+    **{n: "sklearn.calibration" for n in ("CalibratedClassifierCV",)},
     **{n: "sklearn.preprocessing" for n in (
         "StandardScaler", "MinMaxScaler", "LabelEncoder", "OneHotEncoder", "OrdinalEncoder")},
     **{n: "sklearn.neighbors" for n in ("KNeighborsClassifier", "KNeighborsRegressor")},
     **{n: "sklearn.tree" for n in ("DecisionTreeClassifier", "DecisionTreeRegressor")},
-    **{n: "sklearn.svm" for n in ("SVC", "SVR")},
+    **{n: "sklearn.svm" for n in ("SVC", "SVR", "LinearSVC", "LinearSVR")},
     **{n: "sklearn.impute" for n in ("SimpleImputer",)},
     **{n: "sklearn.pipeline" for n in ("Pipeline", "make_pipeline")},
     **{n: "lightgbm" for n in ("LGBMClassifier", "LGBMRegressor")},
@@ -237,30 +248,36 @@ def _is_constant(node: ast.expr) -> bool:
 
 
 def floor_stages() -> dict[str, str]:
-    """The built-in robust stages, split per stage (used for the floor and for isolated checks)."""
+    """The built-in robust stages, split per stage (used for the floor and for isolated checks).
+    There is no floor predict: the harness predicts whenever no generated predict stage exists."""
     source = (HARNESS_DIR / "floor_stages.py").read_text()
     tree = ast.parse(source)
     imports = [ast.unparse(n) for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))]
     out = {}
-    for stage, fn in STAGE_FUNCTIONS.items():
+    for stage in REQUIRED_STAGES:
+        fn = STAGE_FUNCTIONS[stage]
         node = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == fn)
         out[stage] = "\n".join(imports + ["", ast.unparse(node)])
     return out
 
 
+def script_head(constants: dict, header: str) -> list[str]:
+    """Docstring, TASK constants, harness and toolkit fragments: everything before the stages."""
+    return ['"""' + (header or "Solution generated by linguacodus.") +
+            '\n\nRun: python solution.py --data-dir DIR_WITH_TRAIN_AND_TEST --out-dir OUTPUT_DIR [--folds K]\n"""',
+            "TASK = " + json.dumps(constants, indent=4, sort_keys=True),
+            *[(HARNESS_DIR / name).read_text() for name in HARNESS_FRAGMENTS + TOOLKIT_FRAGMENTS]]
+
+
 def assemble(constants: dict, stages: dict[str, str], header: str = "") -> str:
-    """One self-contained script: TASK constants, the harness, the four stages, the entry point."""
-    missing = [s for s in STAGE_FUNCTIONS if s not in stages]
+    """One self-contained script: TASK constants, the harness, the stages (predict only when given),
+    the entry point."""
+    missing = [s for s in REQUIRED_STAGES if s not in stages]
     if missing:
         raise ValueError(f"stages missing for integration: {missing}")
-    parts = [
-        '"""' + (header or "Solution generated by linguacodus.") +
-        '\n\nRun: python solution.py --data-dir DIR_WITH_TRAIN_AND_TEST --out-dir OUTPUT_DIR\n"""',
-        "TASK = " + json.dumps(constants, indent=4, sort_keys=True),
-        (HARNESS_DIR / "harness.py").read_text(),
-        (HARNESS_DIR / "toolkit.py").read_text(),
-    ]
+    parts = script_head(constants, header)
     for stage in STAGE_FUNCTIONS:
-        parts.append(f"# ---- stage: {stage} " + "-" * (88 - len(stage)) + "\n" + stages[stage].strip())
+        if stage in stages:
+            parts.append(f"# ---- stage: {stage} " + "-" * (88 - len(stage)) + "\n" + stages[stage].strip())
     parts.append('if __name__ == "__main__":\n    main()')
     return "\n\n\n".join(parts) + "\n"

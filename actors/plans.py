@@ -5,10 +5,12 @@ treatment, which estimator with which hyper-parameters) while the code around th
 model makes those decisions well enough but, writing pandas freely, fails on 10 of 11 open tasks
 (LESSONS.md; our runs: unseen-label encoders, 30-column lists cut off by max_tokens, ColumnTransformer
 misuse). In plan style the reply is constrained by a JSON schema whose enums are this task's real
-column names, the toolkit operations (actors/harness/toolkit.py) and the installed estimators, so
-every reply parses and names only things that exist; it is rendered to ordinary Python, stored as
-the stage's code, and checked on the sample exactly like free-form code. Errors still go back to
-the model (a plan can forget a column with missing values, pick a model without predict_proba...).
+column names, the toolkit operations (actors/harness/toolkit*.py) and the installed estimators
+(actors/estimators.py), so every reply parses and names only things that exist; it is rendered to
+ordinary Python, stored as the stage's code, and checked on the sample exactly like free-form code.
+Errors still go back to the model (a plan can forget a column with missing values, pair a dense-only
+estimator with TF-IDF...). The search (actors/search_space.py) renders its configurations with the
+same functions, so both paths produce the same kind of program.
 
 `CoderConfig.styles` chooses per stage: "plan" or "code" (free-form function).
 """
@@ -18,46 +20,23 @@ import json
 from typing import Any
 
 from actors.context import TaskContext
+from actors.estimators import ESTIMATORS, family, render_estimator
 from actors.integrate import StageCodeError
 
-OPS = ("fill_missing", "to_number", "date_features", "text_features", "encode_categories", "one_hot", "drop_columns")
+# Column operations in the order they run: fill, convert, extract (TF-IDF reads the raw text before
+# text_features / drop_columns remove it), encode, drop.
+OPS = ("fill_missing", "to_number", "date_features", "tfidf_words", "tfidf_chars", "text_features",
+       "encode_categories", "one_hot", "drop_columns")
+TFIDF_OPS = ("tfidf_words", "tfidf_chars")
 PLAN_STAGES = ("preprocess", "model", "train")
-
-# Estimators a model plan may name, per metric kind, with the hyper-parameters it may set (name -> type).
-_TREES = {"n_estimators": int, "max_depth": int, "min_samples_leaf": int, "max_features": float}
-_BOOST = {"n_estimators": int, "learning_rate": float, "num_leaves": int, "max_depth": int,
-          "min_child_samples": int, "subsample": float, "colsample_bytree": float, "reg_lambda": float}
-_HGB = {"max_iter": int, "learning_rate": float, "max_leaf_nodes": int, "max_depth": int, "min_samples_leaf": int,
-        "l2_regularization": float}
-_GB = {"n_estimators": int, "learning_rate": float, "max_depth": int, "subsample": float, "min_samples_leaf": int}
-ESTIMATORS: dict[str, dict[str, tuple[str, dict[str, type]]]] = {
-    "classifier": {
-        "LGBMClassifier": ("lightgbm", _BOOST),
-        "HistGradientBoostingClassifier": ("sklearn.ensemble", _HGB),
-        "RandomForestClassifier": ("sklearn.ensemble", _TREES),
-        "ExtraTreesClassifier": ("sklearn.ensemble", _TREES),
-        "GradientBoostingClassifier": ("sklearn.ensemble", _GB),
-        "LogisticRegression": ("sklearn.linear_model", {"C": float, "max_iter": int}),
-        "KNeighborsClassifier": ("sklearn.neighbors", {"n_neighbors": int}),
-    },
-    "regressor": {
-        "LGBMRegressor": ("lightgbm", _BOOST),
-        "HistGradientBoostingRegressor": ("sklearn.ensemble", _HGB),
-        "RandomForestRegressor": ("sklearn.ensemble", _TREES),
-        "ExtraTreesRegressor": ("sklearn.ensemble", _TREES),
-        "GradientBoostingRegressor": ("sklearn.ensemble", _GB),
-        "Ridge": ("sklearn.linear_model", {"alpha": float}),
-        "KNeighborsRegressor": ("sklearn.neighbors", {"n_neighbors": int}),
-    },
-}
-_SCALED = {"LogisticRegression", "KNeighborsClassifier", "Ridge", "KNeighborsRegressor"}  # need scaled inputs
-_SEEDED = {"LGBMClassifier", "LGBMRegressor", "HistGradientBoostingClassifier", "HistGradientBoostingRegressor",
-           "RandomForestClassifier", "RandomForestRegressor", "ExtraTreesClassifier", "ExtraTreesRegressor",
-           "GradientBoostingClassifier", "GradientBoostingRegressor", "LogisticRegression"}
+# TF-IDF settings of a plan (the search varies them; an LLM plan only says whether to use SVD).
+TEXT_DEFAULTS: dict[str, int] = {"max_features": 50000, "word_ngram_max": 2, "char_ngram_max": 5, "min_df": 2,
+                                 "svd_components": 0}
+PLAN_SVD_COMPONENTS = 100
 
 
 def _family(ctx: TaskContext) -> str:
-    return "regressor" if ctx.kind == "value" else "classifier"
+    return family(ctx.kind)
 
 
 def schema(ctx: TaskContext, stage: str) -> dict[str, Any]:
@@ -66,12 +45,14 @@ def schema(ctx: TaskContext, stage: str) -> dict[str, Any]:
         applicable = op_columns(ctx)
         # One key per operation that applies, all required (an empty list is "not used"), in a fixed
         # order: a list of steps let the 0.5B model loop ("drop_columns" six times over every column).
-        return {"type": "object", "properties": {
-            op: {"type": "array", "maxItems": len(cols), "items": {"type": "string", "enum": cols}}
-            for op, cols in applicable.items()}, "required": list(applicable), "additionalProperties": False}
+        props: dict[str, Any] = {op: {"type": "array", "maxItems": len(cols), "items": {"type": "string", "enum": cols}}
+                                 for op, cols in applicable.items()}
+        if any(op in applicable for op in TFIDF_OPS):
+            props["text_svd"] = {"type": "boolean"}
+        return {"type": "object", "properties": props, "required": list(props), "additionalProperties": False}
     if stage == "model":
         table = ESTIMATORS[_family(ctx)]
-        names = sorted({p for _, params in table.values() for p in params})
+        names = sorted({p for est in table.values() for p in est.params})
         param = {"type": "object", "properties": {"name": {"type": "string", "enum": names},
                                                   "value": {"type": "number"}},
                  "required": ["name", "value"], "additionalProperties": False}
@@ -101,6 +82,8 @@ def op_columns(ctx: TaskContext) -> dict[str, list[str]]:
         "encode_categories": [c.name for c in f.columns if c.kind in ("categorical", "boolean", "text")],
         "one_hot": [c.name for c in f.columns if c.kind in ("categorical", "boolean")],
         "date_features": f.by_kind("date"),
+        "tfidf_words": f.by_kind("text"),
+        "tfidf_chars": f.by_kind("text"),
         "text_features": f.by_kind("text"),
         "to_number": f.by_kind("boolean"),
         # dropping is an alternative to extracting features from text or dates; numbers and
@@ -114,9 +97,15 @@ def describe(ctx: TaskContext, stage: str) -> str:
     """What the reply must contain, for the prompt (the grammar enforces the shape)."""
     if stage == "preprocess":
         ops = list(op_columns(ctx))
-        return ("Reply with JSON {" + ", ".join(f'"{op}": [...]' for op in ops) + "}: for each toolkit operation, "
+        text = ""
+        if any(op in ops for op in TFIDF_OPS):
+            ops.append("text_svd")
+            text = (' For free text, "tfidf_words" (TF-IDF of words and word pairs, the strong choice for real text) '
+                    'and "tfidf_chars" (character n-grams) give a sparse matrix for linear models and LightGBM; '
+                    '"text_svd": true compresses it into 100 dense components for other tree models.')
+        return ("Reply with JSON {" + ", ".join(f'"{op}": ...' for op in ops) + "}: for each toolkit operation, "
                 "the feature columns to apply it to ([] for none). Numeric columns without missing values "
-                "need nothing.")
+                "need nothing." + text)
     if stage == "train":
         if ctx.kind == "value":
             return ('Reply with JSON {"fit_option": ...}: "none" (fit on the target as it is) or "log_target" '
@@ -124,7 +113,8 @@ def describe(ctx: TaskContext, stage: str) -> str:
         return ('Reply with JSON {"fit_option": ...}: "none" (plain fit) or "balanced_class_weights" (weight rows '
                 "so that every class counts equally; for imbalanced classes).")
     table = ESTIMATORS[_family(ctx)]
-    lines = [f"- {name}: {', '.join(params)}" for name, (_, params) in table.items()]
+    lines = [f"- {name}: {', '.join(est.params)}{' (takes sparse TF-IDF input)' if est.sparse_ok else ''}"
+             for name, est in table.items()]
     return ("Reply with JSON {\"estimator\": ..., \"params\": [{\"name\": ..., \"value\": ...}]}: the estimator "
             "and up to 6 hyper-parameters. Estimators and the parameters each accepts:\n" + "\n".join(lines))
 
@@ -167,21 +157,54 @@ def render_train(ctx: TaskContext, plan: dict[str, Any]) -> str:
     return "def train_model(model, X, y):\n    model.fit(X, y)\n    return model\n"
 
 
+def text_options(plan: dict[str, Any]) -> dict[str, int]:
+    """TF-IDF settings of a plan: a search configuration's "text" dict, or an LLM plan's text_svd flag."""
+    options = {**TEXT_DEFAULTS, **{k: int(v) for k, v in (plan.get("text") or {}).items() if k in TEXT_DEFAULTS}}
+    if plan.get("text_svd") is True and not options["svd_components"]:
+        options["svd_components"] = PLAN_SVD_COMPONENTS
+    return options
+
+
 def render_preprocess(ctx: TaskContext, plan: dict[str, Any]) -> str:
     applicable = op_columns(ctx)
-    unknown_ops = [op for op in plan if op not in applicable]
+    unknown_ops = [op for op in plan if op not in applicable and op not in ("text_svd", "text")]
     if unknown_ops:
         raise StageCodeError(f"operations {unknown_ops} do not apply to this task; use {', '.join(applicable)}")
-    lines = ["def preprocess(train, test):"]
-    for op in OPS:  # the toolkit's order: fill, convert, extract, encode, drop
+    cols_of: dict[str, list[str]] = {}
+    for op in OPS:
         cols = list(dict.fromkeys(plan.get(op) or []))
         unknown = [c for c in cols if c not in applicable.get(op, [])]
         if unknown:
             raise StageCodeError(f"{op} cannot take columns {unknown}; it applies to {applicable.get(op, [])[:40]}")
-        if cols:
-            lines.append(f"    train, test = {op}(train, test, {cols!r})")
-    lines.append("    return train, test")
+        cols_of[op] = cols
+    text = text_options(plan)
+    def steps(ops: tuple[str, ...]) -> list[str]:
+        return [f"    train, test = {op}(train, test, {cols_of[op]!r})" for op in ops if cols_of[op]]
+
+    before, after = steps(OPS[:OPS.index("tfidf_words")]), steps(OPS[OPS.index("tfidf_chars") + 1:])
+    blocks = []
+    if cols_of["tfidf_words"]:
+        blocks.append(f"tfidf_words(train, test, {cols_of['tfidf_words']!r}, max_features={text['max_features']}, "
+                      f"ngram_max={text['word_ngram_max']}, min_df={text['min_df']})")
+    if cols_of["tfidf_chars"]:
+        blocks.append(f"tfidf_chars(train, test, {cols_of['tfidf_chars']!r}, max_features={text['max_features']}, "
+                      f"ngram_max={text['char_ngram_max']}, min_df={text['min_df']})")
+    if not blocks:
+        return "\n".join(["def preprocess(train, test):", *before, *after, "    return train, test"]) + "\n"
+    lines = ["def preprocess(train, test):", *before, *_block_lines(blocks, text["svd_components"]), *after]
+    consumed = {c for op in ("text_features", "encode_categories", "one_hot", "drop_columns") for c in cols_of[op]}
+    leftover = [c for c in dict.fromkeys(cols_of["tfidf_words"] + cols_of["tfidf_chars"]) if c not in consumed]
+    if leftover:  # the raw text is in the blocks now; the frame keeps only numbers
+        lines.append(f"    train, test = drop_columns(train, test, {leftover!r})")
+    lines.append("    return stack_features(train, test, blocks)")
     return "\n".join(lines) + "\n"
+
+
+def _block_lines(blocks: list[str], svd_components: int) -> list[str]:
+    lines = ["    blocks = [" + (",\n              ".join(blocks)) + "]"]
+    if svd_components:  # dense components for models that cannot take a sparse matrix
+        lines.append(f"    blocks = [svd_components(block, {int(svd_components)}) for block in blocks]")
+    return lines
 
 
 def render_model(ctx: TaskContext, plan: dict[str, Any]) -> str:
@@ -189,33 +212,9 @@ def render_model(ctx: TaskContext, plan: dict[str, Any]) -> str:
     name = plan.get("estimator")
     if name not in table:
         raise StageCodeError(f"unknown estimator {name!r} for a {_family(ctx)}; use one of {', '.join(table)}")
-    module, allowed = table[name]
-    kwargs: dict[str, Any] = {}
-    for p in plan.get("params") or []:
-        key, value = p.get("name"), p.get("value")
-        if key in allowed and isinstance(value, (int, float)) and value == value:  # drop what it cannot take
-            kwargs[key] = _bounded(key, allowed[key](value))
-    if name.startswith("LGBM"):
-        kwargs["verbose"] = -1
-    args = ", ".join([f"{k}={v!r}" for k, v in kwargs.items()] + (["random_state=SEED"] if name in _SEEDED else []))
-    imports = [f"from {module} import {name}"]
-    body = f"{name}({args})"
-    if name in _SCALED:
-        imports += ["from sklearn.pipeline import make_pipeline", "from sklearn.preprocessing import StandardScaler"]
-        body = f"make_pipeline(StandardScaler(), {body})"
-    return "\n".join(imports) + f"\n\n\ndef build_model():\n    return {body}\n"
-
-
-_BOUNDS = {"max_features": (0.05, 1.0), "subsample": (0.05, 1.0), "colsample_bytree": (0.05, 1.0),
-           "learning_rate": (1e-4, 1.0), "n_estimators": (1, 2000), "max_iter": (1, 2000), "C": (1e-6, 1e6),
-           "alpha": (0.0, 1e6), "reg_lambda": (0.0, 1e6), "l2_regularization": (0.0, 1e6), "num_leaves": (2, 4096),
-           "max_leaf_nodes": (2, 4096)}
-
-
-def _bounded(key: str, value: int | float) -> int | float:
-    """Clip a hyper-parameter into the range the library accepts (ints default to at least 1)."""
-    low, high = _BOUNDS.get(key, (1, 10**6))
-    return type(value)(min(max(value, low), high))
+    params = {p.get("name"): p.get("value") for p in plan.get("params") or [] if isinstance(p, dict)}
+    imports, expr = render_estimator(table[name], params)
+    return "\n".join(imports) + f"\n\n\ndef build_model():\n    return {expr}\n"
 
 
 def example_plans(stage: str, kind: str) -> list[tuple[str, dict[str, Any]]]:
@@ -223,9 +222,10 @@ def example_plans(stage: str, kind: str) -> list[tuple[str, dict[str, Any]]]:
     different pairs for model and train, so a small model learns to follow the instruction rather
     than to copy the one example's estimator (r4: every task got the example's extra-trees)."""
     if stage == "preprocess":
-        return [("encode city, fill rooms, split built into year and month, use the length of notes",
-                 {"fill_missing": ["rooms"], "date_features": ["built"], "text_features": ["notes"],
-                  "encode_categories": [], "one_hot": ["city"], "drop_columns": []})]
+        return [("encode city, fill rooms, split built into year and month, TF-IDF of the words in notes",
+                 {"fill_missing": ["rooms"], "date_features": ["built"], "tfidf_words": ["notes"], "tfidf_chars": [],
+                  "text_features": [], "encode_categories": [], "one_hot": ["city"], "drop_columns": [],
+                  "text_svd": False})]
     if stage == "train":
         second = (("train on the logarithm of price", {"fit_option": "log_target"}) if kind == "value" else
                   ("weight the classes so that rare ones count as much", {"fit_option": "balanced_class_weights"}))

@@ -54,7 +54,7 @@ class StorageSink:
 
 
 def _validation_score(ctx: TaskContext, train: pd.DataFrame, workdir: Path, row: dict[str, Any]) -> float | None:
-    """Score the script's hold-out predictions ourselves (never trust the script's own print). The
+    """Score the script's out-of-fold predictions ourselves (never trust the script's own print). The
     score only informs: when there is none, the row says why in validation_note and is graded as usual."""
     comp = ctx.competition
     try:
@@ -113,7 +113,7 @@ def _llm_path(ctx: TaskContext, llm: LLM, coder: Coder, executor: Executor, conf
     details["stage_log"] = log.attempts  # filled in place; serialised at the end
     stages: dict[str, str] = {}
     passed: dict[str, str] = {}  # checks build only on stages that passed; built-ins stand in for the rest
-    for stage in ("preprocess", "model", "train", "predict"):
+    for stage in coder.config.generated_stages():  # plan style: the harness predicts, no LLM predict stage
         code = coder.generate_stage(ctx, plan, stage, passed, inputs, log)
         if code is not None:
             passed[stage] = code

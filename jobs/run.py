@@ -189,7 +189,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         "sandbox": {"timeout_s": args.timeout, "memory_mb": args.memory_mb},
         "search": {"candidates": args.search},
         "coder": {"styles": {"preprocess": args.stage_style, "model": args.stage_style, "train": args.stage_style,
-                             "predict": "code"}},
+                             "predict": "code" if args.stage_style == "code" else "harness"}},
     }
     return RunConfig(**data)
 

@@ -242,3 +242,36 @@ def test_an_overflowing_validation_prediction_costs_the_validation_score_not_the
     row = run_one(competition("cars-mpg"), scripted(codes, []), tmp_path)
     assert row["status"] == "graded" and row["valid_submission"] and not row["fallback_used"], row.get("error")
     assert row["validation_score"] is None and "not gradable" in row["validation_note"]
+
+
+def test_in_plan_style_no_predict_stage_is_asked_for_and_the_harness_writes_the_submission(penguins, tmp_path):
+    asked: list = []
+    plan_replies = {
+        '"one_hot"': {"fill_missing": ["bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g", "sex"],
+                      "encode_categories": [], "one_hot": ["island", "sex"]},
+        '"estimator"': {"estimator": "RandomForestClassifier", "params": [{"name": "n_estimators", "value": 40}]},
+        '"fit_option"': {"fit_option": "none"}}
+
+    def reply(req: ChatRequest) -> str:
+        schema = json.dumps(req.json_schema or {})
+        for key, answer in (('"instructions"', INSTRUCTIONS), ('"critiques"', CRITIC), ('"refined"', RESOLVER)):
+            if key in schema:
+                return answer
+        for key, plan in plan_replies.items():
+            if key in schema:
+                asked.append(key)
+                return json.dumps(plan)
+        asked.append(stage_of(req) or "reflection")
+        return "```python\n" + GOOD.get(stage_of(req) or "", "") + "\n```"
+
+    from actors.coder import CoderConfig
+
+    row = run_one(penguins, ScriptedLLM(reply), tmp_path, styles=CoderConfig().styles)  # the default styles
+    assert row["status"] == "graded" and not row["fallback_used"] and row["score"] > 0.9, row.get("error")
+    assert asked == ['"one_hot"', '"estimator"', '"fit_option"']  # three plans, no predict prompt
+    assert [a["stage"] for a in row["details"]["stage_log"]] == ["preprocess", "model", "train"]
+    folder = tmp_path / "penguins"
+    assert not (folder / "stages" / "predict.py").exists()
+    assert "# ---- stage: predict" not in (folder / "solution.py").read_text()
+    # the validation score comes from out-of-fold predictions of every train row
+    assert row["validation_score"] is not None and row["validation_score"] > 0.9

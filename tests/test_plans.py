@@ -21,8 +21,11 @@ def _context(task: str):
 
 
 def _namespace() -> dict:
+    from actors.integrate import TOOLKIT_FRAGMENTS
+
     ns: dict = {"SEED": 0}
-    exec("import sys\nimport pandas as pd\nimport numpy as np\n" + (HARNESS_DIR / "toolkit.py").read_text(), ns)
+    exec("import sys\nimport pandas as pd\nimport numpy as np\nimport scipy.sparse as sp\n"
+         + "\n".join((HARNESS_DIR / name).read_text() for name in TOOLKIT_FRAGMENTS), ns)
     return ns
 
 
@@ -32,24 +35,32 @@ def _run(code: str, ns: dict) -> dict:
 
 
 def test_every_estimator_of_every_kind_renders_to_a_model_that_fits_and_predicts():
+    import scipy.sparse as sp
+
     rng = np.random.RandomState(0)
     X = pd.DataFrame(rng.rand(60, 3), columns=["a", "b", "c"])
-    for task, y in (("cars-mpg", rng.rand(60) * 30), ("penguins", np.arange(60) % 3)):
+    tfidf_like = sp.random(60, 500, density=0.02, format="csr", random_state=0)
+    for task, y in (("cars-mpg", rng.rand(60) * 30), ("penguins", np.arange(60) % 3), ("breast-cancer", np.arange(60) % 2)):
         ctx = _context(task)
-        for name, (_, allowed) in plans.ESTIMATORS[plans._family(ctx)].items():
-            params = [{"name": p, "value": 3} for p in allowed][:6]  # out-of-range values are clipped
+        for name, est in plans.ESTIMATORS[plans._family(ctx)].items():
+            params = [{"name": p, "value": 3} for p in est.params][:6]  # out-of-range values are clipped
             code = sanitize_stage("model", plans.render(ctx, "model", {"estimator": name, "params": params}))
             model = _run(code, _namespace())["build_model"]()
             assert len(model.fit(X, y).predict(X)) == 60, name
+            if ctx.kind != "value":
+                assert model.predict_proba(X).shape == (60, len(set(y))), name
+            if est.sparse_ok:  # TF-IDF input stays sparse all the way into the estimator
+                assert len(model.fit(tfidf_like, y).predict(tfidf_like)) == 60, name
 
 
 def test_the_preprocess_grammar_is_the_tasks_columns_and_a_plan_renders_to_toolkit_calls():
     ctx = _context("cars-mpg")
     schema = plans.schema(ctx, "preprocess")
     # one key per operation, each over the columns it suits; numeric complete columns are in none
-    assert {op: p["items"]["enum"] for op, p in schema["properties"].items()} == {
-        "fill_missing": ["Horsepower"], "text_features": ["Name"], "encode_categories": ["Name", "Origin"],
-        "one_hot": ["Origin"], "drop_columns": ["Name"]}
+    assert {op: p["items"]["enum"] for op, p in schema["properties"].items() if op != "text_svd"} == {
+        "fill_missing": ["Horsepower"], "tfidf_words": ["Name"], "tfidf_chars": ["Name"], "text_features": ["Name"],
+        "encode_categories": ["Name", "Origin"], "one_hot": ["Origin"], "drop_columns": ["Name"]}
+    assert schema["properties"]["text_svd"] == {"type": "boolean"}  # only where there is text
     assert schema["required"] == list(schema["properties"])
     assert plans.schema(_context("breast-cancer"), "preprocess")["properties"] == {}
     code = plans.render(ctx, "preprocess", {"fill_missing": ["Horsepower"], "text_features": ["Name", "Name"],
@@ -76,7 +87,7 @@ def test_the_engine_accepts_the_plan_grammar_and_replies_within_it():
                                      max_tokens=300, temperature=0.8, seed=3,
                                      json_schema=plans.schema(ctx, "preprocess")))
         plan = json.loads(reply.text)  # a 135M model, sampled hot: only the grammar keeps this valid
-        assert list(plan) == list(plans.op_columns(ctx))
+        assert list(plan) == list(plans.schema(ctx, "preprocess")["properties"])
         assert plans.render(ctx, "preprocess", plan).startswith("def preprocess(train, test):")
 
 

@@ -1,7 +1,8 @@
 # ---- linguacodus floor stages (built-in, robust) ------------------------------------------------
 # The floor: standard preprocessing + gradient boosting. Used whole when every LLM attempt failed
 # (the row then says fallback_used=true), and as the known-good downstream stages while one
-# generated stage is checked on its own.
+# generated stage is checked on its own (so train_model also takes a generated preprocess's sparse
+# TF-IDF matrix, through SVD components). The harness itself predicts: there is no predict stage.
 from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 
 
@@ -38,9 +39,11 @@ def build_model():
 
 
 def train_model(model, X, y):
+    if sp.issparse(X):  # gradient boosting needs dense input: 100 SVD components of the matrix
+        from sklearn.decomposition import TruncatedSVD
+        from sklearn.pipeline import make_pipeline
+
+        svd = TruncatedSVD(n_components=max(1, min(100, X.shape[1] - 1, X.shape[0] - 1)), random_state=SEED)
+        model = make_pipeline(svd, model)
     model.fit(X, y)
     return model
-
-
-def predict(model, X):
-    return model.predict_proba(X) if KIND == "proba" else model.predict(X)

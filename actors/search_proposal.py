@@ -1,0 +1,123 @@
+"""What an LLM may propose as a search space for one task, and a default when it proposes nothing usable.
+
+`search_space_schema(ctx)` is the JSON schema of a proposal (for the engine's grammar): enums of this
+task's columns per operation, of the installed estimators of its family, of each estimator's
+hyper-parameters, with the valid bounds stated. `parse_space(ctx, data)` turns a proposal into a
+`SearchSpace`: ranges are clipped into the valid ones (a grammar cannot enforce float bounds), kinds
+and log flags come from the estimator table, unknown names are dropped with a log line, and a part
+left empty falls back to `default_space(ctx)`'s.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from actors import plans
+from actors.context import TaskContext
+from actors.estimators import ESTIMATORS, Estimator, family
+from actors.search_space import EstimatorSpace, ParamRange, PreprocessConfig, SearchSpace, TextOptions
+
+logger = logging.getLogger(__name__)
+MAX_VARIANTS, MAX_ESTIMATORS = 4, 6
+# Default candidates: gradient boosting, a linear model and a randomised tree ensemble behave
+# differently enough to ensemble well; NB-SVM and the linear SVM are the classic text baselines.
+DEFAULT_ESTIMATORS = {"classifier": ["LGBMClassifier", "LogisticRegression", "ExtraTreesClassifier"],
+                      "regressor": ["LGBMRegressor", "Ridge", "ExtraTreesRegressor"]}
+TEXT_ESTIMATORS = {"classifier": ["NBSVM", "LinearSVC"], "regressor": []}
+
+
+def _ranges(est: Estimator, names: list[str] | None = None) -> dict[str, ParamRange]:
+    """The table's default search ranges (max_iter of linear models is a budget, not a knob)."""
+    keys = names if names is not None else [k for k in est.params if not (est.scaled and k == "max_iter")]
+    return {k: ParamRange(kind=est.params[k].kind, low=est.params[k].search[0], high=est.params[k].search[1],
+                          log=est.params[k].log) for k in keys if k in est.params}
+
+
+def default_space(ctx: TaskContext) -> SearchSpace:
+    """Variants from the data facts (one-hot vs integer codes; TF-IDF words, words + characters,
+    SVD components when there is text), three estimator families, every fit option."""
+    cols = plans.op_columns(ctx)
+    base = {op: cols.get(op, []) for op in ("fill_missing", "to_number", "date_features")}
+    text = cols.get("tfidf_words", [])
+    categorical = cols.get("one_hot", [])
+    variants = [PreprocessConfig(**base, one_hot=categorical, tfidf_words=text),
+                PreprocessConfig(**base, encode_categories=categorical, tfidf_words=text,
+                                 text=TextOptions(svd_components=50 if text else 0))]
+    if text:
+        variants.append(PreprocessConfig(**base, one_hot=categorical, tfidf_words=text, tfidf_chars=text))
+    variants = [v for i, v in enumerate(variants) if v not in variants[:i]]
+    fam = family(ctx.kind)
+    names = DEFAULT_ESTIMATORS[fam] + (TEXT_ESTIMATORS[fam] if text else [])
+    estimators = [EstimatorSpace(name=n, params=_ranges(ESTIMATORS[fam][n])) for n in names]
+    return SearchSpace(preprocess=variants, estimators=estimators, fit_options=list(plans.fit_options(ctx)))
+
+
+def search_space_schema(ctx: TaskContext) -> dict[str, Any]:
+    """JSON schema of a proposal: {"preprocess": [variant...], "estimators": [{"name", "params": {p: {low,
+    high}}}...], "fit_options": [...]}, every name an enum valid for this task."""
+    variant = plans.schema(ctx, "preprocess")
+    variant_props = {k: v for k, v in variant["properties"].items() if k != "text_svd"}
+    if "tfidf_words" in variant_props:
+        variant_props["text"] = {"type": "object", "properties": {
+            name: {"type": "integer", "minimum": _bound(f, "ge"), "maximum": _bound(f, "le")}
+            for name, f in TextOptions.model_fields.items()},
+            "additionalProperties": False}
+    table = ESTIMATORS[family(ctx.kind)]
+    choices = []
+    for name, est in table.items():
+        params = {k: {"type": "object", "properties": {"low": {"type": "number", "minimum": p.low, "maximum": p.high},
+                                                       "high": {"type": "number", "minimum": p.low, "maximum": p.high}},
+                      "required": ["low", "high"], "additionalProperties": False} for k, p in est.params.items()}
+        choices.append({"type": "object", "properties": {
+            "name": {"const": name}, "params": {"type": "object", "properties": params, "additionalProperties": False}},
+            "required": ["name", "params"], "additionalProperties": False})
+    return {"type": "object", "properties": {
+        "preprocess": {"type": "array", "minItems": 1, "maxItems": MAX_VARIANTS,
+                       "items": {"type": "object", "properties": variant_props, "additionalProperties": False}},
+        "estimators": {"type": "array", "minItems": 1, "maxItems": MAX_ESTIMATORS, "items": {"anyOf": choices}},
+        "fit_options": {"type": "array", "minItems": 1,
+                        "items": {"type": "string", "enum": list(plans.fit_options(ctx))}}},
+        "required": ["preprocess", "estimators", "fit_options"], "additionalProperties": False}
+
+
+def _bound(field: Any, which: str) -> int:
+    return next(int(getattr(m, which)) for m in field.metadata if hasattr(m, which))
+
+
+def parse_space(ctx: TaskContext, data: dict[str, Any]) -> SearchSpace:
+    """A proposal as a valid SearchSpace for this task (clipped, unknowns dropped, defaults for gaps)."""
+    cid = ctx.competition.competition_id
+    default = default_space(ctx)
+    cols = plans.op_columns(ctx)
+    variants = []
+    for raw in (data.get("preprocess") or [])[:MAX_VARIANTS]:
+        if not isinstance(raw, dict):
+            continue
+        ops = {op: [c for c in dict.fromkeys(raw.get(op) or []) if c in cols.get(op, [])] for op in plans.OPS}
+        text = {k: v for k, v in (raw.get("text") or {}).items() if k in TextOptions.model_fields}
+        text = {k: min(max(int(v), _bound(TextOptions.model_fields[k], "ge")), _bound(TextOptions.model_fields[k], "le"))
+                for k, v in text.items() if isinstance(v, (int, float))}
+        variants.append(PreprocessConfig(**ops, text=TextOptions(**text)))
+    table = ESTIMATORS[family(ctx.kind)]
+    estimators = []
+    for raw in (data.get("estimators") or [])[:MAX_ESTIMATORS]:
+        name = raw.get("name") if isinstance(raw, dict) else None
+        if name not in table or any(e.name == name for e in estimators):
+            logger.info("%s search space: estimator %r dropped (unknown for a %s or repeated)", cid, name,
+                        family(ctx.kind))
+            continue
+        est = table[name]
+        ranges = {}
+        for key, r in (raw.get("params") or {}).items():
+            if key not in est.params or not isinstance(r, dict):
+                logger.info("%s search space: %s has no hyper-parameter %r", cid, name, key)
+                continue
+            p = est.params[key]
+            low, high = sorted(p.clip(v) for v in (r.get("low", p.search[0]), r.get("high", p.search[1])))
+            if p.log and low <= 0:  # a log range cannot start at 0: start at the default search low
+                low = min(p.search[0], high)
+            ranges[key] = ParamRange(kind=p.kind, low=low, high=high, log=p.log and low > 0)
+        estimators.append(EstimatorSpace(name=name, params=ranges or _ranges(est)))
+    options = [o for o in dict.fromkeys(data.get("fit_options") or []) if o in plans.fit_options(ctx)]
+    return SearchSpace(preprocess=variants or default.preprocess, estimators=estimators or default.estimators,
+                       fit_options=options or default.fit_options)
