@@ -22,9 +22,9 @@ from pydantic import BaseModel, Field
 from actors.context import TaskContext
 from actors.instructor import Instruction
 from actors.integrate import STAGE_FUNCTIONS, StageCodeError, assemble, floor_stages, sanitize_stage
-from actors.llm import LLM, ChatRequest, extract_code
-from actors.readback import MAX_MARKER_BYTES, MissingFile, ReadBackError, read_back
-from actors.sandbox import ExecutionResult, Sandbox
+from actors.llm.base import LLM, ChatRequest, extract_code
+from actors.sandbox.readback import MAX_MARKER_BYTES, MissingFile, ReadBackError, read_back
+from actors.sandbox.sandbox import ExecutionResult, Sandbox
 from actors.task import Competition
 from actors.templates import render
 

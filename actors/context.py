@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from actors.facts import DataFacts
-from actors.metrics import get_metric
+from actors.grading.metrics import get_metric
 from actors.task import Competition
 
 KIND_HINTS = {

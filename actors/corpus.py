@@ -100,7 +100,7 @@ def _row_reasons(row: dict[str, Any]) -> list[str]:
 
 
 def _direction_reasons(metric: str, higher_is_better: bool) -> list[str]:
-    from actors.metrics import METRICS
+    from actors.grading.metrics import METRICS
 
     known = METRICS.get(metric)
     if known is not None and known.higher_is_better != higher_is_better:

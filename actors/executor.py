@@ -21,8 +21,8 @@ from actors.coder import Coder, Sink, StageLog, stage_error
 from actors.context import TaskContext
 from actors.instructor import Instruction
 from actors.integrate import assemble
-from actors.readback import MAX_TABLE_BYTES, MissingFile, ReadBackError, read_back_csv
-from actors.sandbox import ExecutionResult, Sandbox
+from actors.sandbox.readback import MAX_TABLE_BYTES, MissingFile, ReadBackError, read_back_csv
+from actors.sandbox.sandbox import ExecutionResult, Sandbox
 
 logger = logging.getLogger(__name__)
 

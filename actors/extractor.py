@@ -23,7 +23,8 @@ from pydantic import BaseModel, Field
 from actors.corpus import missing
 from actors.errors import LLMResponseError, StageError
 from actors.instructor import INSTRUCTION_SCHEMA, PARTS, instruction_from, parse_json
-from actors.llm import LLM, ChatRequest, LLMConfig, build_llm
+from actors.llm.base import LLM, ChatRequest, LLMConfig
+from actors.llm.build import build_llm
 from actors.stage import BatchStage
 from actors.templates import render
 

@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 
 from actors.context import TaskContext
 from actors.errors import LLMResponseError
-from actors.llm import LLM, ChatRequest
+from actors.llm.base import LLM, ChatRequest
 from actors.stage import BatchStage
 from actors.templates import render
 

@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field
 
 from actors.context import TaskContext
 from actors.instructor import INSTRUCTION_SCHEMA, Instruction, instruction_from, messages_for, parse_json
-from actors.llm import LLM, ChatRequest
+from actors.llm.base import LLM, ChatRequest
 from actors.stage import BatchStage
 
 logger = logging.getLogger(__name__)

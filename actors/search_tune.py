@@ -24,9 +24,9 @@ from typing import Any
 import pandas as pd
 
 from actors.coder import stage_error
-from actors.grader import grade_submission
-from actors.readback import MAX_TABLE_BYTES, ReadBackError, read_back_csv
-from actors.sandbox import Sandbox, SandboxConfig
+from actors.grading.grader import grade_submission
+from actors.sandbox.readback import MAX_TABLE_BYTES, ReadBackError, read_back_csv
+from actors.sandbox.sandbox import Sandbox, SandboxConfig
 
 logger = logging.getLogger(__name__)
 METRIC = "val_score"

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 TASK_TYPES = ("binary", "multiclass", "multilabel", "regression", "multi_regression")
 DATA_TYPES = ("tabular", "text", "time_series", "image")
-# Registered metric names (SPEC.md). actors/metrics.py must implement exactly these.
+# Registered metric names (SPEC.md). actors/grading/metrics.py must implement exactly these.
 METRIC_NAMES = (
     "accuracy",
     "roc_auc",
@@ -127,6 +127,6 @@ class Competition(BaseModel):
 
     @property
     def higher_is_better(self) -> bool:
-        from actors.metrics import get_metric  # the metric registry is the one source of direction
+        from actors.grading.metrics import get_metric  # the metric registry is the one source of direction
 
         return get_metric(self.metric).higher_is_better

@@ -10,7 +10,7 @@ import pandas as pd
 from actors.coder import Sink
 from actors.context import TaskContext
 from actors.executor import ExecutionOutcome, Executor
-from actors.llm import ChatRequest, extract_code
+from actors.llm.base import ChatRequest, extract_code
 from actors.templates import render
 
 

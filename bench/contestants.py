@@ -5,7 +5,7 @@
 SPEC.json (written by bench/quality_run.py) names the contestant, train.csv / test.csv, the
 task's id column, targets, task type, metric, budget and the column kinds the project's facts
 found. This process writes OUT_DIR/submission.csv (the grader's submission contract, see
-actors/grader.py) and OUT_DIR/info.json (library version, fit seconds, chosen model); the parent
+actors/grading/grader.py) and OUT_DIR/info.json (library version, fit seconds, chosen model); the parent
 grades the file with the project's grader. It never sees answers.csv.
 
 Why a standalone script that imports nothing from the project: AutoGluon may live in another
@@ -232,7 +232,7 @@ def target_transform(spec: Spec) -> tuple[Any, Any]:
 
 
 def submission_columns(spec: Spec, target: str, fitted: Fitted, y: pd.Series) -> dict[str, np.ndarray]:
-    """This target's columns in the grader's contract (actors/grader.py module docstring)."""
+    """This target's columns in the grader's contract (actors/grading/grader.py module docstring)."""
     if spec.metric == "multiclass_log_loss":
         proba = np.clip(np.asarray(fitted.values, dtype=float), 0, 1)
         proba = proba / proba.sum(axis=1, keepdims=True)

@@ -21,9 +21,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 from actors.context import TaskContext
 from actors.ensemble import assemble_ensemble, select_ensemble
 from actors.facts import compute_facts
-from actors.grader import grade_submission
+from actors.grading.grader import grade_submission
 from actors.integrate import assemble
-from actors.sandbox import Sandbox, SandboxConfig
+from actors.sandbox.sandbox import Sandbox, SandboxConfig
 from actors.search_proposal import default_space
 from actors.search_space import ProgramConfig, render_config
 from actors.search_tune import validation_score

@@ -14,9 +14,9 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout, installed or not
-from actors.embedded import EmbeddedLLM
-from actors.llm import ChatRequest, LLMConfig
-from actors.models import resolve_gguf
+from actors.llm.embedded import EmbeddedLLM
+from actors.llm.base import ChatRequest, LLMConfig
+from actors.llm.models import resolve_gguf
 
 # Filler like the task facts the pipeline sends (column summaries): ~50 tokens a line (digits are tokens).
 _FACT = "- column `{name}`: float64, 0.3% missing, mean {m:.3f}, std {s:.3f}, min -2.1, max 7.9, 412 unique\n"
@@ -76,7 +76,7 @@ def run(args: argparse.Namespace) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model", default="qwen2.5-coder-0.5b", help="a name from actors.models.MODELS")
+    ap.add_argument("--model", default="qwen2.5-coder-0.5b", help="a name from actors.llm.models.MODELS")
     ap.add_argument("--gguf", default=None, help="a GGUF file instead of a registry model")
     ap.add_argument("--threads", type=int, default=None, help="CPU threads (default: every usable core)")
     ap.add_argument("--n-ctx", type=int, default=8192)

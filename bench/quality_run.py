@@ -21,7 +21,7 @@ from typing import Any
 import pandas as pd
 
 import storage
-from actors.grading import grade_competition
+from jobs.grade import grade_competition
 from bench.quality_tasks import BenchTask
 
 log = logging.getLogger(__name__)
@@ -221,7 +221,7 @@ def _last_line(path: Path) -> str:
 
 
 def _higher(metric: str) -> bool:
-    from actors.metrics import get_metric
+    from actors.grading.metrics import get_metric
 
     return get_metric(metric).higher_is_better
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from actors.facts import compute_facts
-from actors.grading import read_table
+from jobs.grade import read_table
 from actors.task import Competition
 from jobs.catalog import build_catalog, load_catalog, write_catalog
 

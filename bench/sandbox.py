@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout, installed or not
-from actors.sandbox import Sandbox, SandboxConfig
+from actors.sandbox.sandbox import Sandbox, SandboxConfig
 
 
 def run_plain(script: Path) -> None:

@@ -19,8 +19,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout, installed or not
-from actors.embedded import EmbeddedLLM, usable_cores
-from actors.llm import ChatRequest, LLMConfig
+from actors.llm.embedded import EmbeddedLLM, usable_cores
+from actors.llm.base import ChatRequest, LLMConfig
 
 PROMPTS = [
     "Write a Python function that returns the n-th Fibonacci number iteratively.",

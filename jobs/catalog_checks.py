@@ -13,9 +13,9 @@ from dataclasses import dataclass
 import pandas as pd
 
 import storage
-from actors.grading import read_table
-from actors.leaderboard import LeaderboardError, leaderboard_scores
-from actors.metrics import METRICS
+from jobs.grade import read_table
+from actors.grading.leaderboard import LeaderboardError, leaderboard_scores
+from actors.grading.metrics import METRICS
 from actors.task import DATA_TYPES, METRIC_NAMES, TASK_TYPES, Competition
 from jobs.inputs import overlaps_private
 
@@ -188,7 +188,7 @@ def _answers_problems(comp: Competition, test_ids: pd.Series | None, reasons: li
 
 def _leaderboard_problems(uri: str, reasons: list[str]) -> None:
     """A leaderboard is usable when the grader can place a score on it: the same reader and the same
-    check (actors/leaderboard.py), so a row the catalog accepts never fails at grading time."""
+    check (actors/grading/leaderboard.py), so a row the catalog accepts never fails at grading time."""
     if _header(uri, reasons) is None:
         return
     try:

@@ -8,9 +8,9 @@ from pydantic import BaseModel, Field
 from actors.coder import CoderConfig
 from actors.executor import ExecutorConfig
 from actors.instructor import InstructorConfig
-from actors.llm import LLMConfig
+from actors.llm.base import LLMConfig
 from actors.refiner import RefinerConfig
-from actors.sandbox import SandboxConfig
+from actors.sandbox.sandbox import SandboxConfig
 from actors.search import SearchConfig
 
 

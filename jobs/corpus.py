@@ -116,7 +116,7 @@ def _corpus_row(run_uri: str, result: dict[str, Any], comp: dict[str, Any] | Non
     metric = result.get("metric") if not missing(result.get("metric")) else comp.get("metric")
     higher = result.get("higher_is_better")
     if missing(higher):
-        from actors.metrics import get_metric
+        from actors.grading.metrics import get_metric
 
         higher = get_metric(str(metric)).higher_is_better
     return {

@@ -27,7 +27,7 @@ from pydantic import BaseModel, Field
 import storage
 from actors.corpus import rank_solutions, validate_corpus, with_solution_ids
 from actors.extractor import ExtractorConfig
-from actors.llm import LLM, LLMConfig
+from actors.llm.base import LLM, LLMConfig
 from jobs.corpus import sidecar
 
 logger = logging.getLogger(__name__)
@@ -95,7 +95,7 @@ def _extract_on_ray(config: ExtractConfig, ranked: pd.DataFrame, llm: LLM | None
                  **({} if os.environ.get("RAY_ADDRESS") else {"num_cpus": max(2, os.cpu_count() or 2)}))
     started = None
     if llm is None and config.llm.backend == "embedded":
-        from jobs.ray_llm import start_llm_actor
+        from actors.llm.actor import start_llm_actor
 
         llm = started = start_llm_actor(config.llm, num_cpus=LLM_ACTOR_CPUS, max_concurrency=config.concurrency + 1)
     try:

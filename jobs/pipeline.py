@@ -22,13 +22,14 @@ from actors.coder import Coder, StageLog
 from actors.context import TaskContext
 from actors.executor import ExecutionOutcome, Executor, linguacodus_loop
 from actors.facts import compute_facts
-from actors.grader import GradeResult, grade_submission
-from actors.grading import read_answers, read_leaderboard
+from actors.grading.grader import GradeResult, grade_submission
+from jobs.grade import read_answers, read_leaderboard
 from actors.instructor import Instructor
 from actors.integrate import assemble, floor_stages
-from actors.leaderboard import LeaderboardError, leaderboard_position
-from actors.llm import LLM, RecordingLLM
-from actors.readback import MAX_TABLE_BYTES, read_back
+from actors.grading.leaderboard import LeaderboardError, leaderboard_position
+from actors.llm.base import LLM
+from actors.llm.recording import RecordingLLM
+from actors.sandbox.readback import MAX_TABLE_BYTES, read_back
 from actors.refiner import Refiner
 from actors.search_tune import validation_score
 from actors.search import search_solution

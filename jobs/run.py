@@ -45,7 +45,7 @@ def _versions() -> dict[str, str]:
 def _solve_all(config: RunConfig, todo: list[Competition]) -> None:
     import ray
 
-    from jobs.ray_llm import start_llm_actor
+    from actors.llm.actor import start_llm_actor
     from jobs.solver import CompetitionSolver
 
     if not ray.is_initialized():
@@ -176,7 +176,7 @@ def _fmt(v: Any) -> str:
 
 
 def config_from_args(args: argparse.Namespace) -> RunConfig:
-    from actors.llm import LLMConfig
+    from actors.llm.base import LLMConfig
 
     llm = LLMConfig(backend="openai" if args.llm_url else ("replay" if args.replay else "embedded"),
                     model=args.model, base_url=args.llm_url, cache_dir=args.cache_dir, n_ctx=args.n_ctx,

@@ -91,7 +91,7 @@ def model_problems(config: RunConfig) -> list[str]:
     llm = config.llm
     if llm.backend != "embedded" or llm.gguf_path:
         return []
-    from actors.models import MODELS, missing_packages
+    from actors.llm.models import MODELS, missing_packages
 
     if llm.model not in MODELS:
         return [f"--model {llm.model!r} is not an embedded model (known: {', '.join(sorted(MODELS))}; "

@@ -49,7 +49,7 @@ class ServeArgs(BaseModel):
 
     backend: Literal["embedded", "vllm"] = Field("embedded", description="embedded: xllamacpp on CPU; "
                                                  "vllm: vLLM on GPUs (needs the gpu extra).")
-    model: str = Field("qwen2.5-coder-0.5b", description="Embedded: a name from actors.models.MODELS. "
+    model: str = Field("qwen2.5-coder-0.5b", description="Embedded: a name from actors.llm.models.MODELS. "
                        "vLLM: a Hugging Face id or an s3:// folder holding a merged checkpoint.")
     gguf: str | None = Field(None, description="Embedded: serve this GGUF file (local or s3://) instead of "
                              "`model`'s weights.")

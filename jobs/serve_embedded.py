@@ -81,8 +81,8 @@ def _engine_error(chunk: dict[str, Any]) -> APIError:
 @serve.ingress(api)
 class EmbeddedInstruct:
     def __init__(self, settings: dict[str, Any]) -> None:
-        from actors.embedded import EmbeddedLLM
-        from actors.llm import LLMConfig
+        from actors.llm.embedded import EmbeddedLLM
+        from actors.llm.base import LLMConfig
 
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         self.settings = s = ServeArgs.model_validate(settings)

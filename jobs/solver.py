@@ -15,8 +15,9 @@ from typing import Any
 import storage
 from actors.coder import Coder
 from actors.executor import Executor
-from actors.llm import LLM, build_llm
-from actors.sandbox import Sandbox
+from actors.llm.base import LLM
+from actors.llm.build import build_llm
+from actors.sandbox.sandbox import Sandbox
 from actors.task import Competition
 from jobs.config import RunConfig
 from jobs.pipeline import solve

@@ -279,7 +279,7 @@ def ray_session() -> Iterator[None]:
         ray.shutdown()
 
 
-# -- embedded models (actors/models.py) --------------------------------------------------------
+# -- embedded models (actors/llm/models.py) --------------------------------------------------------
 
 @pytest.fixture
 def tiny_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, bytes]:
@@ -287,7 +287,7 @@ def tiny_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, b
     part2 must come before part10 when joining. Returns (package root, the joined bytes)."""
     import hashlib
 
-    from actors.models import MODELS, Chunk, ModelSpec
+    from actors.llm.models import MODELS, Chunk, ModelSpec
 
     root = tmp_path / "site"
     chunks, pip, whole = [], [], b""

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from actors.llm import ChatRequest, ChatResponse
+from actors.llm.base import ChatRequest, ChatResponse
 
 
 class ScriptedLLM:

@@ -12,8 +12,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from actors.grader import grade_submission
-from actors.grading import read_table
+from actors.grading.grader import grade_submission
+from jobs.grade import read_table
 from bench import quality
 from bench.quality_report import beats, ranks, render
 from bench.quality_run import PairResult, run_process

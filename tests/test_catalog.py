@@ -101,7 +101,7 @@ BREAKAGES: dict[str, tuple[str, Callable[[Path], None], str]] = {
                                    "task_type 'multiclass' takes one target column, got 2: species, island"),
     "leaderboard-without-score": ("penguins", lambda t: (t / "leaderboard.csv").write_text("team_id,points\na,1\n"),
                                   "leaderboard.csv has no 'score' column (columns: team_id, points)"),
-    # The grader's definition of a usable leaderboard (actors/leaderboard.py), so no row fails at grading time.
+    # The grader's definition of a usable leaderboard (actors/grading/leaderboard.py), so no row fails at grading time.
     "leaderboard-with-nan": ("penguins", lambda t: (t / "leaderboard.csv").write_text("team_id,score\na,0.5\nb,nan\n"),
                              "leaderboard.csv has 1 missing or infinite scores (e.g. nan in row 1)"),
     "leaderboard-with-inf": ("cars-mpg", lambda t: (t / "leaderboard.csv").write_text("team_id,score\na,inf\nb,2\n"),

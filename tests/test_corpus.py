@@ -34,7 +34,7 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """OUT/RUN_ID of a real run: penguins and cars-mpg graded by the floor, one invalid catalog row skipped."""
     import ray
 
-    from actors.llm import LLMConfig
+    from actors.llm.base import LLMConfig
     from jobs.run import run
 
     root = tmp_path_factory.mktemp("corpus-run")

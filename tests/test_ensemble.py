@@ -8,10 +8,10 @@ import pandas as pd
 import pytest
 
 from actors.ensemble import assemble_ensemble, caruana, format_raw, score_raw, select_ensemble
-from actors.grader import grade_submission
+from actors.grading.grader import grade_submission
 from actors.integrate import assemble
-from actors.metrics import rmse
-from actors.sandbox import Sandbox, SandboxConfig
+from actors.grading.metrics import rmse
+from actors.sandbox.sandbox import Sandbox, SandboxConfig
 from actors.search_space import PreprocessConfig, ProgramConfig, render_config
 from actors.search_tune import validation_score
 from tests.test_harness import OPEN, context

@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 
 import storage
-from actors.grader import GradeResult, GradingError, grade, grade_submission
-from actors.grading import grade_competition, grade_files
+from actors.grading.grader import GradeResult, GradingError, grade, grade_submission
+from jobs.grade import grade_competition, grade_files
 from actors.task import Competition
 from jobs.cli import main
 

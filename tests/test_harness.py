@@ -10,9 +10,9 @@ import pytest
 
 from actors.context import TaskContext
 from actors.facts import compute_facts
-from actors.grader import grade_submission
+from actors.grading.grader import grade_submission
 from actors.integrate import assemble, floor_stages
-from actors.sandbox import Sandbox, SandboxConfig
+from actors.sandbox.sandbox import Sandbox, SandboxConfig
 from actors.task import Competition
 
 OPEN = Path(__file__).resolve().parents[2] / "shared" / "benchmarks" / "open"

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from actors.integrate import HARNESS_DIR, HARNESS_FRAGMENTS, TOOLKIT_FRAGMENTS, assemble, floor_stages
-from actors.sandbox import Sandbox, SandboxConfig
+from actors.sandbox.sandbox import Sandbox, SandboxConfig
 
 pytestmark = pytest.mark.sandbox
 

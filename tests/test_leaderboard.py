@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from actors.leaderboard import LeaderboardError, Thresholds, leaderboard_position, medal_positions
+from actors.grading.leaderboard import LeaderboardError, Thresholds, leaderboard_position, medal_positions
 
 
 def board(n: int) -> pd.DataFrame:

@@ -11,9 +11,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from actors.errors import ConfigError, LLMResponseError, LLMUnavailableError, RetryableError
-from actors.llm import ChatRequest, LLMConfig, build_llm, extract_code, llm_name
-from actors.llm_cache import CachedLLM, RecordingLLM, cache_key
-from actors.llm_openai import OpenAILLM
+from actors.llm.base import ChatRequest, LLMConfig, extract_code, llm_name
+from actors.llm.build import build_llm
+from actors.llm.cache import CachedLLM, cache_key
+from actors.llm.recording import RecordingLLM
+from actors.llm.openai_client import OpenAILLM
 from tests.fakes import ScriptedLLM
 
 MSGS = [{"role": "system", "content": "You write Python."}, {"role": "user", "content": "Add two numbers."}]

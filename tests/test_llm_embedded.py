@@ -10,11 +10,12 @@ import urllib.request
 import jsonschema
 import pytest
 
-from actors.embedded import EmbeddedLLM
+from actors.llm.embedded import EmbeddedLLM
 from actors.errors import LLMResponseError, ModelFileError
-from actors.llm import ChatRequest, LLMConfig, build_llm
-from actors.llm_openai import OpenAILLM
-from actors.models import missing_packages
+from actors.llm.base import ChatRequest, LLMConfig
+from actors.llm.build import build_llm
+from actors.llm.openai_client import OpenAILLM
+from actors.llm.models import missing_packages
 
 pytestmark = pytest.mark.slow
 

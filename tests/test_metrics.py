@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from actors.metrics import METRICS, MetricError, get_metric, score_predictions
+from actors.grading.metrics import METRICS, MetricError, get_metric, score_predictions
 from actors.task import METRIC_NAMES, METRIC_TASK_TYPES, Competition
 
 E = math.e

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from actors import models
+from actors.llm import models
 from actors.errors import ConfigError, ModelFileError
-from actors.models import MODELS, missing_packages, resolve_gguf
+from actors.llm.models import MODELS, missing_packages, resolve_gguf
 
 
 def _real_package_dir(module: str) -> Path:

@@ -12,8 +12,8 @@ import pytest
 
 from actors.coder import Coder, CoderConfig
 from actors.executor import Executor, ExecutorConfig
-from actors.llm import ChatRequest
-from actors.sandbox import Sandbox, SandboxConfig
+from actors.llm.base import ChatRequest
+from actors.sandbox.sandbox import Sandbox, SandboxConfig
 from actors.task import Competition
 from jobs.config import RunConfig
 from jobs.pipeline import solve

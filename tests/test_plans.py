@@ -77,8 +77,8 @@ def test_the_preprocess_grammar_is_the_tasks_columns_and_a_plan_renders_to_toolk
 def test_the_engine_accepts_the_plan_grammar_and_replies_within_it():
     import json
 
-    from actors.embedded import EmbeddedLLM
-    from actors.llm import ChatRequest, LLMConfig
+    from actors.llm.embedded import EmbeddedLLM
+    from actors.llm.base import ChatRequest, LLMConfig
 
     llm = EmbeddedLLM(LLMConfig(model="smollm2-135m", n_ctx=2048, n_threads=2))
     for task in ("cars-mpg", "breast-cancer"):  # breast-cancer: nothing applies, the grammar admits only {}

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from actors.errors import ConfigError
-from actors.sandbox import Sandbox, SandboxConfig
+from actors.sandbox.sandbox import Sandbox, SandboxConfig
 
 pytestmark = pytest.mark.sandbox
 
@@ -164,7 +164,7 @@ def test_bwrap_failing_to_set_up_is_reported_not_raised(tmp_path: Path) -> None:
 NON_ROOT_CALLER = """
 import sys
 from pathlib import Path
-from actors.sandbox import Sandbox, SandboxConfig
+from actors.sandbox.sandbox import Sandbox, SandboxConfig
 folder = Path(sys.argv[1])
 result = Sandbox(SandboxConfig(python="/usr/bin/python3.11", timeout_s=60)).run(folder / "s.py", folder / "work")
 print(result.exit_code, result.stdout.strip(), result.stderr[-300:])

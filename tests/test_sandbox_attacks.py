@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from actors.sandbox import Sandbox, SandboxConfig
+from actors.sandbox.sandbox import Sandbox, SandboxConfig
 
 pytestmark = pytest.mark.sandbox
 

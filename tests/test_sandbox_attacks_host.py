@@ -15,8 +15,8 @@ import pytest
 
 from actors.coder import Coder, CoderConfig
 from actors.executor import Executor, ExecutorConfig
-from actors.readback import ReadBackError, read_back
-from actors.sandbox import Sandbox, SandboxConfig
+from actors.sandbox.readback import ReadBackError, read_back
+from actors.sandbox.sandbox import Sandbox, SandboxConfig
 from actors.task import Competition
 from jobs.config import RunConfig
 from jobs.inputs import PrivateInputError, stage_inputs

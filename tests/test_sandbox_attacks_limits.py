@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from actors.sandbox import Sandbox, SandboxConfig
+from actors.sandbox.sandbox import Sandbox, SandboxConfig
 from tests.test_sandbox_attacks import processes_with, write_script
 
 pytestmark = pytest.mark.sandbox

@@ -16,9 +16,9 @@ import pytest
 
 from actors.coder import Coder, CoderConfig
 from actors.executor import Executor, ExecutorConfig
-from actors.llm import ChatRequest, LLMConfig, llm_name
-from actors.llm_cache import CachedLLM
-from actors.sandbox import Sandbox, SandboxConfig
+from actors.llm.base import ChatRequest, LLMConfig, llm_name
+from actors.llm.cache import CachedLLM
+from actors.sandbox.sandbox import Sandbox, SandboxConfig
 from actors.search import SEED_STRIDE
 from actors.task import Competition
 from jobs.config import RunConfig

@@ -22,8 +22,8 @@ import pytest
 import yaml
 
 from actors.errors import ConfigError, LLMResponseError, LLMUnavailableError
-from actors.llm import ChatRequest, LLMConfig
-from actors.llm_openai import OpenAILLM
+from actors.llm.base import ChatRequest, LLMConfig
+from actors.llm.openai_client import OpenAILLM
 from jobs.serve import ServeArgs, args_from_cli, build_app, start
 
 REPO = Path(__file__).resolve().parents[1]

@@ -68,7 +68,7 @@ def gguf_path_of(model: str | Path) -> Path:
         if not p.is_file():
             raise ModelFileError(f"GGUF file {p} does not exist")
         return p
-    from actors.models import resolve_gguf
+    from actors.llm.models import resolve_gguf
 
     return resolve_gguf(str(model))
 
@@ -159,6 +159,6 @@ def base_gguf(base: str) -> Path | None:
     p = Path(base)
     if p.suffix == ".gguf":
         return p
-    from actors.models import MODELS
+    from actors.llm.models import MODELS
 
     return gguf_path_of(base) if base in MODELS else None

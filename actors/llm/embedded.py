@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import Any, Self
 
 from actors.errors import ConfigError, LLMResponseError, LLMUnavailableError, ModelFileError
-from actors.llm import ChatRequest, ChatResponse, LLMConfig, llm_name
-from actors.models import check_gguf_magic, resolve_gguf
+from actors.llm.base import ChatRequest, ChatResponse, LLMConfig, llm_name
+from actors.llm.models import check_gguf_magic, resolve_gguf
 
 log = logging.getLogger(__name__)
 

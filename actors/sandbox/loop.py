@@ -1,4 +1,4 @@
-"""Making and mounting a run's ext4 image without a process per step (used by sandbox_disk).
+"""Making and mounting a run's ext4 image without a process per step (used by disk.py).
 
 mke2fs runs once per image size and process, into a template; each run copies only the template's
 data extents into a new sparse file (a few MiB of metadata: milliseconds, no exec). The image is

@@ -7,11 +7,11 @@ environment is cleared; uid 65534 with no capabilities; a seccomp filter that al
 sockets only; rlimits per process (address space, CPU seconds, file size, open files); a
 wall-clock timeout that kills the sandbox's pid namespace (so detached grandchildren die too).
 
-Per run, not per process: the disk budget (sandbox_disk: a loop-mounted ext4 image for root
+Per run, not per process: the disk budget (disk.py: a loop-mounted ext4 image for root
 callers, else a polling watchdog), memory summed over all processes and a process budget of its
-own (sandbox_cgroup: a cgroup per run, else a polling RSS watchdog and the uid-wide RLIMIT_NPROC).
+own (cgroup.py: a cgroup per run, else a polling RSS watchdog and the uid-wide RLIMIT_NPROC).
 Which mechanism enforced each limit is in ExecutionResult.enforcement. Whatever the host reads
-back from a work dir goes through actors/readback (regular files only, links never followed).
+back from a work dir goes through actors/sandbox/readback.py (regular files only, links never followed).
 """
 from __future__ import annotations
 
@@ -28,11 +28,11 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from actors.sandbox_cgroup import RunCgroup, tree_rss
-from actors.sandbox_command import LaunchFds, build_argv, enter_cgroups, find_tools
-from actors.sandbox_disk import RunDisk, find_mkfs
-from actors.sandbox_io import Tail, Watch, chown_tree, list_files, pump
-from actors.sandbox_seccomp import build_bpf
+from actors.sandbox.cgroup import RunCgroup, tree_rss
+from actors.sandbox.command import LaunchFds, build_argv, enter_cgroups, find_tools
+from actors.sandbox.disk import RunDisk, find_mkfs
+from actors.sandbox.io import Tail, Watch, chown_tree, list_files, pump
+from actors.sandbox.seccomp import build_bpf
 
 log = logging.getLogger(__name__)
 SANDBOX_UID = 65534  # nobody

@@ -8,7 +8,8 @@ from typing import Any
 import ray
 
 from actors.errors import LLMUnavailableError
-from actors.llm import ChatRequest, ChatResponse, LLMConfig, build_llm, llm_name
+from actors.llm.base import ChatRequest, ChatResponse, LLMConfig, llm_name
+from actors.llm.build import build_llm
 
 logger = logging.getLogger(__name__)
 

@@ -4,7 +4,7 @@ of its own (not the uid-wide RLIMIT_NPROC that concurrent sandboxes would share)
 The cgroup is made under the caller's own cgroup of each controller in a cgroup v1 hierarchy, or on
 cgroup v2 under the caller's cgroup or its parent, whichever enables memory and pids for its
 children (delegation); the launcher enters it before bwrap forks anything (see
-sandbox_command.enter_cgroups), so every process of the run is counted. Only the v1 path runs on
+command.enter_cgroups), so every process of the run is counted. Only the v1 path runs on
 the machine this was written on (its memory and pids controllers are bound to v1).
 Where no cgroup can be made (a non-root caller, a read-only or undelegated cgroupfs), `RunCgroup`
 has no controller and the sandbox falls back to `tree_rss` polling and RLIMIT_NPROC.

@@ -12,7 +12,7 @@ named reason; it never raises. Problems on the answers' side (missing columns, a
 are not the submission's fault: they raise GradingError, a FatalError.
 
 Decisions worth knowing:
-- Ids are text: callers read id columns with dtype=str (actors/grading.py, the catalog checks, the
+- Ids are text: callers read id columns with dtype=str (jobs/grade.py, the catalog checks, the
   harness), so "007" and "7" are two ids. Frames with numeric ids (tests, direct callers) are cast to
   text, integral floats without their ".0".
 - A score that is not a finite number (a finite prediction such as 1e200 whose error overflows a
@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from actors.errors import FatalError
-from actors.metrics import (
+from actors.grading.metrics import (
     MetricError,
     binary_truth,
     get_metric,

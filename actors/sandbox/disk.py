@@ -29,8 +29,8 @@ import tempfile
 import threading
 from pathlib import Path
 
-from actors.readback import kind_of
-from actors.sandbox_loop import mount_image, new_image
+from actors.sandbox.readback import kind_of
+from actors.sandbox.loop import mount_image, new_image
 
 log = logging.getLogger(__name__)
 _MS_BIND, _MS_PRIVATE, _MNT_DETACH = 4096, 1 << 18, 2

@@ -1,41 +1,20 @@
-"""The one LLM interface of the project: `LLM.chat(ChatRequest) -> ChatResponse`, its config, and `build_llm`.
+"""The one LLM interface of the project: `LLM.chat(ChatRequest) -> ChatResponse`, and its config.
 
-Backends live beside this module and are imported lazily (so importing the types never loads an engine):
-- `EmbeddedLLM` (actors/embedded.py): xllamacpp in-process, model loaded once; the default, offline.
-- `OpenAILLM` (actors/llm_openai.py): any OpenAI-compatible endpoint (Ray Serve, vLLM, llama.cpp server).
-- `CachedLLM`, `RecordingLLM` (actors/llm_cache.py): wrappers; a CachedLLM in replay mode with no inner
-  model replays a recorded run offline.
-All of them are importable from here too (`from actors.llm import CachedLLM`).
+Nothing here loads an engine. The backends import this module, never the other way round:
+- `EmbeddedLLM` (actors/llm/embedded.py): xllamacpp in-process, model loaded once; the default, offline.
+- `OpenAILLM` (actors/llm/openai_client.py): any OpenAI-compatible endpoint (Ray Serve, vLLM, llama.cpp).
+- `CachedLLM` (actors/llm/cache.py) and `RecordingLLM` (actors/llm/recording.py): wrappers; a CachedLLM in
+  replay mode with no inner model replays a recorded run offline.
+`build_llm` (actors/llm/build.py) picks the backend a config asks for.
 """
 from __future__ import annotations
 
 import os
 import re
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
-
-from actors.errors import ConfigError
-
-if TYPE_CHECKING:
-    from actors.embedded import EmbeddedLLM
-    from actors.llm_cache import CachedLLM, RecordingLLM
-    from actors.llm_openai import OpenAILLM
-
-__all__ = [
-    "LLM",
-    "CachedLLM",
-    "ChatRequest",
-    "ChatResponse",
-    "EmbeddedLLM",
-    "LLMConfig",
-    "OpenAILLM",
-    "RecordingLLM",
-    "build_llm",
-    "extract_code",
-    "llm_name",
-]
 
 
 @dataclass(frozen=True)
@@ -90,7 +69,7 @@ class LLMConfig(BaseModel):
     )
     model: str = Field(
         "qwen2.5-coder-0.5b",
-        description="Embedded: a name from actors.models.MODELS. OpenAI: the served model name "
+        description="Embedded: a name from actors.llm.models.MODELS. OpenAI: the served model name "
         "(if not set explicitly, env LINGUACODUS_LLM_MODEL overrides the default). Also the model "
         "part of the cache key.",
     )
@@ -152,43 +131,6 @@ def llm_name(cfg: LLMConfig) -> str:
     if cfg.lora_path and cfg.backend != "openai":
         name += f"+lora:{Path(cfg.lora_path).stem}"
     return name
-
-
-def build_llm(cfg: LLMConfig) -> LLM:
-    """The LLM the config asks for, wrapped in a read-write CachedLLM when cache_dir is set."""
-    from actors.llm_cache import CachedLLM
-
-    if cfg.backend == "replay":
-        if not cfg.cache_dir:
-            raise ConfigError("backend 'replay' needs cache_dir (the folder of recorded replies)")
-        return CachedLLM(None, cfg.cache_dir, mode="replay", model_name=llm_name(cfg))
-    inner: LLM
-    if cfg.backend == "embedded":
-        from actors.embedded import EmbeddedLLM
-
-        inner = EmbeddedLLM(cfg)
-    else:
-        from actors.llm_openai import OpenAILLM
-
-        inner = OpenAILLM(cfg)
-    return CachedLLM(inner, cfg.cache_dir) if cfg.cache_dir else inner
-
-
-_LAZY = {
-    "EmbeddedLLM": "actors.embedded",
-    "OpenAILLM": "actors.llm_openai",
-    "CachedLLM": "actors.llm_cache",
-    "RecordingLLM": "actors.llm_cache",
-}
-
-
-def __getattr__(name: str) -> Any:
-    # Lazy re-exports: the backends import this module, and xllamacpp/openai load only when used.
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 # An opening fence (``` or ~~~, optional language), the body, then a closing fence or the end of text.

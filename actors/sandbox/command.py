@@ -191,7 +191,7 @@ def build_argv(tools: HostTools, cfg, *, uid: int, mounts: dict[str, Path], inpu
         "--perms", "0644", "--ro-bind-data", str(fds.passwd), "/etc/passwd",
         "--perms", "0644", "--ro-bind-data", str(fds.group), "/etc/group",
         "--proc", "/proc", "--dev", "/dev",
-        # /tmp and /dev/shm are folders of the run's disk (sandbox_disk), inside its budget.
+        # /tmp and /dev/shm are folders of the run's disk (disk.py), inside its budget.
         "--bind", str(mounts["/tmp"]), "/tmp", "--bind", str(mounts["/dev/shm"]), "/dev/shm",
     ]
     for host, inner in tools.python.ro_binds:

@@ -16,7 +16,7 @@ from typing import Any
 import openai
 
 from actors.errors import ConfigError, LLMResponseError, LLMUnavailableError
-from actors.llm import ChatRequest, ChatResponse, LLMConfig, llm_name
+from actors.llm.base import ChatRequest, ChatResponse, LLMConfig, llm_name
 
 log = logging.getLogger(__name__)
 
