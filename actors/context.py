@@ -52,7 +52,7 @@ class TaskContext:
 
     def harness_constants(self, seed: int = 0, folds: int = 5, group_column: str | None = None,
                           time_column: str | None = None) -> dict[str, object]:
-        """The TASK dict the harness reads (actors/harness/harness.py). `folds` is the default of the
+        """The TASK dict the harness reads (actors/harness/fragments/harness.py). `folds` is the default of the
         script's --folds; a group column keeps each group inside one fold, a time column makes the
         folds time-ordered (the harness validates on later rows only)."""
         c = self.competition

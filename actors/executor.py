@@ -17,10 +17,10 @@ from typing import Any
 import pandas as pd
 from pydantic import BaseModel, Field
 
-from actors.coder import Coder, Sink, StageLog, stage_error
+from actors.stages.coder import Coder, Sink, StageLog, stage_error
 from actors.context import TaskContext
-from actors.instructor import Instruction
-from actors.integrate import assemble
+from actors.stages.instructor import Instruction
+from actors.harness.integrate import assemble
 from actors.sandbox.readback import MAX_TABLE_BYTES, MissingFile, ReadBackError, read_back_csv
 from actors.sandbox.sandbox import ExecutionResult, Sandbox
 

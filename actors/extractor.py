@@ -2,7 +2,7 @@
 
 The LLM reads one solution's code and describes it in the instructor's four parts (preprocessing,
 model, training, submission), under the same JSON schema the instructor is held to
-(actors/instructor.py, INSTRUCTION_SCHEMA), so extracted instructions have the shape and length of
+(actors/stages/instructor.py, INSTRUCTION_SCHEMA), so extracted instructions have the shape and length of
 the ones the pipeline generates. The training pair is then:
 - prompt: the task framed as the instructor frames it (actors/prompts/task.j2: title, description,
   metric and direction, task type, data type, data facts) asking for the instruction of rank r;
@@ -22,10 +22,10 @@ from pydantic import BaseModel, Field
 
 from actors.corpus import missing
 from actors.errors import LLMResponseError, StageError
-from actors.instructor import INSTRUCTION_SCHEMA, PARTS, instruction_from, parse_json
+from actors.stages.instructor import INSTRUCTION_SCHEMA, PARTS, instruction_from, parse_json
 from actors.llm.base import LLM, ChatRequest, LLMConfig
 from actors.llm.build import build_llm
-from actors.stage import BatchStage
+from actors.batch import BatchStage
 from actors.templates import render
 
 logger = logging.getLogger(__name__)
@@ -33,7 +33,7 @@ logger = logging.getLogger(__name__)
 OUTPUT_COLUMNS = ("prompt", "completion", "code_chars", "code_truncated", "extractor_model", "prompt_tokens",
                   "completion_tokens", "seconds_llm", "error")
 
-# linguacodus's own solutions embed the fixed harness (actors/harness/harness.py); it is the same in
+# linguacodus's own solutions embed the fixed harness (actors/harness/fragments/harness.py); it is the same in
 # every solution and says nothing about the approach, so it is replaced by one line before anything else.
 _HARNESS_START = "# ---- linguacodus harness"
 _STAGES_START = "# ---- stage: "

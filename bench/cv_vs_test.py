@@ -19,14 +19,14 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout, installed or not
 from actors.context import TaskContext
-from actors.ensemble import assemble_ensemble, select_ensemble
+from actors.search.ensemble import assemble_ensemble, select_ensemble
 from actors.facts import compute_facts
 from actors.grading.grader import grade_submission
-from actors.integrate import assemble
+from actors.harness.integrate import assemble
 from actors.sandbox.sandbox import Sandbox, SandboxConfig
-from actors.search_proposal import default_space
-from actors.search_space import ProgramConfig, render_config
-from actors.search_tune import validation_score
+from actors.search.proposal import default_space
+from actors.search.space import ProgramConfig, render_config
+from actors.search.tune import validation_score
 from actors.task import Competition
 
 OPEN = Path(__file__).resolve().parents[2] / "shared" / "benchmarks" / "open"

@@ -5,13 +5,13 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from actors.coder import CoderConfig
+from actors.stages.coder import CoderConfig
 from actors.executor import ExecutorConfig
-from actors.instructor import InstructorConfig
+from actors.stages.instructor import InstructorConfig
 from actors.llm.base import LLMConfig
-from actors.refiner import RefinerConfig
+from actors.stages.refiner import RefinerConfig
 from actors.sandbox.sandbox import SandboxConfig
-from actors.search import SearchConfig
+from actors.search.candidates import SearchConfig
 
 
 class RunConfig(BaseModel):

@@ -18,23 +18,23 @@ from typing import Any
 import pandas as pd
 
 import storage
-from actors.coder import Coder, StageLog
+from actors.stages.coder import Coder, StageLog
 from actors.context import TaskContext
 from actors.executor import ExecutionOutcome, Executor, linguacodus_loop
 from actors.facts import compute_facts
 from actors.grading.grader import GradeResult, grade_submission
 from jobs.grade import read_answers, read_leaderboard
-from actors.instructor import Instructor
-from actors.integrate import assemble, floor_stages
+from actors.stages.instructor import Instructor
+from actors.harness.integrate import assemble, floor_stages
 from actors.grading.leaderboard import LeaderboardError, leaderboard_position
 from actors.llm.base import LLM
 from actors.llm.recording import RecordingLLM
 from actors.sandbox.readback import MAX_TABLE_BYTES, read_back
-from actors.refiner import Refiner
-from actors.search_tune import validation_score
-from actors.search import search_solution
+from actors.stages.refiner import Refiner
+from actors.search.tune import validation_score
+from actors.search.candidates import search_solution
 from actors.task import Competition
-from actors.vanilla import vanilla_loop
+from actors.stages.vanilla import vanilla_loop
 from jobs.config import RunConfig
 from jobs.inputs import stage_inputs
 

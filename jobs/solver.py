@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import storage
-from actors.coder import Coder
+from actors.stages.coder import Coder
 from actors.executor import Executor
 from actors.llm.base import LLM
 from actors.llm.build import build_llm

@@ -7,13 +7,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from actors.ensemble import assemble_ensemble, caruana, format_raw, score_raw, select_ensemble
+from actors.search.ensemble import assemble_ensemble, caruana, format_raw, score_raw, select_ensemble
 from actors.grading.grader import grade_submission
-from actors.integrate import assemble
+from actors.harness.integrate import assemble
 from actors.grading.metrics import rmse
 from actors.sandbox.sandbox import Sandbox, SandboxConfig
-from actors.search_space import PreprocessConfig, ProgramConfig, render_config
-from actors.search_tune import validation_score
+from actors.search.space import PreprocessConfig, ProgramConfig, render_config
+from actors.search.tune import validation_score
 from tests.test_harness import OPEN, context
 
 

@@ -11,7 +11,7 @@ import pytest
 from actors.context import TaskContext
 from actors.facts import compute_facts
 from actors.grading.grader import grade_submission
-from actors.integrate import assemble, floor_stages
+from actors.harness.integrate import assemble, floor_stages
 from actors.sandbox.sandbox import Sandbox, SandboxConfig
 from actors.task import Competition
 

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from actors.integrate import HARNESS_DIR, HARNESS_FRAGMENTS, TOOLKIT_FRAGMENTS, assemble, floor_stages
+from actors.harness.integrate import HARNESS_DIR, HARNESS_FRAGMENTS, TOOLKIT_FRAGMENTS, assemble, floor_stages
 from actors.sandbox.sandbox import Sandbox, SandboxConfig
 
 pytestmark = pytest.mark.sandbox
@@ -192,8 +192,8 @@ def test_sparse_features_are_checked_without_densifying_them():
     ("multi_regression", "mean_columnwise_rmsle", "value", ["v1", "v2"])])
 def test_multi_target_tasks_get_one_raw_column_per_target_scored_alike_by_harness_and_host(
         task_type, metric, kind, targets, tmp_path):
-    from actors.ensemble import select_ensemble
-    from actors.search_tune import validation_score
+    from actors.search.ensemble import select_ensemble
+    from actors.search.tune import validation_score
 
     rng = np.random.RandomState(0)
     x = rng.rand(80, 2)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from actors.integrate import StageCodeError, assemble, floor_stages, sanitize_stage
+from actors.harness.integrate import StageCodeError, assemble, floor_stages, sanitize_stage
 
 
 def test_top_level_statements_that_would_run_at_import_are_dropped():
@@ -94,7 +94,7 @@ def test_an_undefined_name_that_matters_is_refused_before_any_check_runs():
 
 
 def _toolkit() -> dict:
-    from actors.integrate import HARNESS_DIR, TOOLKIT_FRAGMENTS
+    from actors.harness.integrate import HARNESS_DIR, TOOLKIT_FRAGMENTS
 
     namespace: dict = {"SEED": 0}
     exec("import sys\nimport pandas as pd\nimport numpy as np\nimport scipy.sparse as sp\n"

@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from actors.coder import Coder, CoderConfig
+from actors.stages.coder import Coder, CoderConfig
 from actors.executor import Executor, ExecutorConfig
 from actors.llm.base import ChatRequest
 from actors.sandbox.sandbox import Sandbox, SandboxConfig
@@ -264,7 +264,7 @@ def test_in_plan_style_no_predict_stage_is_asked_for_and_the_harness_writes_the_
         asked.append(stage_of(req) or "reflection")
         return "```python\n" + GOOD.get(stage_of(req) or "", "") + "\n```"
 
-    from actors.coder import CoderConfig
+    from actors.stages.coder import CoderConfig
 
     row = run_one(penguins, ScriptedLLM(reply), tmp_path, styles=CoderConfig().styles)  # the default styles
     assert row["status"] == "graded" and not row["fallback_used"] and row["score"] > 0.9, row.get("error")

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from actors import plans
-from actors.integrate import HARNESS_DIR, StageCodeError, sanitize_stage
+from actors.stages import plans
+from actors.harness.integrate import HARNESS_DIR, StageCodeError, sanitize_stage
 from tests.open_tasks import competition
 
 
@@ -21,7 +21,7 @@ def _context(task: str):
 
 
 def _namespace() -> dict:
-    from actors.integrate import TOOLKIT_FRAGMENTS
+    from actors.harness.integrate import TOOLKIT_FRAGMENTS
 
     ns: dict = {"SEED": 0}
     exec("import sys\nimport pandas as pd\nimport numpy as np\nimport scipy.sparse as sp\n"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from actors.instructor import Instruction
-from actors.refiner import Refiner, degenerate
+from actors.stages.instructor import Instruction
+from actors.stages.refiner import Refiner, degenerate
 from tests.fakes import ScriptedLLM
 from tests.test_plans import _context
 

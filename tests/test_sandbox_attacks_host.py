@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from actors.coder import Coder, CoderConfig
+from actors.stages.coder import Coder, CoderConfig
 from actors.executor import Executor, ExecutorConfig
 from actors.sandbox.readback import ReadBackError, read_back
 from actors.sandbox.sandbox import Sandbox, SandboxConfig

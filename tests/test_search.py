@@ -14,12 +14,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from actors.coder import Coder, CoderConfig
+from actors.stages.coder import Coder, CoderConfig
 from actors.executor import Executor, ExecutorConfig
 from actors.llm.base import ChatRequest, LLMConfig, llm_name
 from actors.llm.cache import CachedLLM
 from actors.sandbox.sandbox import Sandbox, SandboxConfig
-from actors.search import SEED_STRIDE
+from actors.search.candidates import SEED_STRIDE
 from actors.task import Competition
 from jobs.config import RunConfig
 from jobs.pipeline import solve
@@ -156,7 +156,7 @@ def test_a_failing_search_leaves_the_original_solution_and_records_the_error(tmp
     def explode(*args, **kwargs):
         raise RuntimeError("tune exploded")
 
-    monkeypatch.setattr("actors.search.run_tune", explode)
+    monkeypatch.setattr("actors.search.candidates.run_tune", explode)
     row = solve_with(search_llm(), tmp_path, candidates=1)
     record = json.loads((tmp_path / "penguins" / "search.json").read_text())
     assert record["error"] == "RuntimeError: tune exploded" and record["winner"] == "original"

@@ -5,10 +5,19 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from actors.estimators import ESTIMATORS
-from actors.search_proposal import default_space, parse_space, search_space_schema
-from actors.search_space import (InvalidConfig, PreprocessConfig, ProgramConfig, RandomSuggest, config_params,
-                                 render_config, sample_config, suggest_config, validate_config)
+from actors.stages.estimators import ESTIMATORS
+from actors.search.proposal import default_space, parse_space, search_space_schema
+from actors.search.space import (
+    InvalidConfig,
+    PreprocessConfig,
+    ProgramConfig,
+    RandomSuggest,
+    config_params,
+    render_config,
+    sample_config,
+    suggest_config,
+    validate_config,
+)
 from tests.test_harness import context
 
 

@@ -23,7 +23,7 @@ from typing import Any
 
 import pandas as pd
 
-from actors.coder import stage_error
+from actors.stages.coder import stage_error
 from actors.grading.grader import grade_submission
 from actors.sandbox.readback import MAX_TABLE_BYTES, ReadBackError, read_back_csv
 from actors.sandbox.sandbox import Sandbox, SandboxConfig

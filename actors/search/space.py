@@ -2,7 +2,7 @@
 
 A configuration (`ProgramConfig`) is one program: preprocess operations per column group, an
 estimator with hyper-parameters, a fit option. `render_config` turns it into the stage code
-{preprocess, model, train} with the plan renderers (actors/plans.py), so the search and the staged
+{preprocess, model, train} with the plan renderers (actors/stages/plans.py), so the search and the staged
 path produce the same kind of program; `integrate.assemble` makes it a script whose harness writes
 out-of-fold predictions. A space (`SearchSpace`) is what a search samples from: preprocessing
 variants, candidate estimators with a range per hyper-parameter, fit options; every choice is
@@ -20,9 +20,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from actors.context import TaskContext
 from actors.errors import FatalError
-from actors.estimators import ESTIMATORS, Estimator, family
-from actors.integrate import sanitize_stage
-from actors import plans
+from actors.stages.estimators import ESTIMATORS, Estimator, family
+from actors.harness.integrate import sanitize_stage
+from actors.stages import plans
 
 ALL_ESTIMATORS: dict[str, Estimator] = {n: e for table in ESTIMATORS.values() for n, e in table.items()}
 EstimatorName = Literal[tuple(ALL_ESTIMATORS)]  # type: ignore[valid-type]
@@ -74,7 +74,7 @@ class ProgramConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     preprocess: PreprocessConfig = Field(default_factory=PreprocessConfig, description="Feature operations.")
-    estimator: EstimatorName = Field(description="An installed estimator (actors/estimators.py).")
+    estimator: EstimatorName = Field(description="An installed estimator (actors/stages/estimators.py).")
     params: dict[str, int | float] = Field({}, description="Hyper-parameters; values are clipped into valid ranges.")
     fit_option: FitOption = Field("none", description="How train_model fits (class weights, log target).")
 

@@ -5,11 +5,11 @@ treatment, which estimator with which hyper-parameters) while the code around th
 model makes those decisions well enough but, writing pandas freely, fails on 10 of 11 open tasks
 (LESSONS.md; our runs: unseen-label encoders, 30-column lists cut off by max_tokens, ColumnTransformer
 misuse). In plan style the reply is constrained by a JSON schema whose enums are this task's real
-column names, the toolkit operations (actors/harness/toolkit*.py) and the installed estimators
-(actors/estimators.py), so every reply parses and names only things that exist; it is rendered to
+column names, the toolkit operations (actors/harness/fragments/toolkit*.py) and the installed estimators
+(actors/stages/estimators.py), so every reply parses and names only things that exist; it is rendered to
 ordinary Python, stored as the stage's code, and checked on the sample exactly like free-form code.
 Errors still go back to the model (a plan can forget a column with missing values, pair a dense-only
-estimator with TF-IDF...). The search (actors/search_space.py) renders its configurations with the
+estimator with TF-IDF...). The search (actors/search/space.py) renders its configurations with the
 same functions, so both paths produce the same kind of program.
 
 `CoderConfig.styles` chooses per stage: "plan" or "code" (free-form function).
@@ -20,8 +20,8 @@ import json
 from typing import Any
 
 from actors.context import TaskContext
-from actors.estimators import ESTIMATORS, family, render_estimator
-from actors.integrate import StageCodeError
+from actors.stages.estimators import ESTIMATORS, family, render_estimator
+from actors.harness.integrate import StageCodeError
 
 # Column operations in the order they run: fill, convert, extract (TF-IDF reads the raw text before
 # text_features / drop_columns remove it), encode, drop.

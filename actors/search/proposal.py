@@ -12,10 +12,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from actors import plans
+from actors.stages import plans
 from actors.context import TaskContext
-from actors.estimators import ESTIMATORS, Estimator, family
-from actors.search_space import EstimatorSpace, ParamRange, PreprocessConfig, SearchSpace, TextOptions
+from actors.stages.estimators import ESTIMATORS, Estimator, family
+from actors.search.space import EstimatorSpace, ParamRange, PreprocessConfig, SearchSpace, TextOptions
 
 logger = logging.getLogger(__name__)
 MAX_VARIANTS, MAX_ESTIMATORS = 4, 6

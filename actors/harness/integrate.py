@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-HARNESS_DIR = Path(__file__).parent / "harness"
+HARNESS_DIR = Path(__file__).parent / "fragments"
 # The script is these fragments in order (each under ~300 lines), then the stages.
 HARNESS_FRAGMENTS = ("harness.py", "harness_predict.py", "harness_cv.py")
 TOOLKIT_FRAGMENTS = ("toolkit.py", "toolkit_text.py", "toolkit_models.py")

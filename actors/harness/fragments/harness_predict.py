@@ -4,7 +4,7 @@
 # metric; for multilabel P(1) per target; values per target for regression. The submission format
 # is decided here by the metric, never by the model: labels are the argmax, log loss gets clipped
 # and renormalised probabilities, ROC AUC the positive-class probability, RMSLE-type metrics
-# non-negative values. actors/ensemble.py mirrors _lc_format on the host to score raw predictions.
+# non-negative values. actors/search/ensemble.py mirrors _lc_format on the host to score raw predictions.
 RAW_COLUMNS = list(CLASSES) if KIND != "value" and len(TARGETS) == 1 else list(TARGETS)
 PROBA_EPS = 1e-6  # log loss: one confident miss costs -log(1e-6) ~= 13.8, not 34.5
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from actors.integrate import REQUIRED_STAGES, STAGE_FUNCTIONS, script_head
+from actors.harness.integrate import REQUIRED_STAGES, STAGE_FUNCTIONS, script_head
 from actors.grading.metrics import MetricError, get_metric, score_predictions
 
 PROBA_EPS = 1e-6  # the harness's clip for log loss (harness_predict.py)

@@ -1,6 +1,6 @@
 """The installed estimators a plan or a search configuration may name, with their hyper-parameters.
 
-One table serves the plan grammar (actors/plans.py), the search space (actors/search_space.py) and
+One table serves the plan grammar (actors/stages/plans.py), the search space (actors/search/space.py) and
 the renderer of both, so the staged path and the search produce the same kind of program. Each
 hyper-parameter has a valid range (values outside it are clipped: a 0.5B model writes
 `learning_rate: 3`) and a default search range with a log flag (maps onto Optuna's

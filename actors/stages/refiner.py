@@ -12,9 +12,9 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from actors.context import TaskContext
-from actors.instructor import INSTRUCTION_SCHEMA, Instruction, instruction_from, messages_for, parse_json
+from actors.stages.instructor import INSTRUCTION_SCHEMA, Instruction, instruction_from, messages_for, parse_json
 from actors.llm.base import LLM, ChatRequest
-from actors.stage import BatchStage
+from actors.batch import BatchStage
 
 logger = logging.getLogger(__name__)
 _ERRORS = {"type": "array", "maxItems": 3, "items": {"type": "string", "minLength": 2, "maxLength": 140}}

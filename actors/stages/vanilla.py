@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from actors.coder import Sink
+from actors.stages.coder import Sink
 from actors.context import TaskContext
 from actors.executor import ExecutionOutcome, Executor
 from actors.llm.base import ChatRequest, extract_code

@@ -2,7 +2,7 @@
 
 Once the staged path has a working solution, the coder writes N more candidates of the searched
 stages (model first) with other seeds and temperatures, each checked on a sample like any stage.
-Every combination with at least one candidate becomes a Tune trial (actors/search_tune.py: a
+Every combination with at least one candidate becomes a Tune trial (actors/search/tune.py: a
 sample rung, then a full rung, ASHA in between). The best full validation score wins if it beats
 the original solution's; the winner then goes through the executor's normal run, and the pipeline
 grades it as usual. Any failure leaves the original solution in place: the search can only make a
@@ -21,12 +21,12 @@ from typing import Any, Literal
 import pandas as pd
 from pydantic import BaseModel, Field
 
-from actors.coder import Coder, Sink, StageLog
+from actors.stages.coder import Coder, Sink, StageLog
 from actors.context import TaskContext
 from actors.executor import Attempt, ExecutionOutcome, Executor
-from actors.instructor import Instruction
-from actors.integrate import assemble
-from actors.search_tune import TrialSpec, TuneSettings, run_tune, validation_score
+from actors.stages.instructor import Instruction
+from actors.harness.integrate import assemble
+from actors.search.tune import TrialSpec, TuneSettings, run_tune, validation_score
 
 logger = logging.getLogger(__name__)
 # Candidate k of a stage samples with seed base + STRIDE * (k + 1): far from the seeds of the

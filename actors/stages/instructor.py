@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 from actors.context import TaskContext
 from actors.errors import LLMResponseError
 from actors.llm.base import LLM, ChatRequest
-from actors.stage import BatchStage
+from actors.batch import BatchStage
 from actors.templates import render
 
 logger = logging.getLogger(__name__)
@@ -62,7 +62,7 @@ def messages_for(name: str, ctx: TaskContext, **extra: object) -> list[dict[str,
 
 
 def example_instructions(kind: str) -> list[dict[str, str]]:
-    """Three good instructions for the made-up house task of actors.coder.example_context(kind)."""
+    """Three good instructions for the made-up house task of actors.stages.coder.example_context(kind)."""
     est = "regressor" if kind == "value" else "classifier"
     out = {"value": "predicted price values", "label": "the predicted house_type label",
            "proba": "the predicted probability of sold (predict_proba)"}[kind]
@@ -85,7 +85,7 @@ def example_instructions(kind: str) -> list[dict[str, str]]:
 
 
 def example_exchange(kind: str) -> list[dict[str, str]]:
-    from actors.coder import example_context  # the same made-up task as the coder's few-shot turn
+    from actors.stages.coder import example_context  # the same made-up task as the coder's few-shot turn
 
     example = example_context(kind)
     return [{"role": "user", "content": render("instructor", **example.prompt_vars())},

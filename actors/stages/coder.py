@@ -20,8 +20,8 @@ from typing import Any, Protocol
 from pydantic import BaseModel, Field
 
 from actors.context import TaskContext
-from actors.instructor import Instruction
-from actors.integrate import STAGE_FUNCTIONS, StageCodeError, assemble, floor_stages, sanitize_stage
+from actors.stages.instructor import Instruction
+from actors.harness.integrate import STAGE_FUNCTIONS, StageCodeError, assemble, floor_stages, sanitize_stage
 from actors.llm.base import LLM, ChatRequest, extract_code
 from actors.sandbox.readback import MAX_MARKER_BYTES, MissingFile, ReadBackError, read_back
 from actors.sandbox.sandbox import ExecutionResult, Sandbox
@@ -44,11 +44,11 @@ class CoderConfig(BaseModel):
         {"preprocess": "plan", "model": "plan", "train": "plan", "predict": "harness"},
         description="Per stage: 'code' (the model writes the function) or 'plan' (the model writes a JSON plan "
         "under a grammar of this task's columns / the installed estimators, rendered to the function; "
-        "actors/plans.py). Plan is available for preprocess, model and train. predict is 'harness' (no LLM "
+        "actors/stages/plans.py). Plan is available for preprocess, model and train. predict is 'harness' (no LLM "
         "stage: the harness predicts and the metric decides the submission format) or 'code'.")
 
     def style(self, stage: str) -> str:
-        from actors.plans import PLAN_STAGES
+        from actors.stages.plans import PLAN_STAGES
 
         style = self.styles.get(stage, "code")
         if (style not in ("plan", "code", "harness") or (style == "plan" and stage not in PLAN_STAGES)
@@ -164,7 +164,7 @@ def stage_rules(ctx: TaskContext, stage: str) -> tuple[str, list[str]]:
     return sig, rules
 
 
-EXAMPLES_DIR = Path(__file__).parent / "prompts" / "examples"
+EXAMPLES_DIR = Path(__file__).parents[1] / "prompts" / "examples"
 PLAN_PART = {"preprocess": "preprocessing", "model": "model", "train": "training", "predict": "submission"}
 
 
@@ -221,7 +221,7 @@ def stage_messages(ctx: TaskContext, plan: Instruction, stage: str, *, previous:
                    error: str | None = None, reflection: str | None = None,
                    style: str = "code") -> list[dict[str, str]]:
     """System, a worked example as one user/assistant exchange for another task, then this task."""
-    from actors import plans
+    from actors.stages import plans
 
     example = example_context(ctx.kind)
     shots: list[dict[str, str]] = []
@@ -289,7 +289,7 @@ class Coder:
         """One LLM call for one stage; returns sanitised code or raises StageCodeError."""
         cfg = self.config
         style = cfg.style(stage)
-        from actors import plans
+        from actors.stages import plans
 
         messages = stage_messages(ctx, plan, stage, previous=previous, error=error, reflection=reflection, style=style)
         reply = self.llm.chat(ChatRequest(messages=messages, max_tokens=cfg.max_tokens, temperature=temperature,
