@@ -77,7 +77,7 @@ def main() -> None:
     import ray
     from ray import serve
 
-    from jobs.serve import start
+    from jobs.serve.command import start
 
     settings = {"model": args.model, "n_threads": args.n_threads, "n_parallel": 1, "n_ctx": 4096,
                 "num_cpus": 1, "api_key_env": None}

@@ -16,7 +16,7 @@ SUBCOMMANDS: dict[str, str] = {
     "grade": "jobs.grade",
     "report": "jobs.report",
     "results": "jobs.results",
-    "serve": "jobs.serve",
+    "serve": "jobs.serve.command",
     "worker": "jobs.worker",
     "models": "jobs.models",
     "corpus": "jobs.corpus",

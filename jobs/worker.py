@@ -1,6 +1,6 @@
 """`linguacodus worker`: message-driven batches. Each JSON message dropped into the inbox is one
 `linguacodus run`; the worker claims it atomically, runs it, and acknowledges it (done/) or, after
-`--max-tries` failed tries, dead-letters it (dead/). Layout and claim protocol: jobs/inbox.py.
+`--max-tries` failed tries, dead-letters it (dead/). Layout and claim protocol: storage/inbox.py.
 
 A message:
 
@@ -31,7 +31,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 import storage
-from jobs.inbox import Claim, Inbox, LeaseKeeper, message_id
+from storage.inbox import Claim, Inbox, LeaseKeeper, message_id
 
 logger = logging.getLogger(__name__)
 MAX_BACKOFF_S = 600.0  # longest wait between passes while the inbox's store is unreachable

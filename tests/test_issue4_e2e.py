@@ -17,7 +17,7 @@ import pytest
 
 import storage
 from jobs.cli import main as cli
-from jobs.serve import start
+from jobs.serve.command import start
 from tests.test_serve import free_port
 from tests.test_worker import AWS_VARS, one_task_catalog
 

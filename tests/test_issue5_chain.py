@@ -31,7 +31,7 @@ def test_runs_to_corpus_to_pairs_to_finetune_to_serve_to_a_graded_row(tmp_path, 
     import ray
     from ray import serve
 
-    from jobs.serve import start
+    from jobs.serve.command import start
 
     catalog = tmp_path / "c.parquet"
     pd.DataFrame([catalog_row(t) for t in ("penguins", "titanic-categorical", "cars-mpg")]).to_parquet(catalog)

@@ -16,13 +16,14 @@ from typing import Any
 import pytest
 import yaml
 
-from jobs import k8s_lint as lint
-from jobs import k8s_validate as kv
+from jobs.k8s import check, manifests
+from jobs.k8s import lint
+from jobs.k8s import validate as kv
 
 REPO = Path(__file__).resolve().parent.parent
 K8S = REPO / "k8s"
 RAY_KINDS = ("RayCluster", "RayJob", "RayCronJob", "RayService")
-MANIFESTS = kv.load_manifests(K8S)
+MANIFESTS = manifests.load_manifests(K8S)
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +68,7 @@ def test_the_folder_holds_every_manifest_the_product_ships() -> None:
 
 
 @pytest.mark.parametrize("manifest", MANIFESTS, ids=[m.label for m in MANIFESTS])
-def test_every_manifest_validates_against_its_schema(validator: kv.ManifestValidator, manifest: kv.Manifest) -> None:
+def test_every_manifest_validates_against_its_schema(validator: kv.ManifestValidator, manifest: manifests.Manifest) -> None:
     assert validator.errors(manifest.doc) == []
 
 
@@ -249,7 +250,7 @@ def test_every_linguacodus_setting_in_the_configmap_is_used() -> None:
 def test_rayservice_serves_build_app_with_vllm_on_gpus() -> None:
     doc = doc_of("RayService")
     (app,) = yaml.safe_load(doc["spec"]["serveConfigV2"])["applications"]
-    assert app["import_path"] == "jobs.serve:build_app"
+    assert app["import_path"] == "jobs.serve.app:build_app"
     assert app["args"]["backend"] == "vllm" and app["args"]["model"]
     assert app["args"]["autoscaling_config"]["max_replicas"] >= app["args"]["autoscaling_config"]["min_replicas"]
     worker = doc["spec"]["rayClusterConfig"]["workerGroupSpecs"][0]["template"]["spec"]["containers"][0]
@@ -257,7 +258,7 @@ def test_rayservice_serves_build_app_with_vllm_on_gpus() -> None:
 
 
 def test_rayservice_autoscales_below_what_one_replica_accepts_and_checks_the_key_on_the_head() -> None:
-    from jobs.serve import ServeArgs
+    from jobs.serve.args import ServeArgs
 
     doc = doc_of("RayService")
     (app,) = yaml.safe_load(doc["spec"]["serveConfigV2"])["applications"]
@@ -320,7 +321,7 @@ def test_kustomization_lists_existing_files_but_not_the_placeholder_secrets() ->
 
 
 def test_the_cli_reports_nothing_for_the_repository_and_fails_on_a_broken_copy(tmp_path: Path) -> None:
-    assert kv.main([str(K8S)]) == 0
+    assert check.main([str(K8S)]) == 0
     for path in K8S.glob("*.yaml"):
         (tmp_path / path.name).write_text(path.read_text().replace("minReplicas: 0", "minReplicas: none"))
-    assert kv.main([str(tmp_path)]) == 1
+    assert check.main([str(tmp_path)]) == 1

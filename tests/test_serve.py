@@ -24,7 +24,9 @@ import yaml
 from actors.errors import ConfigError, LLMResponseError, LLMUnavailableError
 from actors.llm.base import ChatRequest, LLMConfig
 from actors.llm.openai_client import OpenAILLM
-from jobs.serve import ServeArgs, args_from_cli, build_app, start
+from jobs.serve.args import ServeArgs
+from jobs.serve.command import args_from_cli, start
+from jobs.serve.app import build_app
 
 REPO = Path(__file__).resolve().parents[1]
 MODEL = "smollm2-135m"
@@ -260,7 +262,7 @@ def _read_line(proc: subprocess.Popen, marker: str, timeout: float) -> str:
 # -- configuration (no model, no Ray cluster) ---------------------------------------------------
 
 def test_building_the_cpu_app_never_imports_vllm() -> None:
-    code = ("import sys; from jobs.serve import build_app; build_app({'model': 'smollm2-135m'}); "
+    code = ("import sys; from jobs.serve.app import build_app; build_app({'model': 'smollm2-135m'}); "
             "print(sorted(m for m in sys.modules if m.split('.')[0] == 'vllm' or m.startswith('ray.serve.llm')))")
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
@@ -275,7 +277,7 @@ def rayservice_args() -> dict:
 
 
 def test_the_rayservice_args_map_onto_ray_serve_llm() -> None:
-    from jobs.serve_vllm import vllm_serving_args
+    from jobs.serve.vllm import vllm_serving_args
 
     args = rayservice_args()
     serving = vllm_serving_args(ServeArgs.model_validate(args))
@@ -293,7 +295,7 @@ def test_the_rayservice_args_map_onto_ray_serve_llm() -> None:
 
 
 def test_vllm_adapters_must_share_one_s3_folder() -> None:
-    from jobs.serve_vllm import vllm_serving_args
+    from jobs.serve.vllm import vllm_serving_args
 
     two = {"backend": "vllm", "model": "m", "lora_adapters": [{"name": "a", "path": "s3://b/x/a"},
                                                              {"name": "b", "path": "s3://b/y/b"}]}

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 import storage
-from jobs.inbox import Claim, Inbox, LeaseKeeper
+from storage.inbox import Claim, Inbox, LeaseKeeper
 from jobs.worker import WorkerSettings, process_pass
 
 REPO = Path(__file__).resolve().parents[1]

@@ -1,4 +1,4 @@
-"""OpenAI-style request checks and error replies for the embedded Serve ingress (jobs/serve_embedded.py).
+"""OpenAI-style request checks and error replies for the embedded Serve ingress (jobs/serve/embedded.py).
 
 llama.cpp takes what it is given: max_tokens -1 generates until the context is full, a negative
 temperature silently means greedy, an unknown role is templated as text. The ingress refuses such

@@ -9,7 +9,7 @@ silently drop or reject.
 - Built-in kinds (ConfigMap, Secret, ...) are checked with kubernetes-validate's strict schemas.
 - `metadata` (just `type: object` in CRDs) is checked by a small schema of our own.
 - Product checks (sized containers, resolvable ConfigMap / Secret references, serveConfigV2) live
-  in jobs.k8s_lint and run once every document is schema-valid (validate_folder).
+  in jobs/k8s/lint.py and run once every document is schema-valid (jobs/k8s/check.py).
 - Not checked: CEL rules (`x-kubernetes-validations`), `format`, admission webhooks of the operator.
 """
 from __future__ import annotations
@@ -17,12 +17,13 @@ from __future__ import annotations
 import copy
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import jsonschema
 import yaml
+
+from jobs.k8s.manifests import yaml_loader
 
 # kubernetes-validate ships schemas up to this version; our manifests use only stable APIs (v1).
 K8S_VERSION = "1.37"
@@ -56,37 +57,6 @@ KUSTOMIZATION_SCHEMA: dict[str, Any] = {
         "images": {"type": "array", "items": {"type": "object"}},
     },
 }
-
-
-@dataclass(frozen=True)
-class Manifest:
-    """One YAML document of a manifest file."""
-
-    path: Path
-    index: int
-    doc: dict[str, Any]
-
-    @property
-    def kind(self) -> str:
-        return str(self.doc.get("kind", ""))
-
-    @property
-    def label(self) -> str:
-        name = (self.doc.get("metadata") or {}).get("name", "?")
-        return f"{self.path.name}#{self.index} {self.kind}/{name}"
-
-
-def _yaml_loader() -> type:
-    return getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # the C loader reads the 1 MB CRDs 10x faster
-
-
-def load_manifests(folder: Path) -> list[Manifest]:
-    """Every non-empty YAML document of every *.yaml file in folder, in file order."""
-    out: list[Manifest] = []
-    for path in sorted(folder.glob("*.yaml")):
-        docs = yaml.load_all(path.read_text(), Loader=_yaml_loader())
-        out.extend(Manifest(path, i, doc) for i, doc in enumerate(docs) if doc is not None)
-    return out
 
 
 def default_crd_dir(repo_root: Path) -> Path:
@@ -150,7 +120,7 @@ def load_crd_schemas(crd_dir: Path) -> dict[tuple[str, str], dict[str, Any]]:
         )
     schemas: dict[tuple[str, str], dict[str, Any]] = {}
     for path in files:
-        crd = yaml.load(path.read_text(), Loader=_yaml_loader())
+        crd = yaml.load(path.read_text(), Loader=yaml_loader())
         if not isinstance(crd, dict) or crd.get("kind") != "CustomResourceDefinition":
             continue
         group, kind = crd["spec"]["group"], crd["spec"]["names"]["kind"]
@@ -199,48 +169,3 @@ class ManifestValidator:
         except (kubernetes_validate.SchemaNotFoundError, KeyError):
             errors.append(f"<root>: no schema for apiVersion={doc.get('apiVersion')} kind={doc.get('kind')}")
         return sorted(set(errors))  # both schemas check metadata: one message per problem
-
-
-def validate_folder(folder: Path, crd_dir: Path) -> list[str]:
-    """Every problem of every manifest in folder; empty when all is well."""
-    manifests = load_manifests(folder)
-    validator = ManifestValidator(load_crd_schemas(crd_dir))
-    problems = [f"{m.label}: {e}" for m in manifests for e in validator.errors(m.doc)]
-    if problems:  # cross-checks assume schema-valid documents
-        return problems
-    from jobs import k8s_lint
-
-    return k8s_lint.all_problems(manifests)
-
-
-def _add_arguments(parser: Any) -> None:
-    repo_root = Path(__file__).resolve().parent.parent
-    parser.add_argument("folder", nargs="?", type=Path, default=repo_root / "k8s", help="manifest folder")
-    parser.add_argument("--crds", type=Path, default=default_crd_dir(repo_root), help="KubeRay CRD folder")
-
-
-def _run(args: Any) -> int:
-    problems = validate_folder(args.folder, args.crds)
-    for problem in problems:
-        print(problem)
-    print(f"{len(problems)} problem(s) in {args.folder}")
-    return 1 if problems else 0
-
-
-def register(subparsers: Any) -> None:
-    """`linguacodus k8s-validate [FOLDER] [--crds DIR]` once jobs/cli.py lists this module."""
-    parser = subparsers.add_parser("k8s-validate", help="validate the k8s/ manifests offline")
-    _add_arguments(parser)
-    parser.set_defaults(func=_run)
-
-
-def main(argv: list[str] | None = None) -> int:
-    import argparse
-
-    parser = argparse.ArgumentParser(prog="python -m jobs.k8s_validate", description=__doc__.split("\n")[0])
-    _add_arguments(parser)
-    return _run(parser.parse_args(argv))
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -28,8 +28,8 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from ray import serve
 
 import storage
-from jobs.serve import ServeArgs
-from jobs.serve_requests import APIError, check_chat_request
+from jobs.serve.args import ServeArgs
+from jobs.serve.requests import APIError, check_chat_request
 
 logger = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """Product checks on the k8s/ manifests that no schema can express: every container sized, every
 ConfigMap / Secret a pod names defined (with its keys), kustomization entries present, and the
 RayService's serveConfigV2 (an opaque string to the API server) valid for Ray Serve. Run them after
-schema validation (jobs.k8s_validate); they assume well-formed documents."""
+schema validation (jobs/k8s/validate.py); they assume well-formed documents."""
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -9,7 +9,7 @@ from typing import Any
 
 import yaml
 
-from jobs.k8s_validate import Manifest
+from jobs.k8s.manifests import Manifest
 
 
 def walk(node: Any, path: str = "") -> Iterator[tuple[str, dict[str, Any]]]:

@@ -8,7 +8,7 @@ How the RayService contract maps onto ray.serve.llm (Ray 2.60):
   `served_model_name` -> model_id, the name clients use for the base model.
 - `lora_adapters` -> lora_config.dynamic_lora_loading_path: ray.serve.llm serves every subfolder ADAPTER
   of that one folder as model `BASE:ADAPTER`, downloading it on a replica's first request. So all adapters
-  must be subfolders of the same s3:// folder, and our ingress (jobs/serve_vllm_ingress.py) maps each
+  must be subfolders of the same s3:// folder, and our ingress (jobs/serve/ingress.py) maps each
   adapter's own `name` (e.g. linguacodus-instruct) to `BASE:FOLDER` and checks the bearer key.
 - max_model_len, tensor_parallel_size, gpu_memory_utilization (+ engine_kwargs) -> vLLM engine arguments;
   enable_lora / max_loras / max_lora_rank are set when there are adapters.
@@ -22,9 +22,9 @@ import posixpath
 from typing import Any
 
 from actors.errors import ConfigError
-from jobs.serve import ServeArgs
+from jobs.serve.args import ServeArgs
 
-INGRESS_CLS = "jobs.serve_vllm_ingress:AliasingIngress"
+INGRESS_CLS = "jobs.serve.ingress:AliasingIngress"
 # our fine-tuning uses r=8 (train/config.py); vLLM's default cap is 16, raise it for larger adapters
 DEFAULT_MAX_LORA_RANK = 16
 _REMOTE = ("s3://", "gs://", "abfss://", "azure://")
