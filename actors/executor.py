@@ -19,7 +19,7 @@ from pydantic import BaseModel, Field
 
 from actors.stages.coder import Coder, Sink, StageLog, stage_error
 from actors.context import TaskContext
-from actors.stages.instructor import Instruction
+from actors.stages.instruction import Instruction
 from actors.harness.integrate import assemble
 from actors.sandbox.readback import MAX_TABLE_BYTES, MissingFile, ReadBackError, read_back_csv
 from actors.sandbox.sandbox import ExecutionResult, Sandbox

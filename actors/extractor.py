@@ -22,7 +22,7 @@ from pydantic import BaseModel, Field
 
 from actors.corpus import missing
 from actors.errors import LLMResponseError, StageError
-from actors.stages.instructor import INSTRUCTION_SCHEMA, PARTS, instruction_from, parse_json
+from actors.stages.instruction import INSTRUCTION_SCHEMA, PARTS, instruction_from, parse_json
 from actors.llm.base import LLM, ChatRequest, LLMConfig
 from actors.llm.build import build_llm
 from actors.batch import BatchStage

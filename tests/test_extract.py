@@ -15,7 +15,7 @@ import tests.fakes
 from actors.corpus import rank_solutions, validate_corpus
 from actors.errors import ConfigError
 from actors.extractor import Extractor, ExtractorConfig, compact_code, pair_prompt
-from actors.stages.instructor import INSTRUCTION_SCHEMA, PARTS
+from actors.stages.instruction import INSTRUCTION_SCHEMA, PARTS
 from actors.templates import render
 from jobs.cli import main as cli
 from jobs.extract import ExtractConfig, extract

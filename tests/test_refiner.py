@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from actors.stages.instructor import Instruction
+from actors.stages.instruction import Instruction
 from actors.stages.refiner import Refiner, degenerate
 from tests.fakes import ScriptedLLM
 from tests.test_plans import _context

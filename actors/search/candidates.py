@@ -24,7 +24,7 @@ from pydantic import BaseModel, Field
 from actors.stages.coder import Coder, Sink, StageLog
 from actors.context import TaskContext
 from actors.executor import Attempt, ExecutionOutcome, Executor
-from actors.stages.instructor import Instruction
+from actors.stages.instruction import Instruction
 from actors.harness.integrate import assemble
 from actors.search.tune import TrialSpec, TuneSettings, run_tune, validation_score
 

@@ -9,7 +9,6 @@ return the same code (LESSONS.md #4).
 """
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import tempfile
@@ -20,12 +19,13 @@ from typing import Any, Protocol
 from pydantic import BaseModel, Field
 
 from actors.context import TaskContext
-from actors.stages.instructor import Instruction
 from actors.harness.integrate import STAGE_FUNCTIONS, StageCodeError, assemble, floor_stages, sanitize_stage
 from actors.llm.base import LLM, ChatRequest, extract_code
 from actors.sandbox.readback import MAX_MARKER_BYTES, MissingFile, ReadBackError, read_back
 from actors.sandbox.sandbox import ExecutionResult, Sandbox
-from actors.task import Competition
+from actors.stages import plans
+from actors.stages.instruction import Instruction
+from actors.stages.prompts import stage_messages
 from actors.templates import render
 
 logger = logging.getLogger(__name__)
@@ -48,10 +48,8 @@ class CoderConfig(BaseModel):
         "stage: the harness predicts and the metric decides the submission format) or 'code'.")
 
     def style(self, stage: str) -> str:
-        from actors.stages.plans import PLAN_STAGES
-
         style = self.styles.get(stage, "code")
-        if (style not in ("plan", "code", "harness") or (style == "plan" and stage not in PLAN_STAGES)
+        if (style not in ("plan", "code", "harness") or (style == "plan" and stage not in plans.PLAN_STAGES)
                 or (style == "harness" and stage != "predict")):
             raise ValueError(f"stage {stage!r} cannot use style {style!r}")
         return style
@@ -92,170 +90,6 @@ class StageLog:
         return [{k: v for k, v in asdict(a).items() if k != "code"} for a in self.attempts]
 
 
-def stage_rules(ctx: TaskContext, stage: str) -> tuple[str, list[str]]:
-    """Signature (with its contract docstring) and rules for one stage, specific to the task."""
-    f = ctx.facts
-    kind = ctx.kind
-    if stage == "preprocess":
-        def names(cols: list[str]) -> str:
-            return ", ".join(cols[:30]) + (f" ... ({len(cols)} in all)" if len(cols) > 30 else "")
-
-        has_missing = {c.name for c in f.columns if c.missing_train or c.missing_test}
-        complete = [c for c in f.by_kind("numeric") if c not in has_missing]
-        incomplete = [c for c in f.by_kind("numeric") if c in has_missing]
-        rules = []
-        if complete:
-            rules.append(f"numeric columns without missing values (keep them as they are, nothing to do): "
-                         f"{names(complete)}")
-        if incomplete:
-            rules.append(f"numeric columns with missing values (fill_missing): {names(incomplete)}")
-        advice = {"categorical": "encode_categories, or one_hot when they have few values",
-                  "text": "free text: tfidf_words / tfidf_chars (TF-IDF, the strong choice for real text), "
-                          "text_features (length and word count), or drop_columns",
-                  "date": "date_features", "boolean": "to_number"}
-        rules += [f"{k} columns ({advice[k]}): {names(f.by_kind(k))}" for k in advice if f.by_kind(k)]
-        features = [c.name for c in f.columns]
-        shown = ", ".join(features[:40]) + (" ..." if len(features) > 40 else "")
-        removed = ", ".join(repr(c) for c in [f.id_column, *f.targets, *f.train_only])
-        rules.insert(0, f"train and test contain exactly these columns: {shown}. The columns {removed} were "
-                        "already removed: do not drop, select or use them")
-        rules += [
-            "these helpers already exist; each takes (train, test, list_of_columns) and returns (train, test): "
-            "fill_missing, encode_categories, one_hot, date_features, text_features, to_number, drop_columns. "
-            "For free text: blocks = [tfidf_words(train, test, text_columns)], then drop the text columns and "
-            "return stack_features(train, test, blocks) (sparse: for linear models and LightGBM)",
-            "you may add your own features with pandas before the helpers, on train and test alike",
-            "the result must be all numeric with no missing values; never drop rows",
-            "do not read files, do not use the target, do not fit a model here",
-            "write only the function (and imports): no code outside it",
-        ]
-        sig = ("def preprocess(train: pd.DataFrame, test: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:\n"
-               '    """train and test hold only the feature columns (no id, no target). Return (train_features,\n'
-               '    test_features): numeric DataFrames, same columns, no missing values, rows unchanged."""')
-        return sig, rules
-    what = "regressor" if kind == "value" else "classifier"
-    if stage == "model":
-        rules = [f"return an unfitted scikit-learn compatible {what}; do not fit it here",
-                 "you may use sklearn or lightgbm (import lightgbm as lgb; lgb.LGBM"
-                 f"{'Regressor' if kind == 'value' else 'Classifier'}(verbose=-1))",
-                 "the constants SEED (int) and N_CLASSES (number of classes) already exist; use random_state=SEED"]
-        if kind == "proba":
-            rules.append(f"the metric {ctx.competition.metric} needs probabilities: the model must have predict_proba")
-        sig = f'def build_model():\n    """Return an unfitted {what} for this {ctx.competition.task_type} task."""'
-        return sig, rules
-    y_desc = ("float target values" if kind == "value" else
-              "class indices 0..N_CLASSES-1 (the harness already encoded the labels)")
-    if stage == "train":
-        rules = ["X is a numeric DataFrame without missing values; y is a numpy array of " + y_desc,
-                 "fit the model on all of X and y with model.fit(X, y) and return it (cross_val_score or "
-                 "GridSearchCV fit copies: if you use them, still end with model.fit(X, y))",
-                 "do not scale or transform X here: predict() receives X unchanged (put a scaler in "
-                 "build_model with make_pipeline if the model needs one)",
-                 "do not read files and do not split off a test set: the harness does that"]
-        sig = ('def train_model(model, X: pd.DataFrame, y: np.ndarray):\n'
-               '    """Fit model on X, y and return the fitted model."""')
-        return sig, rules
-    returns = {"proba": "class probabilities, shape (len(X), N_CLASSES): return model.predict_proba(X)",
-               "label": "predicted class indices, shape (len(X),): return model.predict(X)",
-               "value": "predicted values, shape (len(X),): return model.predict(X)"}[kind]
-    rules = [f"return {returns}", "X has the same columns as in training",
-             "the model was already fitted by train_model: do not fit it again, do not split X, there is no y here"]
-    sig = f'def predict(model, X: pd.DataFrame) -> np.ndarray:\n    """Return {returns.split(":")[0]}."""'
-    return sig, rules
-
-
-EXAMPLES_DIR = Path(__file__).parents[1] / "prompts" / "examples"
-PLAN_PART = {"preprocess": "preprocessing", "model": "model", "train": "training", "predict": "submission"}
-
-
-def stage_example(ctx: TaskContext, stage: str) -> str:
-    """A worked example for another dataset: small models imitate examples far better than rules."""
-    name = {"preprocess": "preprocess", "train": "train",
-            "model": "model_regressor" if ctx.kind == "value" else "model_classifier",
-            "predict": f"predict_{ctx.kind}"}[stage]
-    return (EXAMPLES_DIR / f"{name}.py").read_text().strip()
-
-
-def example_context(kind: str) -> TaskContext:
-    """A made-up house-data task of the same metric kind, for the few-shot turn."""
-    from actors.facts import ColumnFacts, DataFacts
-
-    metric, task_type, target, classes = {
-        "value": ("rmse", "regression", "price", []),
-        "label": ("accuracy", "multiclass", "house_type", ["detached", "flat", "terraced"]),
-        "proba": ("roc_auc", "binary", "sold", ["0", "1"]),
-    }[kind]
-    columns = [
-        ColumnFacts("city", "categorical", "object", 0, 0, 12, "values 'Oslo', 'Bergen', 'Tromso' ..."),
-        ColumnFacts("rooms", "numeric", "float64", 14, 3, 7, "range 1..8, mean 3.1"),
-        ColumnFacts("built", "date", "object", 0, 0, 640, "from 1950-01-01 to 2019-12-31"),
-        ColumnFacts("notes", "text", "object", 0, 0, 790, "free text, mean length 54, e.g. 'sunny flat near the park'"),
-    ]
-    summary = "price: mean 2.1e+05, std 8e+04" if kind == "value" else f"{len(classes)} classes"
-    facts = DataFacts(n_train=800, n_test=200, id_column="house_id", targets=[target], columns=columns,
-                      target_summary=summary, classes=classes)
-    comp = Competition(competition_id="house-example", title="House data (example)",
-                       description=f"Predict {target} for each house from its city, rooms, build date and notes.",
-                       metric=metric, task_type=task_type, target=[target], id_column="house_id", data_uri="/nowhere")
-    return TaskContext(comp, facts)
-
-
-EXAMPLE_PLAN = Instruction(0, "encode city, fill rooms, split built into year and month, TF-IDF of the words in notes",
-                           "an extra-trees ensemble with 300 trees", "fit on all training rows",
-                           "predict with the fitted model")
-
-
-CODE_REPLY = "Reply with one ```python code block: the function for this task (and the imports it needs), nothing else."
-_CODE_ONLY_RULES = ("these helpers already exist", "you may add your own features", "write only the function",
-                    "you may use sklearn or lightgbm", "the constants SEED")
-
-
-def plan_rules(ctx: TaskContext, stage: str) -> list[str]:
-    """The task-specific rules of a stage without those about writing Python."""
-    if stage == "train":
-        return [f"train.csv has {ctx.facts.n_train} rows; target: {ctx.facts.target_summary}"]
-    return [r for r in stage_rules(ctx, stage)[1] if not r.startswith(_CODE_ONLY_RULES)]
-
-
-def stage_messages(ctx: TaskContext, plan: Instruction, stage: str, *, previous: str | None = None,
-                   error: str | None = None, reflection: str | None = None,
-                   style: str = "code") -> list[dict[str, str]]:
-    """System, a worked example as one user/assistant exchange for another task, then this task."""
-    from actors.stages import plans
-
-    example = example_context(ctx.kind)
-    shots: list[dict[str, str]] = []
-    if style == "plan":
-        for part, answer in plans.example_plans(stage, ctx.kind):
-            ex_plan = dataclasses.replace(EXAMPLE_PLAN, **{PLAN_PART[stage]: part})
-            shots += [{"role": "user", "content": stage_prompt(example, ex_plan, stage, "", plan_rules(example, stage),
-                                                               reply=plans.describe(example, stage))},
-                      {"role": "assistant", "content": json.dumps(answer)}]
-        user = stage_prompt(ctx, plan, stage, "", plan_rules(ctx, stage), previous=previous, error=error,
-                            reflection=reflection, reply=plans.describe(ctx, stage))
-    else:
-        shots = [{"role": "user", "content": stage_prompt(example, EXAMPLE_PLAN, stage, *stage_rules(example, stage))},
-                 {"role": "assistant", "content": "```python\n" + stage_example(ctx, stage) + "\n```"}]
-        user = stage_prompt(ctx, plan, stage, *stage_rules(ctx, stage), previous=previous, error=error,
-                            reflection=reflection)
-    return [{"role": "system", "content": render("system")}, *shots, {"role": "user", "content": user}]
-
-
-def stage_prompt(ctx: TaskContext, plan: Instruction, stage: str, signature: str, rules: list[str], *,
-                 previous: str | None = None, error: str | None = None, reflection: str | None = None,
-                 reply: str = CODE_REPLY) -> str:
-    """A compact prompt: only what this stage needs (long prompts derail a 0.5B model)."""
-    f = ctx.facts
-    context = f.render() if stage == "preprocess" else (
-        f"train.csv has {f.n_train} rows; target: {', '.join(f.targets)} ({f.target_summary}); the features are "
-        "numeric columns produced by the preprocessing step.")
-    v = ctx.prompt_vars()
-    return render("stage", title=v["title"], task_type=v["task_type"], metric=v["metric"],
-                  higher_is_better=v["higher_is_better"], context=context, plan_part=getattr(plan, PLAN_PART[stage]),
-                  signature=signature, rules=rules, previous=previous, error=error, reflection=reflection,
-                  reply=reply)
-
-
 def stage_error(result: ExecutionResult, workdir: Path, timeout_s: float) -> tuple[str | None, str]:
     """Which stage failed and a short, specific error text for the model."""
     if kind := result.special_files.get("_lc_error.json"):
@@ -289,8 +123,6 @@ class Coder:
         """One LLM call for one stage; returns sanitised code or raises StageCodeError."""
         cfg = self.config
         style = cfg.style(stage)
-        from actors.stages import plans
-
         messages = stage_messages(ctx, plan, stage, previous=previous, error=error, reflection=reflection, style=style)
         reply = self.llm.chat(ChatRequest(messages=messages, max_tokens=cfg.max_tokens, temperature=temperature,
                                           seed=cfg.seed + try_index,

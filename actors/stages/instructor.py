@@ -3,35 +3,18 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import asdict, dataclass
 from typing import Any
 
 from pydantic import BaseModel, Field
 
+from actors.batch import BatchStage
 from actors.context import TaskContext
 from actors.errors import LLMResponseError
 from actors.llm.base import LLM, ChatRequest
-from actors.batch import BatchStage
-from actors.templates import render
+from actors.stages.examples import example_exchange
+from actors.stages.instruction import INSTRUCTIONS_SCHEMA, Instruction, instruction_from, messages_for, parse_json
 
 logger = logging.getLogger(__name__)
-PARTS = ("preprocessing", "model", "training", "submission")
-# Length bounds are enforced by the grammar: 12 parts x 180 chars stay well inside max_tokens, so a
-# reply can never be cut off mid-JSON (a 0.5B model otherwise writes until the budget runs out, and
-# every token costs ~25 ms on 2 cores).
-_PART_SCHEMA = {"type": "string", "minLength": 10, "maxLength": 180}
-INSTRUCTION_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "properties": {p: _PART_SCHEMA for p in PARTS},
-    "required": list(PARTS),
-    "additionalProperties": False,
-}
-INSTRUCTIONS_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "properties": {"instructions": {"type": "array", "minItems": 3, "maxItems": 3, "items": INSTRUCTION_SCHEMA}},
-    "required": ["instructions"],
-    "additionalProperties": False,
-}
 
 
 class InstructorConfig(BaseModel):
@@ -40,71 +23,6 @@ class InstructorConfig(BaseModel):
                            "model otherwise echoes the prompt's wording instead of naming columns and models.")
     temperature: float = Field(0.3, description="Some diversity helps the three instructions differ.")
     seed: int = Field(0, description="Sampling seed, for reproducible runs.")
-
-
-@dataclass(frozen=True)
-class Instruction:
-    rank: int
-    preprocessing: str
-    model: str
-    training: str
-    submission: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-def messages_for(name: str, ctx: TaskContext, **extra: object) -> list[dict[str, str]]:
-    return [
-        {"role": "system", "content": render("system")},
-        {"role": "user", "content": render(name, **ctx.prompt_vars(), **extra)},
-    ]
-
-
-def example_instructions(kind: str) -> list[dict[str, str]]:
-    """Three good instructions for the made-up house task of actors.stages.coder.example_context(kind)."""
-    est = "regressor" if kind == "value" else "classifier"
-    out = {"value": "predicted price values", "label": "the predicted house_type label",
-           "proba": "the predicted probability of sold (predict_proba)"}[kind]
-    return [
-        {"preprocessing": "fill missing rooms with the median, one-hot encode city, split built into year and "
-                          "month, replace notes by its length",
-         "model": f"LightGBM {est} with 400 trees, learning_rate 0.05 and num_leaves 31",
-         "training": "fit on all training rows with random_state fixed",
-         "submission": f"for every row of test.csv, write {out}"},
-        {"preprocessing": "fill missing rooms with the median, integer-code city, take the year of built, drop notes",
-         "model": f"random forest {est} with 300 trees and min_samples_leaf 2",
-         "training": "fit on all training rows",
-         "submission": f"for every row of test.csv, write {out}"},
-        {"preprocessing": "fill missing rooms with the median, one-hot encode city, date parts of built, length "
-                          "of notes",
-         "model": f"extra-trees {est} with 500 trees",
-         "training": "fit on all training rows",
-         "submission": f"for every row of test.csv, write {out}"},
-    ]
-
-
-def example_exchange(kind: str) -> list[dict[str, str]]:
-    from actors.stages.coder import example_context  # the same made-up task as the coder's few-shot turn
-
-    example = example_context(kind)
-    return [{"role": "user", "content": render("instructor", **example.prompt_vars())},
-            {"role": "assistant", "content": json.dumps({"instructions": example_instructions(kind)})}]
-
-
-def parse_json(text: str, what: str) -> dict[str, Any]:
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise LLMResponseError(
-            f"{what}: the model's reply is not valid JSON ({exc}); reply starts {text[:120]!r}") from exc
-    if not isinstance(data, dict):
-        raise LLMResponseError(f"{what}: expected a JSON object, got {type(data).__name__}")
-    return data
-
-
-def instruction_from(data: dict[str, Any], rank: int) -> Instruction:
-    return Instruction(rank=rank, **{p: str(data.get(p, "")).strip() for p in PARTS})
 
 
 class Instructor(BatchStage):

@@ -12,7 +12,8 @@ Errors still go back to the model (a plan can forget a column with missing value
 estimator with TF-IDF...). The search (actors/search/space.py) renders its configurations with the
 same functions, so both paths produce the same kind of program.
 
-`CoderConfig.styles` chooses per stage: "plan" or "code" (free-form function).
+What the reply must contain is written in actors/prompts/plan_reply.j2, the few-shot plans are in
+actors/prompts/examples/house.json. `CoderConfig.styles` chooses per stage: "plan" or "code" (free-form function).
 """
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ import json
 from typing import Any
 
 from actors.context import TaskContext
-from actors.stages.estimators import ESTIMATORS, family, render_estimator
+from actors.stages.estimators import ESTIMATORS, Estimator, family, render_estimator
 from actors.harness.integrate import StageCodeError
 
 # Column operations in the order they run: fill, convert, extract (TF-IDF reads the raw text before
@@ -37,6 +38,11 @@ PLAN_SVD_COMPONENTS = 100
 
 def _family(ctx: TaskContext) -> str:
     return family(ctx.kind)
+
+
+def estimator_table(ctx: TaskContext) -> dict[str, Estimator]:
+    """The estimators a model plan may name for this task (its kind's family)."""
+    return ESTIMATORS[_family(ctx)]
 
 
 def schema(ctx: TaskContext, stage: str) -> dict[str, Any]:
@@ -91,32 +97,6 @@ def op_columns(ctx: TaskContext) -> dict[str, list[str]]:
         "drop_columns": f.by_kind("text") + f.by_kind("date"),
     }
     return {op: table[op] for op in OPS if table[op]}
-
-
-def describe(ctx: TaskContext, stage: str) -> str:
-    """What the reply must contain, for the prompt (the grammar enforces the shape)."""
-    if stage == "preprocess":
-        ops = list(op_columns(ctx))
-        text = ""
-        if any(op in ops for op in TFIDF_OPS):
-            ops.append("text_svd")
-            text = (' For free text, "tfidf_words" (TF-IDF of words and word pairs, the strong choice for real text) '
-                    'and "tfidf_chars" (character n-grams) give a sparse matrix for linear models and LightGBM; '
-                    '"text_svd": true compresses it into 100 dense components for other tree models.')
-        return ("Reply with JSON {" + ", ".join(f'"{op}": ...' for op in ops) + "}: for each toolkit operation, "
-                "the feature columns to apply it to ([] for none). Numeric columns without missing values "
-                "need nothing." + text)
-    if stage == "train":
-        if ctx.kind == "value":
-            return ('Reply with JSON {"fit_option": ...}: "none" (fit on the target as it is) or "log_target" '
-                    "(fit on log(1 + target) and invert the transform when predicting; for skewed positive targets).")
-        return ('Reply with JSON {"fit_option": ...}: "none" (plain fit) or "balanced_class_weights" (weight rows '
-                "so that every class counts equally; for imbalanced classes).")
-    table = ESTIMATORS[_family(ctx)]
-    lines = [f"- {name}: {', '.join(est.params)}{' (takes sparse TF-IDF input)' if est.sparse_ok else ''}"
-             for name, est in table.items()]
-    return ("Reply with JSON {\"estimator\": ..., \"params\": [{\"name\": ..., \"value\": ...}]}: the estimator "
-            "and up to 6 hyper-parameters. Estimators and the parameters each accepts:\n" + "\n".join(lines))
 
 
 def parse(text: str, stage: str) -> dict[str, Any]:
@@ -215,25 +195,3 @@ def render_model(ctx: TaskContext, plan: dict[str, Any]) -> str:
     params = {p.get("name"): p.get("value") for p in plan.get("params") or [] if isinstance(p, dict)}
     imports, expr = render_estimator(table[name], params)
     return "\n".join(imports) + f"\n\n\ndef build_model():\n    return {expr}\n"
-
-
-def example_plans(stage: str, kind: str) -> list[tuple[str, dict[str, Any]]]:
-    """(instruction part, plan) pairs for the made-up house task of the coder's few-shot turns. Two
-    different pairs for model and train, so a small model learns to follow the instruction rather
-    than to copy the one example's estimator (r4: every task got the example's extra-trees)."""
-    if stage == "preprocess":
-        return [("encode city, fill rooms, split built into year and month, TF-IDF of the words in notes",
-                 {"fill_missing": ["rooms"], "date_features": ["built"], "tfidf_words": ["notes"], "tfidf_chars": [],
-                  "text_features": [], "encode_categories": [], "one_hot": ["city"], "drop_columns": [],
-                  "text_svd": False})]
-    if stage == "train":
-        second = (("train on the logarithm of price", {"fit_option": "log_target"}) if kind == "value" else
-                  ("weight the classes so that rare ones count as much", {"fit_option": "balanced_class_weights"}))
-        return [("fit on all training rows", {"fit_option": "none"}), second]
-    suffix = "Regressor" if kind == "value" else "Classifier"
-    return [("an extra-trees ensemble with 300 trees",
-             {"estimator": f"ExtraTrees{suffix}", "params": [{"name": "n_estimators", "value": 300}]}),
-            ("LightGBM with 500 trees, learning rate 0.03 and 15 leaves",
-             {"estimator": f"LGBM{suffix}", "params": [{"name": "n_estimators", "value": 500},
-                                                      {"name": "learning_rate", "value": 0.03},
-                                                      {"name": "num_leaves", "value": 15}]})]

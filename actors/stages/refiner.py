@@ -12,7 +12,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from actors.context import TaskContext
-from actors.stages.instructor import INSTRUCTION_SCHEMA, Instruction, instruction_from, messages_for, parse_json
+from actors.stages.instruction import INSTRUCTION_SCHEMA, Instruction, instruction_from, messages_for, parse_json
 from actors.llm.base import LLM, ChatRequest
 from actors.batch import BatchStage
 
