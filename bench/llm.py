@@ -16,7 +16,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout, installed or not
 from actors.llm.embedded import EmbeddedLLM
 from actors.llm.base import ChatRequest, LLMConfig
-from actors.llm.models import resolve_gguf
+from actors.llm.weights import resolve_gguf
 
 # Filler like the task facts the pipeline sends (column summaries): ~50 tokens a line (digits are tokens).
 _FACT = "- column `{name}`: float64, 0.3% missing, mean {m:.3f}, std {s:.3f}, min -2.1, max 7.9, 412 unique\n"

@@ -19,7 +19,8 @@ import time
 from pathlib import Path
 
 from actors.errors import ConfigError
-from actors.llm.models import MODELS, cached_gguf, default_cache_dir, missing_packages, resolve_gguf
+from actors.llm.models import MODELS, default_cache_dir, missing_packages
+from actors.llm.weights import cached_gguf, resolve_gguf
 
 _MIB = 1 << 20
 

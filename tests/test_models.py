@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from actors.llm import models
+from actors.llm import weights
 from actors.errors import ConfigError, ModelFileError
-from actors.llm.models import MODELS, missing_packages, resolve_gguf
+from actors.llm.models import MODELS, missing_packages
+from actors.llm.weights import resolve_gguf
 
 
 def _real_package_dir(module: str) -> Path:
@@ -45,8 +46,8 @@ def test_a_verified_file_is_not_hashed_again(tiny_model, tmp_path, monkeypatch):
     def must_not_run(*a, **kw):
         raise AssertionError("re-hashed or re-joined although the stamp matches")
 
-    monkeypatch.setattr(models, "_join", must_not_run)
-    monkeypatch.setattr(models, "_sha256_file", must_not_run)
+    monkeypatch.setattr(weights, "_join", must_not_run)
+    monkeypatch.setattr(weights, "_sha256_file", must_not_run)
     assert resolve_gguf("tiny", cache_dir=cache, package_root=root) == path
 
 

@@ -9,7 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from actors.llm.models import MODELS, missing_packages, resolve_gguf
+from actors.llm.models import MODELS, missing_packages
+from actors.llm.weights import resolve_gguf
 from jobs.cli import main as cli
 from tests.test_models import _flip_byte
 

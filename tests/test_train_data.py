@@ -17,7 +17,7 @@ COMPLETION = "1. Preprocess: scale features.\n2. Model: logistic regression.\n3.
 def tokenizer():
     from transformers import AutoTokenizer
 
-    from actors.llm.models import resolve_gguf
+    from actors.llm.weights import resolve_gguf
 
     gguf = resolve_gguf("smollm2-135m")
     return AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)

@@ -68,7 +68,7 @@ def gguf_path_of(model: str | Path) -> Path:
         if not p.is_file():
             raise ModelFileError(f"GGUF file {p} does not exist")
         return p
-    from actors.llm.models import resolve_gguf
+    from actors.llm.weights import resolve_gguf
 
     return resolve_gguf(str(model))
 

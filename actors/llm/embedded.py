@@ -26,7 +26,7 @@ from typing import Any, Self
 
 from actors.errors import ConfigError, LLMResponseError, LLMUnavailableError, ModelFileError
 from actors.llm.base import ChatRequest, ChatResponse, LLMConfig, llm_name
-from actors.llm.models import check_gguf_magic, resolve_gguf
+from actors.llm.weights import check_gguf_magic, resolve_gguf
 
 log = logging.getLogger(__name__)
 
