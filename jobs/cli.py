@@ -1,6 +1,6 @@
-"""The `linguacodus` command. Each subcommand lives in its own jobs/ module that defines
-`register(subparsers)`; modules are imported lazily so `linguacodus --help` stays fast and a
-missing optional extra (train, gpu) only breaks the subcommand that needs it."""
+"""The `linguacodus` command: a table of subcommands, each the module that defines it with
+`register(subparsers)`. A module is imported only when its subcommand runs, so `linguacodus --help`
+imports none of them and a missing optional extra (train, gpu) breaks only the subcommand that needs it."""
 from __future__ import annotations
 
 import argparse
@@ -8,20 +8,20 @@ import importlib
 import logging
 import sys
 
-# subcommand name -> module defining register(subparsers); order is the order in --help
-SUBCOMMANDS: dict[str, str] = {
-    "catalog": "jobs.catalog",
-    "examples": "jobs.examples",
-    "run": "jobs.run",
-    "grade": "jobs.grade",
-    "report": "jobs.report",
-    "results": "jobs.results",
-    "serve": "jobs.serve.command",
-    "worker": "jobs.worker",
-    "models": "jobs.models",
-    "corpus": "jobs.corpus",
-    "extract": "jobs.extract",
-    "finetune": "jobs.finetune",
+# subcommand -> (module defining register(subparsers), one line for --help); the order is --help's
+SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "catalog": ("jobs.catalog", "build or validate a competition catalog"),
+    "examples": ("jobs.examples", "build the repository's example catalog (offline)"),
+    "run": ("jobs.run", "solve a catalog of competitions on Ray"),
+    "grade": ("jobs.grade", "grade a submission against private answers"),
+    "report": ("jobs.report", "write the HTML report of a run (plots, per-competition details)"),
+    "results": ("jobs.results", "list and compare runs from the results index (OUT/_index/)"),
+    "serve": ("jobs.serve.command", "serve the instruction model behind an OpenAI-compatible API (Ray Serve)"),
+    "worker": ("jobs.worker", "run batch requests dropped into an inbox (local folder or s3:// prefix)"),
+    "models": ("jobs.models", "list or verify the embedded GGUF models"),
+    "corpus": ("jobs.corpus", "build or check a solutions corpus (input of `extract`)"),
+    "extract": ("jobs.extract", "turn a solutions corpus into ranked prompt/instruction pairs (Parquet)"),
+    "finetune": ("jobs.finetune", "LoRA fine-tune the instruction model (Ray Train + DeepSpeed)"),
 }
 
 
@@ -30,16 +30,11 @@ def build_parser(argv: list[str]) -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     wanted = next((a for a in argv if a in SUBCOMMANDS), None)
-    for name, module in SUBCOMMANDS.items():
-        if wanted is not None and name != wanted:
-            sub.add_parser(name)  # cheap placeholder; only the chosen one is imported
-            continue
-        try:
+    for name, (module, help_line) in SUBCOMMANDS.items():
+        if name == wanted:
             importlib.import_module(module).register(sub)
-        except ModuleNotFoundError as exc:
-            if wanted == name:
-                raise
-            sub.add_parser(name, help=f"(unavailable: {exc})")
+        else:
+            sub.add_parser(name, help=help_line)  # a placeholder: only the chosen one is imported
     return parser
 
 
