@@ -9,7 +9,8 @@ from pathlib import Path
 from actors.facts import compute_facts
 from jobs.grade import read_table
 from actors.task import Competition
-from jobs.catalog import build_catalog, load_catalog, write_catalog
+from jobs.catalog import build_catalog, write_catalog
+from jobs.catalog_read import load_catalog
 
 log = logging.getLogger(__name__)
 

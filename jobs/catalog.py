@@ -31,11 +31,11 @@ from jobs.catalog_checks import (
     CatalogProblem,
     data_problems,
     meta_problems,
+    pydantic_reasons,
     row_problems,
 )
 
-__all__ = ["CATALOG_SCHEMA", "CatalogProblem", "build_catalog", "load_catalog", "validate_catalog",
-           "write_catalog"]
+__all__ = ["CATALOG_SCHEMA", "CatalogProblem", "build_catalog", "validate_catalog", "write_catalog"]
 log = logging.getLogger(__name__)
 
 _STR = pa.string()
@@ -52,17 +52,6 @@ CATALOG_SCHEMA = pa.schema([
 _REQUIRED = [n for n, f in Competition.model_fields.items() if f.is_required()]
 _UNREADABLE = "cannot read catalog"
 _HEADING = re.compile(r"^#\s+(.+?)\s*#*\s*$", re.MULTILINE)
-
-
-def _pydantic_reasons(exc: ValidationError, skip_fields: set[str] = frozenset()) -> list[str]:
-    reasons = []
-    for err in exc.errors():
-        msg = str(err["msg"]).removeprefix("Value error, ")
-        field = ".".join(str(p) for p in err["loc"])
-        if err["loc"] and str(err["loc"][0]) in skip_fields:
-            continue  # already reported, more specifically
-        reasons.append(msg if not field or field in msg else f"{field}: {msg}")
-    return reasons
 
 
 def _read_description(task_uri: str, reasons: list[str]) -> str:
@@ -124,7 +113,7 @@ def task_row(task_uri: str) -> tuple[Competition | None, list[str]]:
     try:
         comp = Competition(**fields)
     except ValidationError as exc:
-        reasons += _pydantic_reasons(exc, bad_fields)
+        reasons += pydantic_reasons(exc, bad_fields)
         if not bad_fields & {"target", "id_column"}:
             # Still check the data files, unvalidated, so one report lists everything.
             target = [meta["target"]] if isinstance(meta["target"], str) else meta["target"]
@@ -215,28 +204,10 @@ def validate_catalog(uri: str) -> list[CatalogProblem]:
         try:
             comp = Competition(**row)
         except ValidationError as exc:
-            problems += [CatalogProblem(cid, r) for r in _pydantic_reasons(exc)]
+            problems += [CatalogProblem(cid, r) for r in pydantic_reasons(exc)]
             continue
         problems += [CatalogProblem(cid, r) for r in row_problems(comp) + data_problems(comp)]
     return list(dict.fromkeys(problems))
-
-
-def load_catalog(uri: str) -> list[Competition]:
-    """The catalog's rows as Competitions (shape-checked, files not opened). Raises ConfigError
-    listing every invalid row: a run should not silently skip part of its catalog."""
-    rows = storage.read_parquet_table(uri).to_pylist()
-    comps, problems = [], []
-    for i, row in enumerate(rows):
-        try:
-            comps.append(Competition(**row))
-        except ValidationError as exc:
-            cid = row.get("competition_id") or f"row {i}"
-            problems += [CatalogProblem(cid, r) for r in _pydantic_reasons(exc)]
-    dup = [cid for cid, n in Counter(c.competition_id for c in comps).items() if n > 1]
-    problems += [CatalogProblem(cid, "duplicate competition_id") for cid in dup]
-    if problems:
-        raise ConfigError(f"catalog {uri} has invalid rows:\n" + "\n".join(f"  {p}" for p in problems))
-    return comps
 
 
 # -- CLI ---------------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ import posixpath
 from dataclasses import dataclass
 
 import pandas as pd
+from pydantic import ValidationError
 
 import storage
 from jobs.grade import read_table
@@ -231,3 +232,15 @@ def _data_files_problems(comp: Competition, reasons: list[str]) -> None:
             reasons.append(f"data_files entry {name!r} not found in data_uri")
         elif overlaps_private(comp, uri):
             reasons.append(f"data_files entry {name!r} is, holds or lies inside the answers or leaderboard")
+
+
+def pydantic_reasons(exc: ValidationError, skip_fields: set[str] = frozenset()) -> list[str]:
+    """A validation error as one short reason per field (pydantic's own text is long and nested)."""
+    reasons = []
+    for err in exc.errors():
+        msg = str(err["msg"]).removeprefix("Value error, ")
+        field = ".".join(str(p) for p in err["loc"])
+        if err["loc"] and str(err["loc"][0]) in skip_fields:
+            continue  # already reported, more specifically
+        reasons.append(msg if not field or field in msg else f"{field}: {msg}")
+    return reasons

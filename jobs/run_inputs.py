@@ -1,88 +1,21 @@
 """What `linguacodus run` checks before Ray starts: the model name, the catalog, the results root.
 
 Every problem is one line naming the argument; `check_inputs` raises ConfigError with all of them, so
-a typo costs a second, not a Ray start, a model load and a half-made run folder.
-
-Catalog rows that are not valid competitions become `skipped` rows in folders named
-`invalid.<slug>.<hash>`: a valid id is `[a-z0-9-]+` and never contains a dot, so an invalid row (say
-`OK`) can never write into a valid row's folder (`ok`). One competition_id has one row in
-results.parquet: a catalog row repeating an id already taken is reported (log, run.json), not rowed.
+a typo costs a second, not a Ray start, a model load and a half-made run folder. The catalog is read
+by jobs/catalog_read.py (invalid rows become skipped rows there).
 """
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
-import re
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import storage
 from actors.errors import ConfigError
-from actors.task import Competition
+from jobs.catalog_read import CatalogRows, load_rows
 from jobs.config import RunConfig
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class CatalogRows:
-    """A catalog split for a run: competitions to solve, rows to report as skipped (each with the
-    folder its result.json goes to), and rows ignored because their id was already taken."""
-
-    valid: list[Competition]
-    skipped: list[dict[str, Any]] = field(default_factory=list)
-    duplicates: list[dict[str, Any]] = field(default_factory=list)
-
-
-def skipped_folder(cid: str) -> str:
-    """The results folder of an invalid row: never a valid competition id (those have no dot)."""
-    slug = re.sub(r"[^A-Za-z0-9_-]+", "-", cid)[:40].strip("-_") or "row"
-    return f"invalid.{slug}.{hashlib.sha256(cid.encode()).hexdigest()[:10]}"
-
-
-def _is_missing(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and value != value)
-
-
-def load_rows(uri: str) -> CatalogRows:
-    """Valid competitions (the first row of each id) and a 'skipped' row naming the reason for every
-    invalid one; raises ConfigError if the file is not a catalog at all."""
-    try:
-        frame = storage.read_parquet(uri)
-    except storage.StorageTransientError:
-        raise  # the store is down, not the catalog wrong: the caller says so
-    except storage.StorageError as exc:
-        raise ConfigError(f"--catalog {uri}: not a readable catalog Parquet ({exc.message})") from exc
-    if "competition_id" not in frame.columns:
-        raise ConfigError(f"--catalog {uri}: not a catalog (no competition_id column; see SPEC.md)")
-    valid: list[Competition] = []
-    invalid: list[tuple[int, str, str]] = []
-    for i, raw in enumerate(frame.to_dict(orient="records")):
-        cid = "" if _is_missing(raw.get("competition_id")) else str(raw["competition_id"])
-        cid = cid or f"row-{i}"
-        try:
-            comp = Competition(**{k: (None if _is_missing(v) else v) for k, v in raw.items()})
-        except Exception as exc:  # noqa: BLE001 - a bad row is reported on its own row
-            invalid.append((i, cid, f"invalid catalog row: {exc}"))
-            continue
-        if any(c.competition_id == cid for c in valid):
-            invalid.append((i, cid, f"duplicate competition_id {cid!r} in the catalog"))
-        else:
-            valid.append(comp)
-    rows = CatalogRows(valid)
-    taken = {c.competition_id for c in valid}
-    for i, cid, reason in invalid:
-        if cid in taken:  # a second row for an id that already has one: results.parquet stays unique
-            logger.warning("%s: catalog row %d ignored (id already taken): %s", cid, i, reason)
-            rows.duplicates.append({"row": i, "competition_id": cid, "reason": reason})
-            continue
-        taken.add(cid)
-        rows.skipped.append({"competition_id": cid, "status": "skipped", "valid_submission": False,
-                             "fallback_used": False, "attempts": 0, "error": reason,
-                             "folder": skipped_folder(cid)})
-    return rows
 
 
 def model_problems(config: RunConfig) -> list[str]:

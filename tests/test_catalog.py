@@ -16,7 +16,8 @@ import pytest
 import storage
 from actors.errors import ConfigError
 from actors.task import Competition
-from jobs.catalog import build_catalog, load_catalog, validate_catalog, write_catalog
+from jobs.catalog import build_catalog, validate_catalog, write_catalog
+from jobs.catalog_read import load_catalog
 from jobs.cli import main
 
 OPEN = Path("/work/shared/benchmarks/open")

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pyarrow.parquet as pq
 import pytest
 
-from jobs.catalog import build_catalog, load_catalog, validate_catalog, write_catalog
+from jobs.catalog import build_catalog, validate_catalog, write_catalog
+from jobs.catalog_read import load_catalog
 from tests.test_catalog import copy_tasks, edit_meta, reasons_by_task
 
 

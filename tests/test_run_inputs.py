@@ -13,7 +13,7 @@ import pytest
 
 from jobs.cli import main as cli
 from storage import s3client
-from jobs.run_inputs import load_rows
+from jobs.catalog_read import load_rows
 from tests.open_tasks import catalog_row
 
 
