@@ -24,6 +24,7 @@ from actors.errors import ConfigError
 from actors.task import Competition
 from jobs.config import RunConfig
 from jobs.run_inputs import check_inputs, temp_root
+from jobs.run_options import add_arguments, from_args, to_config
 
 logger = logging.getLogger(__name__)
 LLM_ACTOR_CPUS = 0.5  # logical CPUs: with 2 cores, whole-CPU actors would starve Ray Data (see README)
@@ -176,50 +177,12 @@ def _fmt(v: Any) -> str:
 
 
 def config_from_args(args: argparse.Namespace) -> RunConfig:
-    from actors.llm.base import LLMConfig
-
-    llm = LLMConfig(backend="openai" if args.llm_url else ("replay" if args.replay else "embedded"),
-                    model=args.model, base_url=args.llm_url, cache_dir=args.cache_dir, n_ctx=args.n_ctx,
-                    n_threads=args.threads, n_parallel=args.concurrency if not args.llm_url else 1)
-    data: dict[str, Any] = {
-        "catalog": args.catalog, "out": args.out, "mode": args.mode, "concurrency": args.concurrency,
-        "seed": args.seed, "only": args.only, "llm": llm,
-        "run_id": args.run_id or datetime.now(UTC).strftime("run-%Y%m%d-%H%M%S"),
-        "executor": {"max_fix": args.max_fix},
-        "sandbox": {"timeout_s": args.timeout, "memory_mb": args.memory_mb},
-        "search": {"candidates": args.search},
-        "coder": {"styles": {"preprocess": args.stage_style, "model": args.stage_style, "train": args.stage_style,
-                             "predict": "code" if args.stage_style == "code" else "harness"}},
-    }
-    return RunConfig(**data)
+    return to_config(from_args(args))
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("run", help="solve a catalog of competitions on Ray")
-    p.add_argument("--catalog", required=True, help="catalog Parquet URI (local, file:// or s3://)")
-    p.add_argument("--out", required=True, help="results root URI; the run writes OUT/RUN_ID/")
-    p.add_argument("--run-id", default=None, help="resume this run (default: a new timestamped id)")
-    p.add_argument("--model", default="qwen2.5-coder-0.5b",
-                   help="embedded model name (qwen2.5-coder-0.5b, qwen2.5-coder-1.5b, smollm2-135m) "
-                        "or the served model name with --llm-url")
-    p.add_argument("--llm-url", default=None, help="OpenAI-compatible base URL (e.g. Ray Serve, vLLM)")
-    p.add_argument("--mode", choices=("linguacodus", "vanilla"), default="linguacodus")
-    p.add_argument("--max-fix", type=int, default=3, help="fix rounds after the first execution")
-    p.add_argument("--timeout", type=float, default=600.0, help="wall-clock seconds of one execution")
-    p.add_argument("--memory-mb", type=int, default=3072, help="memory limit of one execution")
-    p.add_argument("--concurrency", type=int, default=2, help="competitions solved at once")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--only", nargs="+", default=None, help="solve only these competition ids")
-    p.add_argument("--cache-dir", default=None, help="LLM response cache folder (record / replay)")
-    p.add_argument("--replay", action="store_true", help="answer only from --cache-dir, with no model")
-    p.add_argument("--n-ctx", type=int, default=8192, help="context tokens per slot (embedded)")
-    p.add_argument("--stage-style", choices=("plan", "code"), default="plan",
-                   help="preprocess, model and train stages: a JSON plan under a grammar of the task's columns and the "
-                        "installed estimators, rendered to code (default), or free-form code (for stronger models)")
-    p.add_argument("--threads", type=int, default=None,
-                   help="embedded engine threads (default: every core; fewer on a host shared with other work)")
-    p.add_argument("--search", type=int, default=0, metavar="N",
-                   help="after a working solution, search N alternative model candidates with Ray Tune (0: off)")
+    add_arguments(p)
     p.set_defaults(func=_main)
 
 

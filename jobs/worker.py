@@ -8,7 +8,7 @@ A message:
      "options": {"mode": "linguacodus", "max_fix": 3, "timeout": 600, "concurrency": 2,
                  "model": "linguacodus-instruct", "llm_url": "http://llm:8000/v1", "only": ["penguins"]}}
 
-`run_id` defaults to the message's name; `options` are the flags of `linguacodus run` (see RunOptions);
+`run_id` defaults to the message's name; `options` are the flags of `linguacodus run` (jobs/run_options.py);
 an option left out takes the worker's flag (`--llm-url`, `--model`, which default to the env
 LINGUACODUS_LLM_URL / LINGUACODUS_LLM_MODEL, as the RayCronJob sets them), then run's own default.
 A message that is not JSON, lacks catalog/out, or has an unknown or ill-typed option is dead-lettered
@@ -26,34 +26,17 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 import storage
+from jobs.config import RunConfig
+from jobs.run_options import MessageOptions, RunOptions, to_config
 from storage.inbox import Claim, Inbox, LeaseKeeper, message_id
 
 logger = logging.getLogger(__name__)
 MAX_BACKOFF_S = 600.0  # longest wait between passes while the inbox's store is unreachable
-
-
-class RunOptions(BaseModel):
-    """`linguacodus run` flags a message may set (names as in the flags, with underscores)."""
-
-    model_config = ConfigDict(extra="forbid", protected_namespaces=())
-
-    mode: Literal["linguacodus", "vanilla"] | None = Field(None, description="Staged pipeline or baseline.")
-    max_fix: int | None = Field(None, ge=0, description="Fix rounds after the first execution.")
-    timeout: float | None = Field(None, gt=0, description="Wall-clock seconds of one execution.")
-    memory_mb: int | None = Field(None, gt=0, description="Memory limit of one execution.")
-    concurrency: int | None = Field(None, ge=1, description="Competitions solved at once.")
-    seed: int | None = Field(None, description="Sampling / split seed.")
-    only: list[str] | None = Field(None, description="Solve only these competition ids.")
-    model: str | None = Field(None, description="Embedded model name, or served model name with llm_url.")
-    llm_url: str | None = Field(None, description="OpenAI-compatible base URL (else the worker's).")
-    n_ctx: int | None = Field(None, ge=256, description="Embedded: context tokens per slot.")
-    cache_dir: str | None = Field(None, description="LLM reply cache folder on the worker (record / replay).")
-    replay: bool | None = Field(None, description="Answer only from cache_dir, no model.")
 
 
 class RunRequest(BaseModel):
@@ -63,7 +46,8 @@ class RunRequest(BaseModel):
     out: str = Field(min_length=1, description="Results root URI.")
     run_id: str | None = Field(None, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
                                description="Run id (default: the message name).")
-    options: RunOptions = Field(default_factory=RunOptions, description="`linguacodus run` flags.")
+    options: MessageOptions = Field(default_factory=MessageOptions,  # type: ignore[valid-type]
+                                    description="`linguacodus run` flags, any of them (jobs/run_options.py).")
 
 
 class MessageError(ValueError):
@@ -90,25 +74,17 @@ def parse_message(raw: bytes) -> RunRequest:
         raise MessageError(f"invalid request: {problems}") from exc
 
 
-def run_config(request: RunRequest, msg_id: str, settings: WorkerSettings) -> Any:
-    """The RunConfig of a request, built through `linguacodus run`'s own flag handling."""
-    from jobs.run import config_from_args, register
-
-    parser = argparse.ArgumentParser()
-    register(parser.add_subparsers())
-    ns = parser.parse_args(["run", "--catalog", request.catalog, "--out", request.out,
-                            "--run-id", request.run_id or msg_id])
+def run_config(request: RunRequest, msg_id: str, settings: WorkerSettings) -> RunConfig:
+    """The RunConfig of a request: the message's options over the worker's defaults over run's own."""
     opts = request.options.model_dump(exclude_none=True)
-    ns.llm_url = opts.pop("llm_url", None) or settings.llm_url
+    llm_url = opts.pop("llm_url", None) or settings.llm_url
     model = opts.pop("model", None) or settings.model
-    if model is None and ns.llm_url:
+    if model is None and llm_url:
         model = os.environ.get("LINGUACODUS_LLM_MODEL")
-    if model is not None:
-        ns.model = model
-    for key, value in opts.items():
-        setattr(ns, key, value)
     try:
-        return config_from_args(ns)
+        options = RunOptions(catalog=request.catalog, out=request.out, run_id=request.run_id or msg_id,
+                             llm_url=llm_url, **({"model": model} if model is not None else {}), **opts)
+        return to_config(options)
     except (ValidationError, ValueError) as exc:
         raise MessageError(f"invalid run options: {exc}") from exc
 

@@ -1,0 +1,107 @@
+"""The options of a run, written once: `RunOptions` is every flag of `linguacodus run` (name, type,
+default, help). The CLI's argparse flags and the worker's message options are derived from it, and
+`to_config` turns it into the RunConfig the pipeline actors get, so a new flag is one field here.
+"""
+from __future__ import annotations
+
+import argparse
+import types
+import typing
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, create_model
+
+from actors.llm.base import LLMConfig
+from jobs.config import RunConfig
+
+
+class RunOptions(BaseModel):
+    """`linguacodus run` flags (names as in the flags, with underscores)."""
+
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+
+    catalog: str = Field(min_length=1, description="catalog Parquet URI (local, file:// or s3://)")
+    out: str = Field(min_length=1, description="results root URI; the run writes OUT/RUN_ID/")
+    run_id: str | None = Field(None, description="resume this run (default: a new timestamped id)")
+    model: str = Field("qwen2.5-coder-0.5b", description="embedded model name (qwen2.5-coder-0.5b, "
+                       "qwen2.5-coder-1.5b, smollm2-135m) or the served model name with --llm-url")
+    llm_url: str | None = Field(None, description="OpenAI-compatible base URL (e.g. Ray Serve, vLLM)")
+    mode: Literal["linguacodus", "vanilla"] = Field("linguacodus", description="staged pipeline or one-prompt baseline")
+    max_fix: int = Field(3, ge=0, description="fix rounds after the first execution")
+    timeout: float = Field(600.0, gt=0, description="wall-clock seconds of one execution")
+    memory_mb: int = Field(3072, gt=0, description="memory limit of one execution")
+    concurrency: int = Field(2, ge=1, description="competitions solved at once")
+    seed: int = Field(0, description="seed for sampling and the harness's folds")
+    only: list[str] | None = Field(None, description="solve only these competition ids")
+    cache_dir: str | None = Field(None, description="LLM response cache folder (record / replay)")
+    replay: bool = Field(False, description="answer only from --cache-dir, with no model")
+    n_ctx: int = Field(8192, ge=256, description="context tokens per slot (embedded)")
+    stage_style: Literal["plan", "code"] = Field(
+        "plan", description="preprocess, model and train stages: a JSON plan under a grammar of the task's columns "
+        "and the installed estimators, rendered to code (default), or free-form code (for stronger models)")
+    threads: int | None = Field(None, ge=1, description="embedded engine threads (default: every core; fewer on a "
+                                "host shared with other work)")
+    search: int = Field(0, ge=0, description="after a working solution, search N alternative model candidates with "
+                        "Ray Tune (0: off)", json_schema_extra={"metavar": "N"})
+
+
+# What a worker's message may set: every flag but where the run comes from and goes (the message's
+# own catalog, out and run_id), all optional, so a message names only what it changes.
+def _optional(f: Any) -> Any:
+    """The field's type with None allowed, keeping its constraints (ge=0 and the like)."""
+    return Annotated[(f.annotation | None, *f.metadata)] if f.metadata else f.annotation | None
+
+
+MessageOptions = create_model(
+    "MessageOptions", __config__=ConfigDict(extra="forbid", protected_namespaces=()),
+    **{name: (_optional(f), Field(None, description=f.description))
+       for name, f in RunOptions.model_fields.items() if name not in ("catalog", "out", "run_id")})
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """One --flag per RunOptions field, with its type, default and help."""
+    for name, f in RunOptions.model_fields.items():
+        flag = "--" + name.replace("_", "-")
+        kind = _kind(f.annotation)
+        extra = f.json_schema_extra if isinstance(f.json_schema_extra, dict) else {}
+        kw: dict[str, Any] = {"help": f.description, **({"metavar": extra["metavar"]} if "metavar" in extra else {})}
+        if f.is_required():
+            kw["required"] = True
+        else:
+            kw["default"] = f.default
+        if kind is bool:
+            parser.add_argument(flag, action="store_true", **kw)
+        elif typing.get_origin(kind) is Literal:
+            parser.add_argument(flag, choices=typing.get_args(kind), **kw)
+        elif typing.get_origin(kind) is list:
+            parser.add_argument(flag, nargs="+", **kw)
+        else:
+            parser.add_argument(flag, type=kind, **kw)
+
+
+def _kind(annotation: Any) -> Any:
+    """The flag's type: X of `X | None`."""
+    if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union:
+        return next(a for a in typing.get_args(annotation) if a is not type(None))
+    return annotation
+
+
+def from_args(args: argparse.Namespace) -> RunOptions:
+    """The options of parsed `linguacodus run` flags (other attributes of the namespace are ignored)."""
+    return RunOptions(**{name: getattr(args, name) for name in RunOptions.model_fields if hasattr(args, name)})
+
+
+def to_config(options: RunOptions) -> RunConfig:
+    """The RunConfig these options mean (the form the pipeline actors get)."""
+    o = options
+    llm = LLMConfig(backend="openai" if o.llm_url else ("replay" if o.replay else "embedded"),
+                    model=o.model, base_url=o.llm_url, cache_dir=o.cache_dir, n_ctx=o.n_ctx,
+                    n_threads=o.threads, n_parallel=o.concurrency if not o.llm_url else 1)
+    return RunConfig(
+        catalog=o.catalog, out=o.out, mode=o.mode, concurrency=o.concurrency, seed=o.seed, only=o.only, llm=llm,
+        run_id=o.run_id or datetime.now(UTC).strftime("run-%Y%m%d-%H%M%S"),
+        executor={"max_fix": o.max_fix}, sandbox={"timeout_s": o.timeout, "memory_mb": o.memory_mb},
+        search={"candidates": o.search},
+        coder={"styles": {"preprocess": o.stage_style, "model": o.stage_style, "train": o.stage_style,
+                          "predict": "code" if o.stage_style == "code" else "harness"}})
