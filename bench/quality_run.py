@@ -173,16 +173,16 @@ def _run_linguacodus(runner: Runner, task: BenchTask, folder: Path) -> PairResul
     if runner.threads:
         cmd += ["--threads", str(runner.threads)]  # the embedded LLM's threads; the rest follows env()
     code, seconds = run_process(cmd, runner.linguacodus_timeout_s, folder, runner.env())
-    run_dir = folder / "runs" / "quality"
+    layout = storage.RunLayout(str(folder / "runs"), "quality")
     details: dict[str, Any] = {"budget_flag": runner.linguacodus_has_budget, "command": " ".join(cmd)}
-    if (run_dir / "results.parquet").is_file():
-        rows = pd.read_parquet(run_dir / "results.parquet")
+    if Path(layout.results_parquet).is_file():
+        rows = pd.read_parquet(layout.results_parquet)
         row = rows[rows["competition_id"] == cid].to_dict("records")
         if row:
             keep = ("status", "score", "leaderboard_percentile", "fallback_used", "attempts", "seconds_total",
                     "seconds_llm", "seconds_exec", "validation_score", "trials", "seconds_search", "error")
             details["results_row"] = {k: _plain(row[0].get(k)) for k in keep if k in row[0]}
-    result = _graded(task, "linguacodus", folder, run_dir / cid / "submission.csv", code, seconds, runner, details,
+    result = _graded(task, "linguacodus", folder, Path(layout.competition(cid).submission_csv), code, seconds, runner, details,
                      runner.linguacodus_timeout_s)
     own = details.get("results_row", {}).get("score")
     if result.score is not None and own is not None and abs(own - result.score) > 1e-9:

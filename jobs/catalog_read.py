@@ -78,9 +78,7 @@ def load_rows(uri: str) -> CatalogRows:
             rows.duplicates.append({"row": i, "competition_id": cid, "reason": reason})
             continue
         taken.add(cid)
-        rows.skipped.append({"competition_id": cid, "status": "skipped", "valid_submission": False,
-                             "fallback_used": False, "attempts": 0, "error": reason,
-                             "folder": skipped_folder(cid)})
+        rows.skipped.append({"competition_id": cid, "error": reason, "folder": skipped_folder(cid)})
     return rows
 
 

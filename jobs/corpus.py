@@ -63,10 +63,11 @@ def _absolute(uri: str) -> str:
 
 
 def _from_run(run_uri: str, catalog_override: str | None) -> tuple[list[dict[str, Any]], list[Skipped]]:
-    results_uri = storage.join(run_uri, "results.parquet")
+    layout = storage.RunLayout.at(run_uri)
+    results_uri = layout.results_parquet
     if not storage.exists(results_uri):
         return [], [Skipped(run_uri, "*", "no results.parquet: not OUT/RUN_ID of a finished `linguacodus run`")]
-    run_json = storage.join(run_uri, "run.json")
+    run_json = layout.run_json
     info = storage.read_json(run_json) if storage.exists(run_json) else {}
     run_id = str(info.get("run_id") or posixpath.basename(run_uri))
     catalog_uri = catalog_override or (info.get("config") or {}).get("catalog")

@@ -16,7 +16,7 @@ logger = logging.getLogger(__name__)
 def default_output(run_uri: str, compare_uri: str | None) -> str:
     """OUT/RUN_ID/report.html; a comparison goes beside it, so it never replaces the run's own report."""
     if compare_uri is None:
-        return storage.join(run_uri, "report.html")
+        return storage.RunLayout.at(run_uri).report_html
     return storage.join(run_uri, f"compare-{posixpath.basename(str(compare_uri).rstrip('/'))}.html")
 
 

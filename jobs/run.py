@@ -14,6 +14,7 @@ import platform
 import shutil
 import sys
 import time
+from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 
@@ -25,6 +26,7 @@ from actors.task import Competition
 from jobs.config import RunConfig
 from jobs.run_inputs import check_inputs, temp_root
 from jobs.run_options import add_arguments, from_args, to_config
+from storage.results import CompetitionResult
 
 logger = logging.getLogger(__name__)
 LLM_ACTOR_CPUS = 0.5  # logical CPUs: with 2 cores, whole-CPU actors would starve Ray Data (see README)
@@ -91,8 +93,9 @@ def run(config: RunConfig) -> list[dict[str, Any]]:
         bad = [b for b in bad if b["competition_id"] in set(config.only)]
     for row in bad:
         logger.warning("%s skipped: %s", row["competition_id"], row["error"])
-        storage.write_json(layout.competition(row["folder"]).result_json,
-                           {"run_id": config.run_id, **{k: v for k, v in row.items() if k != "folder"}})
+        skipped = CompetitionResult(run_id=config.run_id, competition_id=row["competition_id"], status="skipped",
+                                    valid_submission=False, fallback_used=False, attempts=0, error=row["error"])
+        storage.write_json(layout.competition(row["folder"]).result_json, skipped.to_json())
     done = {c.competition_id for c in valid if _complete(layout, c.competition_id)}
     todo = [c for c in valid if c.competition_id not in done]
     logger.info("run %s: %d competitions, %d already complete, %d to solve, %d invalid rows",
@@ -113,26 +116,24 @@ def run(config: RunConfig) -> list[dict[str, Any]]:
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
     ids = [c.competition_id for c in valid] + [b["folder"] for b in bad]
-    rows = [storage.read_json(layout.competition(cid).result_json) for cid in ids
-            if storage.exists(layout.competition(cid).result_json)]
-    table_rows = [{k: v for k, v in r.items() if k != "details"} for r in rows]
-    storage.write_parquet(layout.results_parquet, storage.rows_to_table(table_rows).to_pandas())
-    counts: dict[str, int] = {}
-    for r in rows:
-        counts[r["status"]] = counts.get(r["status"], 0) + 1
+    results = [CompetitionResult.from_json(storage.read_json(layout.competition(cid).result_json)) for cid in ids
+               if storage.exists(layout.competition(cid).result_json)]
+    storage.write_parquet(layout.results_parquet, storage.rows_to_table(results).to_pandas())
+    counts = dict(Counter(r.status for r in results))
     run_info.update(finished_at=datetime.now(UTC).isoformat(), counts=counts,
-                    seconds_this_session=round(time.monotonic() - t0, 1), model=_model_of(rows))
+                    seconds_this_session=round(time.monotonic() - t0, 1),
+                    model=next((r.model for r in results if r.model), None))
     storage.write_json(layout.run_json, run_info)
-    if len(rows) == len(ids):
+    if len(results) == len(ids):
         storage.write_text(layout.success, "")
     else:
-        logger.error("%d of %d competitions have no result; _SUCCESS not written", len(ids) - len(rows), len(ids))
+        logger.error("%d of %d competitions have no result; _SUCCESS not written", len(ids) - len(results), len(ids))
     try:  # the results index and report.html: a failure there is logged, never a failed run
         from jobs.results import publish
         publish(config.out, config.run_id)
     except Exception:  # noqa: BLE001
         logger.exception("run %s: index / report not written", config.run_id)
-    return table_rows
+    return [r.row() for r in results]
 
 
 def _complete(layout: storage.RunLayout, cid: str) -> bool:
@@ -140,10 +141,6 @@ def _complete(layout: storage.RunLayout, cid: str) -> bool:
     transient: storage or endpoint down), so a resumed run retries failed rows only."""
     uri = layout.competition(cid).result_json
     return storage.exists(uri) and storage.read_json(uri).get("status") != "failed"
-
-
-def _model_of(rows: list[dict[str, Any]]) -> str | None:
-    return next((r.get("model") for r in rows if r.get("model")), None)
 
 
 def print_summary(rows: list[dict[str, Any]], out: str) -> None:

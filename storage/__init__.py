@@ -1,13 +1,12 @@
 """Object storage for linguacodus: local paths, file:// and s3:// behind one API, atomic writes,
 and the results layout. Imports nothing else from the project."""
 from storage.errors import StorageError, StorageNotFoundError, StorageTransientError
-from storage.layout import (
+from storage.layout import AttemptLayout, CompetitionLayout, RunLayout
+from storage.results import (
     RESULT_COLUMNS,
     RESULT_STATUSES,
     RESULTS_SCHEMA_VERSION,
-    AttemptLayout,
-    CompetitionLayout,
-    RunLayout,
+    CompetitionResult,
     rows_to_table,
 )
 from storage.uri import (
@@ -37,7 +36,8 @@ from storage.uri import (
 )
 
 __all__ = [
-    "RESULT_COLUMNS", "RESULT_STATUSES", "RESULTS_SCHEMA_VERSION", "AttemptLayout", "CompetitionLayout", "RunLayout",
+    "RESULT_COLUMNS", "RESULT_STATUSES", "RESULTS_SCHEMA_VERSION", "AttemptLayout", "CompetitionLayout",
+    "CompetitionResult", "RunLayout",
     "StorageError", "StorageNotFoundError", "StorageTransientError", "copy", "delete",
     "download_dir", "exists", "is_dir", "is_s3", "join", "list_uris", "local_path", "move",
     "put_if_absent", "pyarrow_filesystem", "read_bytes", "read_csv", "read_json", "read_parquet",

@@ -20,7 +20,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from storage.layout import RESULT_COLUMNS, RunLayout
+from storage.layout import RunLayout
+from storage.results import RESULT_COLUMNS
 from storage.uri import exists, join, list_uris, pyarrow_filesystem, read_json, read_parquet_table, write_bytes
 
 logger = logging.getLogger(__name__)
@@ -116,7 +117,11 @@ def reindex(out_uri: str) -> list[str]:
     done = []
     for folder in list_uris(out_uri):
         run_id = posixpath.basename(folder.rstrip("/"))
-        if run_id.startswith(("_", ".")) or not exists(join(folder, "results.parquet")):
+        try:
+            layout = RunLayout(out_uri, run_id)
+        except ValueError:  # "_index", a hidden folder, a name no run id can have: not a run
+            continue
+        if run_id.startswith("_") or not exists(layout.results_parquet):
             continue
         try:
             index_run(out_uri, run_id, rebuild=False)

@@ -1,17 +1,14 @@
-"""Where a run's artifacts live (SPEC.md, "Results (output)") and the results.parquet schema.
+"""Where a run's artifacts live (SPEC.md, "Results (output)"): every path of a run comes from here.
 
-    OUT/RUN_ID/run.json, results.parquet, _SUCCESS
-    OUT/RUN_ID/COMPETITION_ID/{result.json, instructions.json, solution.py, submission.csv,
-                               llm_calls.jsonl, attempts/NN/{code.py, stdout.txt, stderr.txt, result.json}}
+    OUT/RUN_ID/run.json, results.parquet, report.html, _SUCCESS
+    OUT/RUN_ID/COMPETITION_ID/{result.json, instructions.json, solution.py, submission.csv, search.json,
+                               llm_calls.jsonl, stages/STAGE.py,
+                               attempts/NN/{code.py, stdout.txt, stderr.txt, result.json}}
 """
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass
-from typing import Any
-
-import pyarrow as pa
 
 from storage.uri import join
 
@@ -76,6 +73,19 @@ class CompetitionLayout:
         return join(self.root, "llm_calls.jsonl")
 
     @property
+    def search_json(self) -> str:
+        """The search's space and every trial (written only when the search ran)."""
+        return join(self.root, "search.json")
+
+    @property
+    def stages_dir(self) -> str:
+        return join(self.root, "stages")
+
+    def stage(self, name: str) -> str:
+        """stages/NAME.py: the code of one generated stage."""
+        return join(self.stages_dir, f"{_check_name('stage', name)}.py")
+
+    @property
     def attempts_dir(self) -> str:
         return join(self.root, "attempts")
 
@@ -99,6 +109,12 @@ class RunLayout:
     def __post_init__(self) -> None:
         _check_name("run_id", self.run_id)
 
+    @classmethod
+    def at(cls, run_uri: str) -> RunLayout:
+        """The layout of the run whose folder is run_uri (OUT/RUN_ID)."""
+        out, _, run_id = str(run_uri).rstrip("/").rpartition("/")
+        return cls(out, run_id)
+
     @property
     def root(self) -> str:
         return join(self.out_uri, self.run_id)
@@ -112,66 +128,13 @@ class RunLayout:
         return join(self.root, "results.parquet")
 
     @property
+    def report_html(self) -> str:
+        return join(self.root, "report.html")
+
+    @property
     def success(self) -> str:
         """_SUCCESS: written last, when every competition has a row."""
         return join(self.root, "_SUCCESS")
 
     def competition(self, competition_id: str) -> CompetitionLayout:
         return CompetitionLayout(join(self.root, _check_name("competition_id", competition_id)))
-
-
-RESULT_STATUSES = ("graded", "invalid_submission", "failed", "skipped")
-# Version of the results contract (RESULT_COLUMNS and the OUT/RUN_ID layout), written to run.json and
-# the index: bump it when a column is removed or changes meaning. Runs written before it existed are 0.
-RESULTS_SCHEMA_VERSION = 1
-
-# results.parquet: the SPEC columns first, then our additions (validation_score, metric, mode, model).
-RESULT_COLUMNS = pa.schema([
-    pa.field("run_id", pa.string(), nullable=False),
-    pa.field("competition_id", pa.string(), nullable=False),
-    pa.field("status", pa.string(), nullable=False),  # one of RESULT_STATUSES
-    pa.field("score", pa.float64()),  # null unless graded
-    pa.field("higher_is_better", pa.bool_()),
-    pa.field("leaderboard_percentile", pa.float64()),  # % of teams beaten (0-100, ties half); null without leaderboard
-    pa.field("medal", pa.string()),  # gold / silver / bronze / null
-    pa.field("valid_submission", pa.bool_()),
-    pa.field("attempts", pa.int64()),  # sandbox executions
-    pa.field("fallback_used", pa.bool_()),
-    pa.field("prompt_tokens", pa.int64()),
-    pa.field("completion_tokens", pa.int64()),
-    pa.field("seconds_total", pa.float64()),
-    pa.field("seconds_llm", pa.float64()),
-    pa.field("seconds_exec", pa.float64()),
-    pa.field("error", pa.string()),
-    pa.field("validation_score", pa.float64()),  # the script's own hold-out score
-    pa.field("metric", pa.string()),
-    pa.field("mode", pa.string()),  # pipeline mode (e.g. staged, search)
-    pa.field("model", pa.string()),  # LLM that wrote the code
-])
-
-
-def _clean(value: Any) -> Any:
-    # NaN means "no value" in pandas-land; in results.parquet it is null.
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    return value
-
-
-def rows_to_table(rows: list[dict[str, Any]]) -> pa.Table:
-    """Conform result rows to RESULT_COLUMNS: missing keys become null, keys not in the schema
-    are dropped (they belong in result.json), types are cast; a bad status raises ValueError."""
-    for row in rows:
-        if not row.get("run_id") or not row.get("competition_id"):
-            raise ValueError(f"result row without run_id or competition_id: {row!r:.200}")
-        if row.get("status") not in RESULT_STATUSES:
-            raise ValueError(
-                f"{row.get('competition_id')}: status {row.get('status')!r} not in {RESULT_STATUSES}"
-            )
-    columns = {}
-    for field in RESULT_COLUMNS:
-        values = [_clean(row.get(field.name)) for row in rows]
-        try:
-            columns[field.name] = pa.array(values, type=field.type)
-        except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
-            raise ValueError(f"results column {field.name!r}: {exc}") from exc
-    return pa.table(columns, schema=RESULT_COLUMNS)

@@ -64,12 +64,13 @@ def load_run(run_uri: str, *, with_leaderboards: bool = True) -> RunData:
     problems: list[str] = []
     if not storage.is_dir(run_uri):
         raise FileNotFoundError(f"{run_uri}: no such run folder")
-    info = _try(problems, f"{run_uri}/run.json", lambda: storage.read_json(storage.join(run_uri, "run.json")), {})
+    layout = storage.RunLayout.at(run_uri)
+    info = _try(problems, layout.run_json, lambda: storage.read_json(layout.run_json), {})
     run_id = str(info.get("run_id") or posixpath.basename(run_uri))
-    rows = _rows(run_uri, problems)
+    rows = _rows(layout, problems)
     boards = _leaderboard_uris(info, problems) if with_leaderboards else {}
-    comps = tuple(_competition(run_uri, row, boards.get(str(row["competition_id"])), problems) for row in rows)
-    complete = storage.exists(storage.join(run_uri, "_SUCCESS"))
+    comps = tuple(_competition(layout, row, boards.get(str(row["competition_id"])), problems) for row in rows)
+    complete = storage.exists(layout.success)
     return RunData(run_uri, run_id, info, comps, complete, tuple(problems))
 
 
@@ -82,16 +83,16 @@ def _try(problems: list[str], what: str, read: Callable[[], T], default: T) -> T
         return default
 
 
-def _rows(run_uri: str, problems: list[str]) -> list[dict[str, Any]]:
+def _rows(layout: storage.RunLayout, problems: list[str]) -> list[dict[str, Any]]:
     """results.parquet rows, in catalog order; without it (a run still going, or killed), every result.json."""
-    parquet = storage.join(run_uri, "results.parquet")
+    parquet = layout.results_parquet
     if storage.exists(parquet):
         frame = _try(problems, "results.parquet", lambda: storage.read_parquet(parquet), None)
         if frame is not None:
             return [{k: _plain(v) for k, v in r.items()} for r in frame.to_dict(orient="records")]
     rows = []
-    for folder in storage.list_uris(run_uri):
-        result = storage.join(folder, "result.json")
+    for folder in storage.list_uris(layout.root):
+        result = storage.CompetitionLayout(folder).result_json
         if storage.is_dir(folder) and storage.exists(result):
             raw = _try(problems, result, lambda r=result: storage.read_json(r), None)
             if isinstance(raw, dict) and raw.get("competition_id"):
@@ -122,37 +123,39 @@ def _leaderboard_uris(info: dict[str, Any], problems: list[str]) -> dict[str, st
             if isinstance(r.get("leaderboard_uri"), str) and r["leaderboard_uri"]}
 
 
-def _competition(run_uri: str, row: dict[str, Any], leaderboard_uri: str | None,
+def _competition(layout: storage.RunLayout, row: dict[str, Any], leaderboard_uri: str | None,
                  problems: list[str]) -> CompetitionData:
     cid = str(row["competition_id"])
-    root = storage.join(run_uri, cid)
+    # Not layout.competition(cid): a skipped row's id may be no valid folder name, and the report
+    # must still show the row (its artifacts are simply missing).
+    where = storage.CompetitionLayout(storage.join(layout.root, cid))
 
-    def optional_json(name: str) -> Any:
-        uri = storage.join(root, name)
+    def optional_json(uri: str) -> Any:
+        name = posixpath.relpath(uri, where.root)
         return _try(problems, f"{cid}/{name}", lambda: storage.read_json(uri), None) if storage.exists(uri) else None
 
-    result = optional_json("result.json") or {}
+    result = optional_json(where.result_json) or {}
     stages = {posixpath.basename(u)[:-3]: _try(problems, u, lambda u=u: storage.read_text(u), "")
-              for u in storage.list_uris(storage.join(root, "stages")) if u.endswith(".py")}
+              for u in storage.list_uris(where.stages_dir) if u.endswith(".py")}
     order = {name: i for i, name in enumerate(STAGE_ORDER)}
     stages = dict(sorted(stages.items(), key=lambda kv: order.get(kv[0], len(order))))
     board: tuple[float, ...] = ()
     if leaderboard_uri:
         board = _try(problems, f"{cid} leaderboard", lambda: _leaderboard_scores(leaderboard_uri), ())
-    return CompetitionData(cid, row, dict(result.get("details") or {}), optional_json("instructions.json"),
-                           stages, _attempts(root, problems), optional_json("search.json"), board)
+    return CompetitionData(cid, row, dict(result.get("details") or {}), optional_json(where.instructions_json),
+                           stages, _attempts(where, problems), optional_json(where.search_json), board)
 
 
-def _attempts(root: str, problems: list[str]) -> tuple[AttemptData, ...]:
+def _attempts(where: storage.CompetitionLayout, problems: list[str]) -> tuple[AttemptData, ...]:
     out = []
-    for folder in storage.list_uris(storage.join(root, "attempts")):
+    for folder in storage.list_uris(where.attempts_dir):
         name = posixpath.basename(folder.rstrip("/"))
         if not name.isdigit():
             continue
-        result = _try(problems, f"{folder}/result.json",
-                      lambda f=folder: storage.read_json(storage.join(f, "result.json")), {})
+        attempt = where.attempt(int(name))
+        result = _try(problems, attempt.result_json, lambda a=attempt: storage.read_json(a.result_json), {})
         out.append(AttemptData(int(name), result if isinstance(result, dict) else {},
-                               _tail(storage.join(folder, "stderr.txt")), _tail(storage.join(folder, "stdout.txt"))))
+                               _tail(attempt.stderr_txt), _tail(attempt.stdout_txt)))
     return tuple(sorted(out, key=lambda a: a.number))
 
 
