@@ -49,7 +49,7 @@ def _solve_all(config: RunConfig, todo: list[Competition]) -> None:
     import ray
 
     from actors.llm.actor import start_llm_actor
-    from jobs.solver import CompetitionSolver
+    from jobs.solve import CompetitionSolver
 
     if not ray.is_initialized():
         # RAY_ADDRESS (set by `ray job submit`, or "auto" by hand) joins a cluster; otherwise always a

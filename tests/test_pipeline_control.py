@@ -10,13 +10,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from actors.stages.coder import Coder, CoderConfig
-from actors.executor import Executor, ExecutorConfig
 from actors.llm.base import ChatRequest
-from actors.sandbox.sandbox import Sandbox, SandboxConfig
 from actors.task import Competition
 from jobs.config import RunConfig
-from jobs.pipeline import solve
+from jobs.solve import CompetitionSolver, solve
+from storage.artifacts import CompetitionArtifacts
+from tests.helpers.solve import solve_row
 from tests.fakes import ScriptedLLM
 from tests.open_tasks import OPEN, competition
 
@@ -91,11 +90,8 @@ def run_one(comp: Competition, llm: ScriptedLLM, out: Path, max_fix: int = 2, st
     """Free-form code in every stage unless `styles` says otherwise (the fix loop is the same for both)."""
     styles = styles or CODE_STYLES
     config = RunConfig(catalog="unused", out=str(out), run_id="r", executor={"max_fix": max_fix},
-                       coder={"stage_tries": stage_tries, "styles": styles})
-    sandbox = Sandbox(SandboxConfig(timeout_s=120))
-    coder = Coder(llm, sandbox, CoderConfig(stage_tries=stage_tries, styles=styles))
-    executor = Executor(sandbox, coder, ExecutorConfig(max_fix=max_fix))
-    return solve(comp, llm, coder, executor, config, str(out / "penguins"))
+                       coder={"stage_tries": stage_tries, "styles": styles}, sandbox={"timeout_s": 120})
+    return solve_row(comp, llm, config, out / "penguins")
 
 
 def test_a_stage_that_breaks_its_contract_is_regenerated_with_the_error_and_then_graded(penguins, tmp_path):
@@ -197,15 +193,13 @@ def test_plan_style_stages_are_asked_under_a_grammar_of_real_columns_and_rendere
 
 
 def test_a_store_that_refuses_every_write_gives_a_failed_row_naming_it_never_an_exception(tmp_path, s3_env):
-    from jobs.solver import CompetitionSolver
-
     config = RunConfig(catalog="unused", out="s3://no-such-bucket-for-results", run_id="r",
                        llm={"backend": "replay", "cache_dir": str(tmp_path)})
     solver = CompetitionSolver(config.model_dump_json(), llm=ScriptedLLM([]))
     comp = Competition(competition_id="ghost", description="x", metric="accuracy", task_type="binary",
                        target=["y"], id_column="id", data_uri=str(tmp_path / "nowhere"))
-    row = solve(comp, solver.llm, solver.coder, solver.executor, solver.config, "s3://no-such-bucket-for-results/r/ghost")
-    assert row["status"] == "failed" and "llm_calls.jsonl not written" in row["error"] and "NoSuchBucket" in row["error"]
+    result, _ = solve(comp, solver, CompetitionArtifacts(solver.layout.competition("ghost")))
+    assert result.status == "failed" and "llm_calls.jsonl not written" in result.error and "NoSuchBucket" in result.error
     out = solver({"competition": [comp.model_dump_json()]})  # Ray Data's UDF: an exception here ends the batch
     assert out["status"] == ["failed"]
     row = json.loads(out["unwritten_row"][0])  # handed to the driver, which tries to write it once more

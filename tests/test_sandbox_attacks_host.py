@@ -13,14 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from actors.stages.coder import Coder, CoderConfig
-from actors.executor import Executor, ExecutorConfig
 from actors.sandbox.readback import ReadBackError, read_back
 from actors.sandbox.sandbox import Sandbox, SandboxConfig
 from actors.task import Competition
 from jobs.config import RunConfig
 from jobs.inputs import PrivateInputError, stage_inputs
-from jobs.pipeline import solve
+from tests.helpers.solve import solve_row
 from tests.fakes import ScriptedLLM
 from tests.open_tasks import OPEN, catalog_row
 
@@ -41,13 +39,10 @@ def task(tmp_path: Path) -> Competition:
 def solve_with(comp: Competition, attack: str, out: Path, timeout_s: float = 120) -> dict:
     """One vanilla attempt running `attack`, then the floor; fails the test if the host hangs."""
     llm = ScriptedLLM(lambda req: f"```python\n{attack}\n```")
-    config = RunConfig(catalog="unused", out=str(out), run_id="r", mode="vanilla", executor={"max_fix": 0})
-    sandbox = Sandbox(SandboxConfig(timeout_s=60))
-    coder = Coder(llm, sandbox, CoderConfig())
-    executor = Executor(sandbox, coder, ExecutorConfig(max_fix=0))
+    config = RunConfig(catalog="unused", out=str(out), run_id="r", mode="vanilla", executor={"max_fix": 0},
+                       sandbox={"timeout_s": 60})
     rows: list[dict] = []
-    thread = threading.Thread(target=lambda: rows.append(solve(comp, llm, coder, executor, config, str(out / "c"))),
-                              daemon=True)
+    thread = threading.Thread(target=lambda: rows.append(solve_row(comp, llm, config, out / "c")), daemon=True)
     thread.start()
     thread.join(timeout_s)
     assert rows, f"the host was still busy with the attack after {timeout_s:.0f} s"

@@ -14,15 +14,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from actors.stages.coder import Coder, CoderConfig
-from actors.executor import Executor, ExecutorConfig
 from actors.llm.base import ChatRequest, LLMConfig, llm_name
 from actors.llm.cache import CachedLLM
-from actors.sandbox.sandbox import Sandbox, SandboxConfig
 from actors.search.candidates import SEED_STRIDE
 from actors.task import Competition
 from jobs.config import RunConfig
-from jobs.pipeline import solve
+from tests.helpers.solve import solve_row
 from tests.fakes import ScriptedLLM
 from tests.open_tasks import competition
 from tests.test_pipeline_control import CODE_STYLES, CRITIC, GOOD, INSTRUCTIONS, RESOLVER, stage_of
@@ -77,11 +74,9 @@ def solve_with(llm, out: Path, candidates: int, sample: int = 500) -> dict:
     # Coder/executor settings are the CLI's with --stage-style code (every stage free-form, as the
     # scripted replies are), so the CLI replay below meets the same requests.
     config = RunConfig(catalog="unused", out=str(out), run_id="r", executor={"max_fix": 0},
-                       search={"candidates": candidates, "sample": sample}, coder={"styles": CODE_STYLES})
-    sandbox = Sandbox(SandboxConfig(timeout_s=120))
-    coder = Coder(llm, sandbox, CoderConfig(styles=CODE_STYLES))
-    return solve(penguins(), llm, coder, Executor(sandbox, coder, ExecutorConfig(max_fix=0)), config,
-                 str(out / "penguins"))
+                       search={"candidates": candidates, "sample": sample}, coder={"styles": CODE_STYLES},
+                       sandbox={"timeout_s": 120})
+    return solve_row(penguins(), llm, config, out / "penguins")
 
 
 @pytest.fixture(scope="module")

@@ -4,15 +4,14 @@ Once the staged path has a working solution, the coder writes N more candidates 
 stages (model first) with other seeds and temperatures, each checked on a sample like any stage.
 Every combination with at least one candidate becomes a Tune trial (actors/search/tune.py: a
 sample rung, then a full rung, ASHA in between). The best full validation score wins if it beats
-the original solution's; the winner then goes through the executor's normal run, and the pipeline
-grades it as usual. Any failure leaves the original solution in place: the search can only make a
+the original solution's; the winner then goes through the executor's normal run (the fix loop's
+Runner), and the pipeline grades it as usual. Any failure leaves the original solution in place: the search can only make a
 competition better on validation, never worse.
 """
 from __future__ import annotations
 
 import itertools
 import logging
-import shutil
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -21,12 +20,15 @@ from typing import Any, Literal
 import pandas as pd
 from pydantic import BaseModel, Field
 
-from actors.stages.coder import Coder, Sink, StageLog
 from actors.context import TaskContext
-from actors.executor import Attempt, ExecutionOutcome, Executor
-from actors.stages.instruction import Instruction
+from actors.executor import Execution
+from actors.fixloop import Runner
+from actors.grading.validation import read_predictions, validation_score
 from actors.harness.integrate import assemble
-from actors.search.tune import TrialSpec, TuneSettings, run_tune, validation_score
+from actors.journal import Journal
+from actors.search.tune import TrialSpec, TuneSettings, run_tune
+from actors.stages.coder import Coder
+from actors.stages.instruction import Instruction
 
 logger = logging.getLogger(__name__)
 # Candidate k of a stage samples with seed base + STRIDE * (k + 1): far from the seeds of the
@@ -74,11 +76,12 @@ def generate_candidates(coder: Coder, ctx: TaskContext, plan: Instruction, stage
             temperature = config.temperatures[k % len(config.temperatures)]
             cfg = coder.config.model_copy(update={"seed": seed, "temperatures": [temperature],
                                                   "stage_tries": config.candidate_tries})
-            log = StageLog()
+            tries = Journal()  # a candidate's tries are not the competition's stage log
             t0 = time.monotonic()
-            code = Coder(coder.llm, coder.sandbox, cfg).generate_stage(ctx, plan, stage, accepted, inputs, log)
+            code = Coder(coder.llm, coder.sandbox, cfg).generate_stage(ctx, plan, stage, accepted, inputs, tries)
             label = f"{stage}-{k + 1}"
-            error = None if code is not None else (log.attempts[-1].error if log.attempts else "no code")
+            last = tries.last("stage")
+            error = None if code is not None else (last.record.error if last else "no code")
             if code is not None and code.strip() in seen:
                 code, error = None, f"duplicate of {seen[code.strip()]}"
             if code is not None:
@@ -104,29 +107,29 @@ def better(score: float | None, than: float | None, higher_is_better: bool) -> b
     return score > than if higher_is_better else score < than
 
 
-def search_solution(executor: Executor, ctx: TaskContext, plan: Instruction, stages: dict[str, str],
-                    outcome: ExecutionOutcome, inputs: dict[str, Path], sink: Sink, test_ids: pd.Series,
-                    config: SearchConfig, seed: int) -> tuple[ExecutionOutcome, dict[str, Any]]:
-    """The outcome to grade (the winner's, or `outcome` unchanged) and a summary for result details.
+def search_solution(coder: Coder, runner: Runner, plan: Instruction, stages: dict[str, str], original: Execution,
+                    original_id: int, config: SearchConfig, seed: int) -> tuple[Execution, int, dict[str, Any]]:
+    """The execution to grade (the winner's, or `original` unchanged), its journal id, and a summary for
+    result details.
 
-    Never raises: a failure is logged, recorded in search.json, and the original outcome stands."""
+    Never raises: a failure is logged, recorded in search.json, and the original execution stands."""
+    ctx, inputs = runner.ctx, runner.inputs
     cid = ctx.competition.competition_id
     started = time.monotonic()
     record: dict[str, Any] = {"config": config.model_dump(), "metric": ctx.competition.metric,
                               "higher_is_better": ctx.higher_is_better, "candidates": [], "combinations": [],
                               "trials": [], "winner": "original", "winner_score": None, "error": None}
+    best, best_id = original, original_id
     try:
         cid_col = ctx.competition.id_column
         truth = pd.read_csv(inputs["train.csv"], dtype={cid_col: str})[[cid_col, *ctx.competition.target]]
-        original = _score(ctx, truth, outcome.workdir / "val_predictions.csv") if outcome.workdir else None
-        record["original_score"] = record["winner_score"] = original
-        candidates = generate_candidates(executor.coder, ctx, plan, stages, inputs, config)
+        record["original_score"] = record["winner_score"] = _score(ctx, truth, original.val_predictions)
+        candidates = generate_candidates(coder, ctx, plan, stages, inputs, config)
         record["candidates"] = [c.to_dict() for c in candidates]
         combos = combinations(config, candidates)
         record["combinations"] = ["+".join(c.label for c in combo) for combo in combos]
         if combos:
-            outcome = _tune_and_apply(executor, ctx, stages, outcome, inputs, sink, test_ids, config, seed,
-                                      truth, combos, record)
+            best, best_id = _tune_and_apply(runner, stages, original, original_id, config, seed, truth, combos, record)
         else:
             logger.info("%s search: no candidate passed its check, the original solution stands", cid)
     except Exception as exc:  # noqa: BLE001 - the search must never cost a competition its solution
@@ -134,78 +137,63 @@ def search_solution(executor: Executor, ctx: TaskContext, plan: Instruction, sta
         record["error"] = f"{type(exc).__name__}: {exc}"
     record["seconds"] = round(time.monotonic() - started, 3)
     try:
-        sink.json("search.json", record)
+        runner.artifacts.search(record)
     except Exception as exc:  # noqa: BLE001 - a lost record must not lose the solution either
         logger.warning("%s search: search.json not written: %s", cid, exc)
-    return outcome, summary(record)
+    return best, best_id, summary(record)
 
 
-def _tune_and_apply(executor: Executor, ctx: TaskContext, stages: dict[str, str], outcome: ExecutionOutcome,
-                    inputs: dict[str, Path], sink: Sink, test_ids: pd.Series, config: SearchConfig, seed: int,
-                    truth: pd.DataFrame, combos: list[tuple[Candidate, ...]],
-                    record: dict[str, Any]) -> ExecutionOutcome:
+def _tune_and_apply(runner: Runner, stages: dict[str, str], original: Execution, original_id: int,
+                    config: SearchConfig, seed: int, truth: pd.DataFrame, combos: list[tuple[Candidate, ...]],
+                    record: dict[str, Any]) -> tuple[Execution, int]:
+    ctx = runner.ctx
     comp = ctx.competition
     constants = ctx.harness_constants(seed)
     scripts = [assemble(constants, {**stages, **{c.stage: c.code for c in combo}},  # type: ignore[misc]
                         f"Solution for {comp.competition_id}, generated by linguacodus "
                         f"(search winner {'+'.join(c.label for c in combo)}).") for combo in combos]
-    spec = TrialSpec(scripts=scripts, inputs={k: str(Path(v).resolve()) for k, v in inputs.items()}, truth=truth,
-                     metric=comp.metric, id_column=comp.id_column, targets=list(comp.target),
-                     classes=list(ctx.facts.classes), sandbox=executor.sandbox.config, sample=config.sample)
+    spec = TrialSpec(scripts=scripts, inputs={k: str(Path(v).resolve()) for k, v in runner.inputs.items()},
+                     truth=truth, metric=comp.metric, id_column=comp.id_column, targets=list(comp.target),
+                     classes=list(ctx.facts.classes), sandbox=runner.executor.sandbox.config, sample=config.sample)
     settings = TuneSettings(config.trial_cpus, config.max_concurrent, config.time_budget_s,
                             "max" if ctx.higher_is_better else "min")
     t0 = time.monotonic()
     trials = run_tune(spec, settings, name=f"search-{comp.competition_id}")
     record["tune_seconds"] = round(time.monotonic() - t0, 3)
     record["budget_exhausted"] = record["tune_seconds"] >= config.time_budget_s
+    trial_ids = []
     for t in trials:
         t["config"] = {c.stage: c.label for c in combos[t["combo"]]}
+        trial_ids.append(runner.journal.add("trial", t, original_id))
     record["trials"] = trials
     logger.info("%s search: %d trials in %.1f s: %s", comp.competition_id, len(trials), record["tune_seconds"],
                 ", ".join(f"{'+'.join(t['config'].values())} {t['status']} {t['full_score'] or t['sample_score']}"
                           for t in trials))
-    done = [t for t in trials if t["status"] == "completed"]
+    done = [(t, i) for t, i in zip(trials, trial_ids, strict=True) if t["status"] == "completed"]
     if not done:
-        return outcome
-    pick = (max if ctx.higher_is_better else min)(done, key=lambda t: t["full_score"])
+        return original, original_id
+    pick, pick_id = (max if ctx.higher_is_better else min)(done, key=lambda ti: ti[0]["full_score"])
     if not better(pick["full_score"], record["original_score"], ctx.higher_is_better):
-        return outcome
-    final = _final_run(executor, ctx, scripts[pick["combo"]], outcome, inputs, sink, test_ids, truth, record)
-    if final is None:
-        return outcome
+        return original, original_id
+    final, final_id = runner.run(scripts[pick["combo"]], parent=pick_id)  # an attempt like any other
+    record["final_run"] = {"attempt": final.number, "ok": final.ok, "error": final.error,
+                           "seconds": round(final.duration_s, 3),
+                           "validation_score": _score(ctx, truth, final.val_predictions)}
+    if not final.ok:
+        logger.warning("%s search: the winner failed its final run, the original stands: %s",
+                       comp.competition_id, final.error)
+        return original, original_id
     for candidate in combos[pick["combo"]]:
-        sink.text(f"stages/{candidate.stage}.py", candidate.code or "")
+        runner.artifacts.stage(candidate.stage, candidate.code or "")
     record["winner"] = "+".join(pick["config"].values())
     record["winner_score"] = pick["full_score"]
-    if outcome.workdir is not None:
-        shutil.rmtree(outcome.workdir, ignore_errors=True)
-    return final
+    return final, final_id
 
 
-def _final_run(executor: Executor, ctx: TaskContext, script: str, outcome: ExecutionOutcome,
-               inputs: dict[str, Path], sink: Sink, test_ids: pd.Series, truth: pd.DataFrame,
-               record: dict[str, Any]) -> ExecutionOutcome | None:
-    """The winner through the executor's normal run (an attempt like any other); None if it fails."""
-    number = len(outcome.attempts) + 1
-    result, work, stage, error = executor.execute(number, script, inputs, sink, ctx, test_ids)
-    record["final_run"] = {"attempt": number, "ok": error is None, "error": error,
-                           "seconds": round(result.duration_s, 3),
-                           "validation_score": _score(ctx, truth, work / "val_predictions.csv")}
-    if error is not None:
-        logger.warning("%s search: the winner failed its final run, the original stands: %s",
-                       ctx.competition.competition_id, error)
-        shutil.rmtree(work, ignore_errors=True)
-        return None
-    attempt = Attempt(number, True, stage, None, None, False, result.exit_code, result.duration_s,
-                      result.timed_out, result.killed_reason)
-    return ExecutionOutcome(True, script, work, [*outcome.attempts, attempt],
-                            outcome.seconds_exec + result.duration_s, None)
-
-
-def _score(ctx: TaskContext, truth: pd.DataFrame, path: Path) -> float | None:
+def _score(ctx: TaskContext, truth: pd.DataFrame, predictions: bytes | None) -> float | None:
     comp = ctx.competition
-    return validation_score(path, truth, metric=comp.metric, id_column=comp.id_column, targets=list(comp.target),
-                            classes=list(ctx.facts.classes))
+    return validation_score(read_predictions(predictions, comp.id_column), truth, metric=comp.metric,
+                            id_column=comp.id_column, targets=list(comp.target), classes=list(ctx.facts.classes))
 
 
 def summary(record: dict[str, Any]) -> dict[str, Any]:

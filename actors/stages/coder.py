@@ -9,19 +9,17 @@ return the same code (LESSONS.md #4).
 """
 from __future__ import annotations
 
-import json
 import logging
 import tempfile
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
 
 from pydantic import BaseModel, Field
 
 from actors.context import TaskContext
+from actors.harness.diagnose import stage_error
 from actors.harness.integrate import STAGE_FUNCTIONS, StageCodeError, assemble, floor_stages, sanitize_stage
+from actors.journal import Journal, StageAttempt
 from actors.llm.base import LLM, ChatRequest, extract_code
-from actors.sandbox.readback import MAX_MARKER_BYTES, MissingFile, ReadBackError, read_back
 from actors.sandbox.sandbox import ExecutionResult, Sandbox
 from actors.stages import plans
 from actors.stages.instruction import Instruction
@@ -59,59 +57,6 @@ class CoderConfig(BaseModel):
         return tuple(s for s in STAGES if self.style(s) != "harness")
 
 
-class Sink(Protocol):
-    """Where artifacts go (jobs/ binds it to object storage); paths are relative to the competition."""
-
-    def text(self, path: str, content: str) -> None: ...
-
-    def json(self, path: str, obj: Any) -> None: ...
-
-
-@dataclass(frozen=True)
-class StageAttempt:
-    stage: str
-    try_index: int
-    code: str
-    ok: bool
-    error: str | None
-    temperature: float
-    reflection: str | None = None
-    reset: bool = False
-    style: str = "code"
-
-
-@dataclass
-class StageLog:
-    """All attempts of every stage, in order; stored in result.json."""
-
-    attempts: list[StageAttempt] = field(default_factory=list)
-
-    def to_list(self) -> list[dict[str, Any]]:
-        return [{k: v for k, v in asdict(a).items() if k != "code"} for a in self.attempts]
-
-
-def stage_error(result: ExecutionResult, workdir: Path, timeout_s: float) -> tuple[str | None, str]:
-    """Which stage failed and a short, specific error text for the model."""
-    if kind := result.special_files.get("_lc_error.json"):
-        return None, f"the script failed and left an unreadable error marker: _lc_error.json is {kind}"
-    try:
-        info = json.loads(read_back(workdir, "_lc_error.json", MAX_MARKER_BYTES))
-        if isinstance(info, dict):
-            return info.get("stage"), f"{info.get('error_type')}: {info.get('message')}"
-    except MissingFile:
-        pass
-    except ReadBackError as exc:  # a planted link or FIFO: say so, never read through it
-        return None, f"the script failed and left an unreadable error marker: {exc}"
-    except (OSError, ValueError):  # not JSON: fall back to the exit status and stderr
-        pass
-    if result.timed_out:
-        return None, f"the script did not finish within {timeout_s:.0f} s; use a faster model or fewer iterations"
-    if result.killed_reason:
-        return None, f"the script was killed: {result.killed_reason}"
-    lines = [ln for ln in result.stderr.strip().splitlines() if ln.strip()]
-    return None, "\n".join(lines[-12:]) or f"exit code {result.exit_code} with no error output"
-
-
 class Coder:
     def __init__(self, llm: LLM, sandbox: Sandbox, config: CoderConfig | None = None) -> None:
         self.llm = llm
@@ -125,7 +70,7 @@ class Coder:
         style = cfg.style(stage)
         messages = stage_messages(ctx, plan, stage, previous=previous, error=error, reflection=reflection, style=style)
         reply = self.llm.chat(ChatRequest(messages=messages, max_tokens=cfg.max_tokens, temperature=temperature,
-                                          seed=cfg.seed + try_index,
+                                          seed=cfg.seed + try_index, tag=f"stage:{stage}",
                                           json_schema=plans.schema(ctx, stage) if style == "plan" else None))
         if style == "plan":
             return sanitize_stage(stage, plans.render(ctx, stage, plans.parse(reply.text, stage)))
@@ -136,7 +81,7 @@ class Coder:
                         code=code, error=error[-1500:])
         reply = self.llm.chat(ChatRequest(messages=[{"role": "user", "content": prompt}],
                                           max_tokens=self.config.reflect_tokens, temperature=0.0,
-                                          seed=self.config.seed))
+                                          seed=self.config.seed, tag="reflect"))
         return reply.text.strip()
 
     def check(self, ctx: TaskContext, stages: dict[str, str], stage: str,
@@ -154,12 +99,15 @@ class Coder:
             return False, error, result
 
     def generate_stage(self, ctx: TaskContext, plan: Instruction, stage: str, accepted: dict[str, str],
-                       inputs: dict[str, Path], log: StageLog, *, previous: str | None = None,
-                       error: str | None = None, reflection: str | None = None, first_try: int = 0) -> str | None:
-        """Up to stage_tries generations of one stage, each checked; the first that passes, else None.
+                       inputs: dict[str, Path], journal: Journal, *, previous: str | None = None,
+                       error: str | None = None, reflection: str | None = None, first_try: int = 0,
+                       parent: int | None = None) -> str | None:
+        """Up to stage_tries generations of one stage, each checked and journaled; the first that passes,
+        else None.
 
         With `previous`/`error` given, this is a fix: the first prompt shows the failed code, the error
-        and the reflection on it."""
+        and the reflection on it, and `parent` is the journal id of the execution it fixes. Each later
+        try points at the try before it."""
         cid = ctx.competition.competition_id
         reset = False
         for i in range(first_try, first_try + self.config.stage_tries):
@@ -172,8 +120,8 @@ class Coder:
                 ok, new_error, _ = self.check(ctx, {**accepted, stage: code}, stage, inputs)
             except StageCodeError as exc:
                 ok, new_error = False, str(exc)
-            log.attempts.append(StageAttempt(stage, i, code or "", ok, new_error, temperature, reflection, reset,
-                                             self.config.style(stage)))
+            parent = journal.add("stage", StageAttempt(stage, i, code or "", ok, new_error, temperature, reflection,
+                                                       reset, self.config.style(stage)), parent)
             logger.info("%s coder: stage %s try %d %s", cid, stage, i, "passed" if ok else f"failed: {new_error}")
             if ok:
                 return code

@@ -37,7 +37,7 @@ class Instructor(BatchStage):
             messages = [messages[0], *example_exchange(ctx.kind), messages[1]]
         reply = self.llm.chat(ChatRequest(messages=messages, max_tokens=cfg.max_tokens,
                                           temperature=cfg.temperature, seed=cfg.seed,
-                                          json_schema=INSTRUCTIONS_SCHEMA))
+                                          json_schema=INSTRUCTIONS_SCHEMA, tag="instructor"))
         items = parse_json(reply.text, "instructor").get("instructions") or []
         if len(items) < 1:
             raise LLMResponseError("instructor: the reply holds no instruction")

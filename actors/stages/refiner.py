@@ -85,7 +85,7 @@ class Refiner(BatchStage):
         cfg = self.config
         reply = self.llm.chat(ChatRequest(
             messages=messages_for("critic", ctx, instructions=candidates), max_tokens=cfg.max_tokens_critic,
-            temperature=cfg.temperature, seed=cfg.seed, json_schema=CRITIC_SCHEMA))
+            temperature=cfg.temperature, seed=cfg.seed, json_schema=CRITIC_SCHEMA, tag="critic"))
         items = parse_json(reply.text, "critic").get("critiques") or []
         critiques = [[str(e) for e in (item.get("errors") or [])] for item in items]
         return (critiques + [[] for _ in candidates])[: len(candidates)]
@@ -97,7 +97,7 @@ class Refiner(BatchStage):
         reply = self.llm.chat(ChatRequest(
             messages=messages_for("resolver", ctx, instructions=candidates, critiques=shown),
             max_tokens=cfg.max_tokens_resolver, temperature=cfg.temperature, seed=cfg.seed,
-            json_schema=RESOLVER_SCHEMA))
+            json_schema=RESOLVER_SCHEMA, tag="resolver"))
         data = parse_json(reply.text, "resolver")
         best = min(max(int(data.get("best", 1)), 1), len(candidates))
         refined = instruction_from(data.get("refined") or candidates[best - 1].to_dict(), rank=best)
