@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -176,8 +176,8 @@ def build_text_tasks(out: Path, seed: int = 42, teams: set[str] | None = None) -
                 built.append(task.spec.name)
                 continue
             frame = task.load(source)
-            spec = TaskSpec(**{**task.spec.__dict__, "meta": {**task.spec.meta, "source": task.spec.meta["source"]
-                                                               + "; " + _SOURCE.format(version=source.version)}})
+            source_note = f"{task.spec.meta['source']}; {_SOURCE.format(version=source.version)}"
+            spec = replace(task.spec, meta={**task.spec.meta, "source": source_note})
             chosen = [t for t in task.teams(seed) if teams is None or t[0] in teams]
 
             def board(train, test, answers, spec=spec, chosen=chosen):  # noqa: ANN001, ANN202
