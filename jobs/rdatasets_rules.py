@@ -162,7 +162,7 @@ def _is_text(s: pd.Series) -> bool:
     return values.str.split().str.len().mean() >= 3 or values.nunique() > 50
 
 
-def _is_date(name: str, s: pd.Series) -> bool:
+def is_date(name: str, s: pd.Series) -> bool:
     if pd.api.types.is_datetime64_any_dtype(s) or _tokens(name) & _DATE_NAMES:
         return True
     if s.dtype == object:
@@ -180,7 +180,7 @@ def why_not_target(name: str, s: pd.Series, cfg: RulesConfig, meaning: str = "")
         return f"{s.isna().mean():.0%} missing"
     if is_id_like(name, s) or (_DOCUMENTED_ID.search(meaning) and values.nunique() > 0.5 * len(values)):
         return "id-like"
-    if _is_date(name, s):
+    if is_date(name, s):
         return "a date"
     numeric = pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values)
     if not numeric and values.nunique() > 2 and _is_text(values):
