@@ -22,6 +22,7 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from actors.errors import ConfigError
@@ -71,18 +72,20 @@ def _leaderboard(p: Prepared, seed: int):  # noqa: ANN202 (a closure handed to w
 def _visit(source: RdatasetsSource, package: str, item: str, cfg: RdatasetsBuildConfig,
            references: DuplicateIndex, kept: DuplicateIndex) -> Prepared | Skip:
     if (task := excluded_by_name(package, item)) is not None:
-        return Skip("excluded_name", f"the {task} task's dataset")
+        return Skip("excluded_name", f"the data of {task}")
     try:
         raw = source.frame(package, item)
     except Exception as exc:  # a damaged pickle is one skipped dataset, not a failed build
         return Skip("load_error", f"{type(exc).__name__}: {exc}")
+    # Content first: an open task's data stays out whatever else is wrong with the R object
+    # (dslabs::brca, documented as a list, is the breast-cancer task's data as a frame).
+    prints = fingerprints(tidy_frame(raw)) if isinstance(raw, pd.DataFrame) else frozenset()
+    if (ref := references.match(prints)) is not None:
+        return Skip("excluded_content", f"the same data as {ref}")
     doc = source.doc(package, item)
     prepared = prepare(raw, doc, package, item, cfg.rules, cfg.seed, source.version)
     if isinstance(prepared, Skip):
         return prepared
-    prints = fingerprints(tidy_frame(raw))
-    if (ref := references.match(prints)) is not None:
-        return Skip("excluded_content", f"the same data as {ref}")
     if (dup := kept.match(prints)) is not None:
         return Skip("near_duplicate", f"the same data as {dup}")
     kept.add(f"{package}/{item}", prints)

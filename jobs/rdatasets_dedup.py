@@ -45,9 +45,9 @@ _MIN_DISTINCT = 10
 
 
 def excluded_by_name(package: str, item: str) -> str | None:
-    """The open/example task (or text task) this item is, by name; None if none."""
+    """The open/example task (or the text tasks) whose data this item is, by name; None if none."""
     if (package, item) in TEXT_TASK_ITEMS:
-        return "a text example task"
+        return "the text example tasks"
     name = normalise(item)
     for task, patterns in EXCLUDED_NAMES.items():
         if any(re.fullmatch(p, name) for p in patterns):

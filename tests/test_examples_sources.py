@@ -15,7 +15,7 @@ from jobs.rdatasets_build import RdatasetsBuildConfig, build_rdatasets
 
 OPEN = Path(__file__).resolve().parents[2] / "shared" / "benchmarks" / "open"
 ITEMS = ("AER/SwissLabor", "Ecdat/Participation", "MASS/Boston", "datasets/lynx", "datasets/mtcars",
-         "palmerpenguins/penguins")
+         "dslabs/brca", "palmerpenguins/penguins")
 
 
 def _build(out: Path, seed: int = 7) -> object:
@@ -43,6 +43,9 @@ def test_usable_datasets_are_built_and_the_others_skipped_with_their_reasons(bui
     assert skipped.loc["datasets/lynx", "reason"] == "non_tabular"
     assert skipped.loc["datasets/mtcars", "reason"] == "too_small"
     assert skipped.loc["palmerpenguins/penguins", "reason"] == "excluded_name"
+    # the breast-cancer task's data (Wisconsin diagnostic), under another name and column names
+    assert skipped.loc["dslabs/brca", "reason"] == "excluded_content"
+    assert "breast" in skipped.loc["dslabs/brca", "detail"]
     assert sorted(p.name for p in (out / "tasks").iterdir()) == ["rd-aer-swisslabor", "rd-mass-boston"]
 
 

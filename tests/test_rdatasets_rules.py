@@ -118,7 +118,7 @@ def test_open_and_example_datasets_are_excluded_by_name():
     assert excluded_by_name("carData", "Chile") == "chile-vote"
     assert excluded_by_name("vcdExtra", "Titanicp") == "titanic-categorical"
     assert excluded_by_name("datasets", "iris") == "iris-species"
-    assert excluded_by_name("dslabs", "trump_tweets") == "a text example task"
+    assert excluded_by_name("dslabs", "trump_tweets") == "the text example tasks"
     assert excluded_by_name("MASS", "Boston") is None
 
 
