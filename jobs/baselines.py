@@ -46,9 +46,10 @@ def column_kinds(frame: pd.DataFrame) -> dict[str, list[str]]:
 
 
 def model_frame(frame: pd.DataFrame, kinds: dict[str, list[str]]) -> pd.DataFrame:
-    """Numbers as floats (inf -> NaN), labels as strings ('missing' for empty); other columns dropped."""
+    """Numbers as floats (inf -> NaN; clipped to +-1e30, trees work in float32), labels as strings
+    ('missing' for empty); other columns dropped."""
     out = {c: pd.to_numeric(frame[c].astype(float), errors="coerce").replace([np.inf, -np.inf], np.nan)
-           for c in kinds["numeric"]}
+           .clip(-1e30, 1e30) for c in kinds["numeric"]}
     out |= {c: frame[c].astype("string").fillna("missing").astype(object) for c in kinds["categorical"]}
     return pd.DataFrame(out, index=frame.index)
 
@@ -116,7 +117,7 @@ def predictions(model: object, X: pd.DataFrame, ids: pd.Series, id_column: str, 
 
 def leaderboard(teams: list[Team], train: pd.DataFrame, test: pd.DataFrame, answers: pd.DataFrame, *,
                 target: str, id_column: str, metric: str,
-                features: Callable[[pd.DataFrame], pd.DataFrame]) -> pd.DataFrame:
+                features: Callable[[pd.DataFrame], pd.DataFrame], task: str = "") -> pd.DataFrame:
     """Fit every team on train, grade its test predictions; a team that fails is left out (logged)."""
     from actors.grader import grade_submission
 
@@ -132,7 +133,8 @@ def leaderboard(teams: list[Team], train: pd.DataFrame, test: pd.DataFrame, answ
             result = grade_submission(sub, answers, metric=metric, id_column=id_column, targets=[target],
                                       classes=classes)
         except Exception as exc:  # one weak baseline must not cost the task its leaderboard
-            log.warning("baseline %s failed: %s", name, str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+            log.warning("%s: baseline %s failed: %s", task, name,
+                        str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
             continue
         if result.valid and result.score is not None and np.isfinite(result.score):
             rows.append({"team_id": name, "score": round(float(result.score), 6)})

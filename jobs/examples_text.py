@@ -182,7 +182,8 @@ def build_text_tasks(out: Path, seed: int = 42, teams: set[str] | None = None) -
 
             def board(train, test, answers, spec=spec, chosen=chosen):  # noqa: ANN001, ANN202
                 return leaderboard(chosen, train, test, answers, target=spec.target, id_column=spec.id_column,
-                                   metric=spec.metric, features=lambda f: f.drop(columns=[spec.id_column]))
+                                   metric=spec.metric, features=lambda f: f.drop(columns=[spec.id_column]),
+                                   task=spec.name)
             write_task(out, spec, frame, lambda tr, te, t=task: _description(t, tr, te), seed, board)
             built.append(task.spec.name)
     return built

@@ -65,7 +65,7 @@ def _leaderboard(p: Prepared, seed: int):  # noqa: ANN202 (a closure handed to w
     def board(train, test, answers):  # noqa: ANN001, ANN202
         return leaderboard(tabular_teams(kinds, p.spec.task_type, seed), train, test, answers,
                            target=p.spec.target, id_column=p.spec.id_column, metric=p.spec.metric,
-                           features=lambda f: model_frame(f, kinds))
+                           features=lambda f: model_frame(f, kinds), task=p.spec.name)
     return board
 
 
