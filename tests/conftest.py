@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import shutil
 import signal
@@ -24,6 +25,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.helpers.catalogs import AWS_VARS
+from tests.helpers.example_runs import EXAMPLE_TASK, ExampleRuns
+from tests.helpers.processes import stop
 
 # -- markers -----------------------------------------------------------------------------------
 
@@ -142,17 +147,6 @@ def _wait_ready(server: S3Server) -> None:
                 f"(last error: {last_error}); log tail:\n{server.log_tail()}")
 
 
-def _stop(process: subprocess.Popen) -> None:
-    if process.poll() is not None:
-        return
-    process.terminate()
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=10)
-
-
 def _launch_weed(root: Path, ports: dict[str, int]) -> subprocess.Popen:
     """`weed mini` on `ports` with its data in root/data (kept across restarts)."""
     weed = find_weed()
@@ -193,7 +187,7 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
         _wait_ready(server)
         yield server
     finally:
-        _stop(process)
+        stop(process)
 
 
 @dataclass
@@ -229,7 +223,7 @@ def s3_restartable(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest
         _point_aws_env_at(server, monkeypatch)
         yield server
     finally:
-        _stop(server.process)
+        stop(server.process)
 
 
 @pytest.fixture
@@ -305,17 +299,22 @@ def tiny_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, b
     return root, whole
 
 
+# -- Ray whose workers reach the test's S3 server -----------------------------------------------
+
+@pytest.fixture
+def ray_with_s3(s3_env: object) -> Iterator[None]:
+    """In-process Ray whose workers get the test's AWS_* env (pipeline actors write to S3)."""
+    import ray
+
+    if ray.is_initialized():
+        ray.shutdown()
+    ray.init(address="local", num_cpus=2, include_dashboard=False, object_store_memory=100 << 20,
+             logging_level=logging.WARNING, runtime_env={"env_vars": {k: os.environ[k] for k in AWS_VARS}})
+    yield
+    ray.shutdown()
+
+
 # -- real runs of the example catalog (report, results index) ----------------------------------
-
-EXAMPLE_TASK = "wine-cultivar"  # 133 rows, a leaderboard of 16 scikit-learn baselines, multiclass log loss
-
-
-@dataclass(frozen=True)
-class ExampleRuns:
-    out: Path  # results root holding both runs
-    staged: str  # linguacodus mode with the smallest embedded model and a 2-candidate search
-    vanilla: str  # vanilla mode replayed from an empty cache: no model, the floor grades the row
-
 
 @pytest.fixture(scope="session")
 def example_runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ExampleRuns]:
@@ -345,7 +344,7 @@ def example_runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ExampleRu
 @pytest.fixture(scope="session")
 def chromium() -> str:
     """The Debian chromium binary (.ci/setup --dev installs it); missing FAILS the browser tests."""
-    from tests.browser import find_chromium
+    from tests.helpers.browser import find_chromium
 
     path = find_chromium()
     if path is None:

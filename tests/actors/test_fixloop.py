@@ -1,0 +1,80 @@
+"""The fix loop with the real executor and sandbox on penguins and a writer that only writes: a failed
+execution is reflected on and repaired, the same error twice is a reset, the budget is max_fix repairs,
+and every execution is numbered, written to attempts/NN/ and journaled with its parent."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from actors.executor import Execution, Executor
+from actors.fixloop import Runner, fix_loop
+from actors.harness.integrate import assemble, floor_stages
+from actors.journal import Journal
+from actors.sandbox.sandbox import Sandbox, SandboxConfig
+from jobs.inputs import stage_inputs
+from storage.artifacts import CompetitionArtifacts
+from storage.layout import CompetitionLayout
+from tests.helpers.open_tasks import context
+
+pytestmark = pytest.mark.sandbox
+
+
+@dataclass
+class Writer:
+    """Writes scripts from a list: each repair takes the next one."""
+
+    scripts: list[str]
+    seen: list[tuple[str | None, bool]] = field(default_factory=list)  # (reflection, reset) of each repair
+
+    def script(self) -> str | None:
+        return self.scripts[0] if self.scripts else None
+
+    def reflect(self, failure: Execution) -> str:
+        return f"reflected on: {failure.error}"
+
+    def repair(self, failure: Execution, reflection: str | None, reset: bool, parent: int) -> bool:
+        self.seen.append((reflection, reset))
+        self.scripts.pop(0)
+        return bool(self.scripts)
+
+
+@pytest.fixture
+def runner(tmp_path: Path) -> Runner:
+    ctx = context("penguins")
+    inputs = stage_inputs(ctx.competition, tmp_path / "staged")
+    test_ids = pd.read_csv(inputs["test.csv"], dtype={"id": str})["id"]
+    return Runner(Executor(Sandbox(SandboxConfig(timeout_s=120))), CompetitionArtifacts(
+        CompetitionLayout(str(tmp_path / "out"))), Journal(), ctx, inputs, test_ids)
+
+
+def floor(runner: Runner) -> str:
+    return assemble(runner.ctx.harness_constants(), floor_stages())
+
+
+def test_a_failed_run_is_reflected_on_and_repaired_and_every_run_is_recorded(runner: Runner, tmp_path: Path):
+    broken = "raise RuntimeError('boom')\n"
+    writer = Writer([broken, broken, floor(runner)])
+    outcome = fix_loop(writer, runner, max_fix=3)
+    assert outcome.ok and outcome.execution.number == 3 and outcome.execution.submission.startswith(b"id,")
+    assert writer.seen == [("reflected on: " + writer_error(runner, 1), False),
+                           ("reflected on: " + writer_error(runner, 2), True)]  # the same error twice: a reset
+    attempts = runner.journal.attempts()
+    assert [a["ok"] for a in attempts] == [False, False, True] and [a["reset"] for a in attempts] == [False, True, False]
+    assert [a["parent"] for a in attempts] == [None, attempts[0]["id"], attempts[1]["id"]]
+    for n in (1, 2, 3):
+        assert json.loads((tmp_path / "out" / "attempts" / f"{n:02d}" / "result.json").read_text())["exit_code"] is not None
+
+
+def test_the_budget_is_max_fix_repairs_and_the_last_error_is_the_outcome(runner: Runner):
+    writer = Writer(["raise RuntimeError('one')\n", "raise RuntimeError('two')\n", floor(runner)])
+    outcome = fix_loop(writer, runner, max_fix=1)
+    assert not outcome.ok and "two" in outcome.error and runner.journal.executions == 2
+    assert runner.journal.attempts()[-1]["reflection"] is None  # no repair left to use it
+
+
+def writer_error(runner: Runner, number: int) -> str:
+    return runner.journal.record(runner.journal.of("execution")[number - 1].id).error

@@ -1,0 +1,62 @@
+"""The real thing on a small open task: the embedded default model, Ray, the sandbox and the grader
+end to end, every artifact stored; the recorded replies replay the run offline with no model; and
+the same job writes its results to a real S3 server."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import storage
+from jobs.cli import main as cli
+from tests.helpers.open_tasks import catalog_row
+from tests.helpers.catalogs import write_catalog
+
+pytestmark = [pytest.mark.slow, pytest.mark.sandbox]
+TASK = "titanic-categorical"  # 3 categorical features: small, and the classic failure mode of small models
+
+
+def test_the_default_model_solves_a_small_task_end_to_end_and_the_run_replays_offline(tmp_path, ray_session):
+    catalog = write_catalog(tmp_path / "c.parquet", [catalog_row(TASK)])
+    out, cache = tmp_path / "out", tmp_path / "llm-cache"
+    base = ["run", "--catalog", catalog, "--out", str(out), "--concurrency", "1", "--cache-dir", str(cache)]
+    assert cli([*base, "--run-id", "live"]) == 0
+    row = pd.read_parquet(out / "live" / "results.parquet").iloc[0]
+    assert row["status"] == "graded" and row["valid_submission"]
+    assert row["model"] == "qwen2.5-coder-0.5b" and row["prompt_tokens"] > 0 and row["completion_tokens"] > 0
+    assert row["seconds_llm"] > 0 and row["attempts"] >= 1
+    folder = out / "live" / TASK
+    instructions = json.loads((folder / "instructions.json").read_text())
+    assert len(instructions["candidates"]) == 3 and len(instructions["critiques"]) == 3
+    assert instructions["refined"]["model"] and instructions["reasons"]
+    calls = [json.loads(line) for line in (folder / "llm_calls.jsonl").read_text().splitlines()]
+    assert len(calls) >= 7  # instructor, critic, resolver, four stages at least
+    for name in ("result.json", "solution.py", "submission.csv", "attempts/01/code.py", "attempts/01/stdout.txt",
+                 "attempts/01/stderr.txt", "attempts/01/result.json"):
+        assert (folder / name).exists(), name
+    assert json.loads((folder / "result.json").read_text())["details"]["facts"]["n_train"] == 987
+    assert (out / "live" / "_SUCCESS").exists()
+
+    # Offline replay: the same run from the recorded replies, with no model at all.
+    assert cli([*base, "--run-id", "replayed", "--replay"]) == 0
+    replayed = pd.read_parquet(out / "replayed" / "results.parquet").iloc[0]
+    assert replayed["valid_submission"] == row["valid_submission"]
+    assert replayed["fallback_used"] == row["fallback_used"]
+    assert (out / "replayed" / TASK / "solution.py").read_text() == (folder / "solution.py").read_text()
+
+
+def test_results_go_to_an_s3_server(tmp_path, s3_env, s3_bucket, ray_session):
+    catalog = write_catalog(tmp_path / "c.parquet", [catalog_row(TASK)])
+    catalog_uri = storage.join(s3_bucket, "catalogs", "one.parquet")
+    storage.write_bytes(catalog_uri, Path(catalog).read_bytes())
+    out = storage.join(s3_bucket, "runs")
+    assert cli(["run", "--catalog", catalog_uri, "--out", out, "--run-id", "s3run", "--model", "smollm2-135m",
+                "--concurrency", "1", "--max-fix", "1"]) == 0
+    root = storage.join(out, "s3run")
+    results = storage.read_parquet(storage.join(root, "results.parquet"))
+    assert list(results["competition_id"]) == [TASK] and bool(results["valid_submission"].iloc[0])
+    for name in ("result.json", "solution.py", "submission.csv", "llm_calls.jsonl"):
+        assert storage.exists(storage.join(root, TASK, name)), name
+    assert storage.exists(storage.join(root, "_SUCCESS")) and storage.exists(storage.join(root, "run.json"))
