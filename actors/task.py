@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 TASK_TYPES = ("binary", "multiclass", "multilabel", "regression", "multi_regression")
 DATA_TYPES = ("tabular", "text", "time_series", "image")
@@ -67,25 +67,13 @@ class Competition(BaseModel):
             raise ValueError(f"competition_id {v!r} must match [a-z0-9-]+")
         return v
 
-    @field_validator("metric")
+    @field_validator("metric", "task_type", "data_type")
     @classmethod
-    def _check_metric(cls, v: str) -> str:
-        if v not in METRIC_NAMES:
-            raise ValueError(f"unknown metric {v!r}; registered: {', '.join(METRIC_NAMES)}")
-        return v
-
-    @field_validator("task_type")
-    @classmethod
-    def _check_task_type(cls, v: str) -> str:
-        if v not in TASK_TYPES:
-            raise ValueError(f"unknown task_type {v!r}; expected one of {', '.join(TASK_TYPES)}")
-        return v
-
-    @field_validator("data_type")
-    @classmethod
-    def _check_data_type(cls, v: str) -> str:
-        if v not in DATA_TYPES:
-            raise ValueError(f"unknown data_type {v!r}; expected one of {', '.join(DATA_TYPES)}")
+    def _check_name(cls, v: str, info: ValidationInfo) -> str:
+        allowed, expected = {"metric": (METRIC_NAMES, "registered:"), "task_type": (TASK_TYPES, "expected one of"),
+                             "data_type": (DATA_TYPES, "expected one of")}[info.field_name]
+        if v not in allowed:
+            raise ValueError(f"unknown {info.field_name} {v!r}; {expected} {', '.join(allowed)}")
         return v
 
     @field_validator("target", mode="before")
