@@ -26,7 +26,7 @@ from actors.harness.integrate import assemble
 from actors.sandbox.sandbox import Sandbox, SandboxConfig
 from actors.search.proposal import default_space
 from actors.search.space import ProgramConfig, render_config
-from actors.search.tune import validation_score
+from actors.harness.diagnose import validation_score_of
 from actors.task import Competition
 
 OPEN = Path(__file__).resolve().parents[2] / "shared" / "benchmarks" / "open"
@@ -71,7 +71,7 @@ def run(script: str, task: str, work: Path, args: list[str]) -> float:
 def scores(ctx: TaskContext, work: Path, truth: pd.DataFrame) -> tuple[float | None, float | None]:
     comp = ctx.competition
     kw = {"metric": comp.metric, "id_column": comp.id_column, "targets": list(comp.target)}
-    cv = validation_score(work / "val_predictions.csv", truth, classes=ctx.facts.classes or None, **kw)
+    cv = validation_score_of(work / "val_predictions.csv", truth, classes=ctx.facts.classes or None, **kw)
     graded = grade_submission(pd.read_csv(work / "submission.csv"), pd.read_csv(comp.answers_uri),
                               classes=ctx.facts.classes or None, **kw)
     return cv, graded.score

@@ -1,7 +1,7 @@
 """What a harness run says, read from its work dir without trusting it: which stage failed and why
 (the _lc_error.json marker the harness writes, else the exit status and stderr), whether the
-submission has the shape the task needs (checked without the private answers), and where one
-stage's code sits in an integrated script."""
+submission has the shape the task needs (checked without the private answers), the validation score
+of its out-of-fold predictions, and where one stage's code sits in an integrated script."""
 from __future__ import annotations
 
 import json
@@ -10,6 +10,7 @@ from pathlib import Path
 import pandas as pd
 
 from actors.context import TaskContext
+from actors.grading.validation import validation_score
 from actors.sandbox.readback import MAX_MARKER_BYTES, MAX_TABLE_BYTES, MissingFile, ReadBackError, read_back, read_back_csv
 from actors.sandbox.sandbox import ExecutionResult
 
@@ -66,3 +67,14 @@ def stage_snippet(script: str, stage: str) -> str:
         return script[-3000:]
     tail = script.split(marker, 1)[1]
     return tail.split("# ---- stage:", 1)[0].split('if __name__ == "__main__"', 1)[0].split("\n", 1)[1].strip()
+
+
+def validation_score_of(path: Path, truth: pd.DataFrame, *, metric: str, id_column: str, targets: list[str],
+                        classes: list[str] | None) -> float | None:
+    """The validation score of a predictions file in a work dir (val_predictions.csv); None when it
+    cannot be read back (missing, a link, a FIFO, too big) or cannot be graded."""
+    try:
+        pred = read_back_csv(path.parent, path.name, MAX_TABLE_BYTES, dtype={id_column: str})
+    except ReadBackError:
+        return None
+    return validation_score(pred, truth, metric=metric, id_column=id_column, targets=targets, classes=classes)

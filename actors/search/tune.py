@@ -23,9 +23,7 @@ from typing import Any
 
 import pandas as pd
 
-from actors.grading.validation import validation_score
-from actors.harness.diagnose import stage_error
-from actors.sandbox.readback import MAX_TABLE_BYTES, ReadBackError, read_back_csv
+from actors.harness.diagnose import stage_error, validation_score_of
 from actors.sandbox.sandbox import Sandbox, SandboxConfig
 
 logger = logging.getLogger(__name__)
@@ -56,16 +54,6 @@ class CandidateFailed(RuntimeError):
         return str(self.args[0]) if self.args else "candidate failed"
 
 
-def score_file(path: Path, truth: pd.DataFrame, *, metric: str, id_column: str, targets: list[str],
-               classes: list[str] | None) -> float | None:
-    """The validation score of a predictions file in a work dir; None when it cannot be read back."""
-    try:
-        pred = read_back_csv(path.parent, path.name, MAX_TABLE_BYTES, dtype={id_column: str})
-    except ReadBackError:  # missing, a link, a FIFO, too big: no score
-        return None
-    return validation_score(pred, truth, metric=metric, id_column=id_column, targets=targets, classes=classes)
-
-
 def run_rung(spec: TrialSpec, script: str, rung: int) -> tuple[float, float]:
     """(validation score, sandbox seconds) of one rung; CandidateFailed when the script fails."""
     args = ["--check", "predict", "--sample", str(spec.sample)] if rung == 1 else []
@@ -79,7 +67,7 @@ def run_rung(spec: TrialSpec, script: str, rung: int) -> tuple[float, float]:
             where = f" in stage {stage}" if stage else ""
             raise CandidateFailed(f"rung {rung} ({'sample' if rung == 1 else 'full'} run) failed{where}: {error}",
                                   result.duration_s)
-        score = score_file(work / "val_predictions.csv", spec.truth, metric=spec.metric,
+        score = validation_score_of(work / "val_predictions.csv", spec.truth, metric=spec.metric,
                                  id_column=spec.id_column, targets=spec.targets, classes=spec.classes)
         if score is None:
             raise CandidateFailed(f"rung {rung}: val_predictions.csv missing or not gradable", result.duration_s)

@@ -185,7 +185,7 @@ def test_sparse_features_are_checked_without_densifying_them():
 def test_multi_target_tasks_get_one_raw_column_per_target_scored_alike_by_harness_and_host(
         task_type, metric, kind, targets, tmp_path):
     from actors.search.ensemble import select_ensemble
-    from actors.search.tune import validation_score
+    from actors.harness.diagnose import validation_score_of
 
     rng = np.random.RandomState(0)
     x = rng.rand(80, 2)
@@ -201,7 +201,7 @@ def test_multi_target_tasks_get_one_raw_column_per_target_scored_alike_by_harnes
     oof = pd.read_csv(work / "oof_raw.csv")
     assert list(oof.columns) == ["id", *targets] and len(oof) == 80
     assert list(pd.read_csv(work / "submission.csv").columns) == ["id", *targets]
-    harness = validation_score(work / "val_predictions.csv", train[["id", *targets]], metric=metric, id_column="id",
+    harness = validation_score_of(work / "val_predictions.csv", train[["id", *targets]], metric=metric, id_column="id",
                                targets=targets, classes=None)
     host = select_ensemble([oof], train[["id", *targets]], metric=metric, id_column="id", targets=targets).score
     assert harness is not None and harness == pytest.approx(host)

@@ -13,7 +13,7 @@ from actors.harness.integrate import assemble
 from actors.grading.metrics import rmse
 from actors.sandbox.sandbox import Sandbox, SandboxConfig
 from actors.search.space import PreprocessConfig, ProgramConfig, render_config
-from actors.search.tune import validation_score
+from actors.harness.diagnose import validation_score_of
 from tests.helpers.open_tasks import context
 from tests.helpers.paths import OPEN
 
@@ -87,7 +87,7 @@ def test_an_ensemble_script_runs_alone_reproduces_its_submission_and_its_oof_is_
     members = [run(assemble(ctx.harness_constants(), s), tmp_path / f"m{i}") for i, s in enumerate(stages)]
     oof = [pd.read_csv(m / "oof_raw.csv") for m in members]
     for m, frame in zip(members, oof):  # the host scores raw predictions exactly as the harness formats them
-        harness_score = validation_score(m / "val_predictions.csv", truth, metric=comp.metric, id_column="id",
+        harness_score = validation_score_of(m / "val_predictions.csv", truth, metric=comp.metric, id_column="id",
                                          targets=list(comp.target), classes=ctx.facts.classes)
         assert harness_score == pytest.approx(select_ensemble([frame], truth, metric=comp.metric, id_column="id",
                                                               targets=comp.target, classes=ctx.facts.classes).score)
@@ -106,7 +106,7 @@ def test_an_ensemble_script_runs_alone_reproduces_its_submission_and_its_oof_is_
     tests = [pd.read_csv(m / "test_raw.csv").drop(columns=["id"]).to_numpy() for m in members]
     blended = pd.read_csv(first / "test_raw.csv").drop(columns=["id"]).to_numpy()
     assert np.allclose(blended, sum(w * t for w, t in zip(sel.weights, tests)), atol=1e-12)
-    assert validation_score(first / "val_predictions.csv", truth, metric=comp.metric, id_column="id",
+    assert validation_score_of(first / "val_predictions.csv", truth, metric=comp.metric, id_column="id",
                             targets=list(comp.target), classes=ctx.facts.classes) == pytest.approx(sel.score)
     graded = grade_submission(pd.read_csv(first / "submission.csv"), pd.read_csv(comp.answers_uri), metric=comp.metric,
                               id_column="id", targets=list(comp.target))
