@@ -24,6 +24,7 @@ import storage
 from actors.errors import ConfigError
 from actors.task import Competition
 from jobs.config import RunConfig
+from actors.sandbox_disk import sweep_stale_mounts
 from jobs.run_inputs import check_inputs, temp_root
 from jobs.run_options import add_arguments, from_args, to_config
 from storage.results import CompetitionResult
@@ -109,6 +110,7 @@ def run(config: RunConfig) -> list[dict[str, Any]]:
     storage.write_json(layout.run_json, run_info)
     t0 = time.monotonic()
     scratch = temp_root(config.run_id)
+    sweep_stale_mounts()  # a killed session's sandbox mounts would keep its scratch dirs
     shutil.rmtree(scratch, ignore_errors=True)  # what a killed session of this run left behind
     if todo:
         try:

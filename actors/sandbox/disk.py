@@ -43,15 +43,38 @@ _TOO_DEEP = f"a folder nested over {MAX_DEPTH} levels deep"
 _FOLDERS = {"/work": "work", "/tmp": "tmp", "/dev/shm": "shm"}
 
 
+def _dead_owner(name: str) -> bool:
+    """Whether a private dir name (lc-disk-PID-...) belongs to a process that no longer exists."""
+    pid = name[len(PREFIX):].split("-", 1)[0]
+    return pid.isdigit() and not os.path.exists(f"/proc/{pid}")
+
+
+def sweep_stale_mounts() -> int:
+    """Detach the host mounts of runs whose process was killed between mounting and bwrap's start
+    (the only moment a host mount of a run exists), wherever their temp dir was: such a mount keeps
+    its folder from being removed. Returns how many were detached."""
+    try:
+        lines = Path("/proc/self/mountinfo").read_text().splitlines()
+    except OSError:
+        return 0
+    stale = []
+    for line in lines:
+        point = line.split(" ")[4].replace("\\040", " ")
+        owner = next((part for part in Path(point).parts if part.startswith(PREFIX)), None)
+        if owner is not None and _dead_owner(owner):
+            stale.append(point)
+    for point in sorted(stale, key=len, reverse=True):  # the image below its private bind first
+        _detach(Path(point))
+    return len(stale)
+
+
 def _sweep_stale(parent: Path) -> None:
-    """Remove the private dirs of runs whose process was killed (and detach a mount left by a kill
-    between mounting and bwrap's start: the only moment a host mount of a run exists)."""
-    for folder in parent.glob(f"{PREFIX}*"):
-        pid = folder.name[len(PREFIX):].split("-", 1)[0]
-        if pid.isdigit() and not os.path.exists(f"/proc/{pid}"):
-            _detach(folder / "mnt")
-            _detach(folder)
-            shutil.rmtree(folder, ignore_errors=True)
+    """Remove the private dirs of runs whose process was killed (their stale mounts detached)."""
+    folders = [f for f in parent.glob(f"{PREFIX}*") if _dead_owner(f.name)]
+    if folders:
+        sweep_stale_mounts()
+    for folder in folders:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def find_mkfs() -> str | None:

@@ -47,7 +47,8 @@ def test_a_message_in_the_s3_inbox_is_run_through_serve_and_graded(
     storage.write_text(f"{inbox}0001-two-tasks.json", json.dumps(request))
     storage.write_text(f"{inbox}0002-malformed.json", json.dumps({"catalog": request["catalog"]}))  # no "out"
 
-    assert cli(["worker", "--inbox", inbox, "--once", "--llm-url", serve_with_s3, "--model", MODEL]) == 0
+    # exit 1: one message (the malformed one) was dead-lettered; the other was run
+    assert cli(["worker", "--inbox", inbox, "--once", "--llm-url", serve_with_s3, "--model", MODEL]) == 1
 
     done = storage.read_json(f"{s3_bucket}/done/0001-two-tasks.json")
     assert done["result"]["results_parquet"] == f"{s3_bucket}/results/issue4/results.parquet"

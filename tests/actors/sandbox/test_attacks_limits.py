@@ -4,6 +4,7 @@ attack runs in the real sandbox, with the kernel mechanisms (auto) and with the 
 """
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import threading
@@ -20,7 +21,8 @@ pytestmark = pytest.mark.sandbox
 
 
 def no_sandbox_mounts_left() -> bool:
-    return "lc-disk-" not in Path("/proc/self/mountinfo").read_text()
+    # only this process's runs: a run killed elsewhere (kill -9 tests) may have left one of its own
+    return f"lc-disk-{os.getpid()}-" not in Path("/proc/self/mountinfo").read_text()
 
 
 @pytest.mark.parametrize("enforce", ["auto", "watchdog"])
@@ -150,3 +152,17 @@ def test_folders_nested_thousands_deep_do_not_break_the_host_side(tmp_path: Path
     assert "submission.csv" in result.files
     if enforce == "auto":  # not copied back past the depth cap, and said so
         assert any("nested over" in kind for kind in result.special_files.values())
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="bind mounts need root")
+def test_a_mount_left_by_a_killed_run_is_detached_by_the_next_one(tmp_path: Path) -> None:
+    from actors.sandbox_disk import _mount, sweep_stale_mounts
+    dead = subprocess.Popen(["true"])
+    dead.wait()  # its pid names the killed run's folder
+    folder = tmp_path / f"lc-disk-{dead.pid}-killed"
+    folder.mkdir()
+    _mount(str(folder), str(folder), 4096)  # MS_BIND, as a run does before bwrap starts
+    assert str(folder) in Path("/proc/self/mountinfo").read_text()
+    assert sweep_stale_mounts() >= 1
+    assert str(folder) not in Path("/proc/self/mountinfo").read_text()
+    folder.rmdir()  # a mount point could not be removed
