@@ -24,7 +24,7 @@ import storage
 from actors.errors import ConfigError
 from actors.task import Competition
 from jobs.config import RunConfig
-from actors.sandbox_disk import sweep_stale_mounts
+from actors.sandbox.disk import sweep_stale_mounts
 from jobs.run_inputs import check_inputs, temp_root
 from jobs.run_options import add_arguments, from_args, to_config
 from storage.results import CompetitionResult

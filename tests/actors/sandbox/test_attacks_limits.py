@@ -156,7 +156,7 @@ def test_folders_nested_thousands_deep_do_not_break_the_host_side(tmp_path: Path
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="bind mounts need root")
 def test_a_mount_left_by_a_killed_run_is_detached_by_the_next_one(tmp_path: Path) -> None:
-    from actors.sandbox_disk import _mount, sweep_stale_mounts
+    from actors.sandbox.disk import _mount, sweep_stale_mounts
     dead = subprocess.Popen(["true"])
     dead.wait()  # its pid names the killed run's folder
     folder = tmp_path / f"lc-disk-{dead.pid}-killed"
