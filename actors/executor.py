@@ -24,6 +24,7 @@ logger = logging.getLogger(__name__)
 SCRIPT = "solution.py"  # names inside the sandbox work dir (the harness's --out-dir contract)
 SUBMISSION = "submission.csv"
 VAL_PREDICTIONS = "val_predictions.csv"
+OOF_RAW = "oof_raw.csv"  # raw out-of-fold predictions (probabilities, values): what the search ensembles
 
 
 class ExecutorConfig(BaseModel):
@@ -41,6 +42,7 @@ class Execution:
     error: str | None  # None: the run succeeded and its submission has the right shape
     submission: bytes | None = None  # submission.csv, when ok
     val_predictions: bytes | None = None  # val_predictions.csv, when ok and written
+    oof_raw: bytes | None = None  # oof_raw.csv, when ok and written
 
     @property
     def ok(self) -> bool:
@@ -57,11 +59,12 @@ class Executor:
         self.config = config or ExecutorConfig()
 
     def execute(self, number: int, script: str, inputs: dict[str, Path], ctx: TaskContext,
-                test_ids: pd.Series) -> Execution:
+                test_ids: pd.Series, args: tuple[str, ...] = ()) -> Execution:
+        """Run `script` (with the harness's command-line `args`, e.g. `--folds 0`) and check it."""
         work = Path(tempfile.mkdtemp(prefix=f"lc-run-{number:02d}-"))
         try:
             (work / SCRIPT).write_text(script)
-            result = self.sandbox.run(work / SCRIPT, work, inputs)
+            result = self.sandbox.run(work / SCRIPT, work, inputs, args=list(args))
             stage, error = None, None
             if not result.ok:
                 stage, error = stage_error(result, work, self.sandbox.config.timeout_s)
@@ -72,7 +75,7 @@ class Executor:
             if error is not None:
                 return Execution(number, script, result, stage, error)
             return Execution(number, script, result, None, None, read_back(work, SUBMISSION, MAX_TABLE_BYTES),
-                             _optional(work, VAL_PREDICTIONS))
+                             _optional(work, VAL_PREDICTIONS), _optional(work, OOF_RAW))
         finally:
             shutil.rmtree(work, ignore_errors=True)
 

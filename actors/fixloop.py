@@ -51,18 +51,20 @@ class Runner:
     """Runs scripts of one competition through the executor: numbers, artifacts, journal."""
 
     def __init__(self, executor: Executor, artifacts: CompetitionArtifacts, journal: Journal, ctx: TaskContext,
-                 inputs: dict[str, Path], test_ids: pd.Series) -> None:
+                 inputs: dict[str, Path], test_ids: pd.Series, args: tuple[str, ...] = ()) -> None:
         self.executor = executor
+        self.args = args  # the harness flags of every run unless a run names its own (e.g. --folds 5)
         self.artifacts = artifacts
         self.journal = journal
         self.ctx = ctx
         self.inputs = inputs
         self.test_ids = test_ids
 
-    def run(self, script: str, parent: int | None = None) -> tuple[Execution, int]:
+    def run(self, script: str, parent: int | None = None, args: tuple[str, ...] | None = None) -> tuple[Execution, int]:
         """The execution and its journal id; attempts/NN/ is written before this returns."""
         number = self.journal.executions + 1
-        execution = self.executor.execute(number, script, self.inputs, self.ctx, self.test_ids)
+        execution = self.executor.execute(number, script, self.inputs, self.ctx, self.test_ids,
+                                          self.args if args is None else args)
         self.artifacts.attempt(number, script, execution.result.stdout, execution.result.stderr,
                                {**asdict(execution.result), "error": execution.error, "stage": execution.stage})
         return execution, self.journal.add("execution", Attempt.of(execution), parent)

@@ -60,7 +60,7 @@ def _solve_all(config: RunConfig, todo: list[Competition]) -> None:
                  logging_level=logging.WARNING,
                  **({} if address else {"num_cpus": max(2, os.cpu_count() or 2)}))
     llm = None
-    if config.llm.backend == "embedded":
+    if config.llm.backend == "embedded" and config.mode != "search":
         llm = start_llm_actor(config.llm, num_cpus=LLM_ACTOR_CPUS, max_concurrency=config.concurrency + 1)
     import ray.data
 

@@ -22,7 +22,7 @@ def model_problems(config: RunConfig) -> list[str]:
     """An embedded model must be a registered name with its weight packages installed; a served
     (--llm-url) or replayed model is only a name and is not checked here."""
     llm = config.llm
-    if llm.backend != "embedded" or llm.gguf_path:
+    if llm.backend != "embedded" or llm.gguf_path or config.mode == "search":
         return []
     from actors.llm.models import MODELS, missing_packages
 

@@ -27,7 +27,9 @@ class RunOptions(BaseModel):
     model: str = Field("qwen2.5-coder-0.5b", description="embedded model name (qwen2.5-coder-0.5b, "
                        "qwen2.5-coder-1.5b, smollm2-135m) or the served model name with --llm-url")
     llm_url: str | None = Field(None, description="OpenAI-compatible base URL (e.g. Ray Serve, vLLM)")
-    mode: Literal["linguacodus", "vanilla"] = Field("linguacodus", description="staged pipeline or one-prompt baseline")
+    mode: Literal["linguacodus", "vanilla", "search"] = Field(
+        "linguacodus", description="linguacodus: instructions, refinement, staged code, fix loop, then the search; "
+        "vanilla: one prompt writes the whole script (the comparison); search: the search alone, no LLM at all")
     max_fix: int = Field(3, ge=0, description="fix rounds after the first execution")
     timeout: float = Field(600.0, gt=0, description="wall-clock seconds of one execution")
     memory_mb: int = Field(3072, gt=0, description="memory limit of one execution")
@@ -42,8 +44,16 @@ class RunOptions(BaseModel):
         "and the installed estimators, rendered to code (default), or free-form code (for stronger models)")
     threads: int | None = Field(None, ge=1, description="embedded engine threads (default: every core; fewer on a "
                                 "host shared with other work)")
-    search: int = Field(0, ge=0, description="after a working solution, search N alternative model candidates with "
-                        "Ray Tune (0: off)", json_schema_extra={"metavar": "N"})
+    search: Literal["on", "off"] = Field(
+        "on", description="Text-to-ML search on Ray Tune after the staged solution (Optuna TPE over programs and "
+        "hyper-parameters, cross-validated, ensembled)")
+    budget_s: float = Field(300.0, gt=0, description="wall-clock budget of one competition in seconds, LLM included; "
+                            "the search gets what the earlier steps leave (at least 30 s)")
+    cv_folds: int = Field(5, ge=2, le=20, description="cross-validation folds of every search trial (the validation "
+                          "score of the graded solution)")
+    search_space: Literal["llm+default", "llm", "default"] = Field(
+        "llm+default", description="who proposes the search space: the LLM then the data facts' defaults, the LLM "
+        "alone, or the facts alone")
 
 
 # What a worker's message may set: every flag but where the run comes from and goes (the message's
@@ -102,6 +112,6 @@ def to_config(options: RunOptions) -> RunConfig:
         catalog=o.catalog, out=o.out, mode=o.mode, concurrency=o.concurrency, seed=o.seed, only=o.only, llm=llm,
         run_id=o.run_id or datetime.now(UTC).strftime("run-%Y%m%d-%H%M%S"),
         executor={"max_fix": o.max_fix}, sandbox={"timeout_s": o.timeout, "memory_mb": o.memory_mb},
-        search={"candidates": o.search},
+        search={"enabled": o.search == "on", "budget_s": o.budget_s, "space": o.search_space, "folds": o.cv_folds},
         coder={"styles": {"preprocess": o.stage_style, "model": o.stage_style, "train": o.stage_style,
                           "predict": "code" if o.stage_style == "code" else "harness"}})

@@ -3,8 +3,12 @@
 `CompetitionSolver` is the callable class Ray Data maps over the catalog (one competition per row): it
 builds every collaborator once, and `solve` reads top to bottom:
 
-    facts -> instructions -> refinement -> stages -> execution / fix loop -> search
-          -> (the floor, only if the LLM path produced nothing valid) -> validation score -> grade -> row
+    facts -> instructions -> refinement -> stages -> execution / fix loop -> search (Ray Tune)
+          -> (the floor, only if nothing valid came out) -> validation score -> grade -> row
+
+The search (actors/search/step.py) starts from what the LLM path left: the three ranked instructions
+are its first trials, the LLM proposes its space, the staged solution is the baseline it must beat on
+the same folds. `--mode search` skips the LLM path (no model is loaded): the search alone.
 
 Whatever happens, a competition gets a `CompetitionResult`: a failure of any stage becomes fields on
 its row, never an exception out of the batch. Artifacts are written as they are made; the journal of
@@ -19,6 +23,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -38,10 +43,11 @@ from actors.llm.base import LLM
 from actors.llm.build import build_llm
 from actors.llm.recording import RecordingLLM
 from actors.sandbox.sandbox import Sandbox
-from actors.search.candidates import search_solution
+from actors.search.step import run_step, summary
 from actors.stages.coder import Coder
 from actors.stages.instructor import Instructor
 from actors.stages.refiner import Refiner
+from actors.stages.instruction import Instruction
 from actors.stages.staged import write_stages
 from actors.stages.vanilla import VanillaScript
 from actors.task import Competition
@@ -63,11 +69,12 @@ class CompetitionSolver:
         self.config = config = RunConfig.model_validate_json(config_json)
         # The shared LLM actor (embedded model, loaded once per run) or this actor's own endpoint client;
         # every call is recorded, and drained once per competition into its journal.
-        self.llm = RecordingLLM(llm if llm is not None else build_llm(config.llm))
+        self.llm = RecordingLLM(llm if llm is not None else (NoLLM() if config.mode == "search" else build_llm(config.llm)))
         self.instructor = Instructor(self.llm, config.instructor)
         self.refiner = Refiner(self.llm, config.refiner)
         check_sandbox = Sandbox(config.sandbox.model_copy(update={"timeout_s": config.coder.check_timeout_s}))
         self.coder = Coder(self.llm, check_sandbox, config.coder)
+        self.sandbox = config.sandbox
         self.executor = Executor(Sandbox(config.sandbox), config.executor)
         self.layout = storage.RunLayout(config.out, config.run_id)
         # Temp dirs of every stage (sandbox work dirs, staged inputs) go below the run's scratch root,
@@ -119,7 +126,7 @@ def solve(comp: Competition, s: CompetitionSolver, artifacts: CompetitionArtifac
     result = _failed(comp, s, None)
     try:
         with tempfile.TemporaryDirectory(prefix=f"lc-{comp.competition_id}-") as tmp:
-            result = _solve(comp, s, artifacts, journal, Path(tmp), details, result)
+            result = _solve(comp, s, artifacts, journal, Path(tmp), details, result, started)
     except Exception as exc:  # noqa: BLE001 - bad data, the store down, answers unreadable: a failed row
         logger.exception("%s failed", comp.competition_id)
         result = result.replace(status="failed", error=f"{type(exc).__name__}: {exc}")
@@ -143,42 +150,77 @@ def solve(comp: Competition, s: CompetitionSolver, artifacts: CompetitionArtifac
 
 
 def _solve(comp: Competition, s: CompetitionSolver, artifacts: CompetitionArtifacts, journal: Journal, tmp: Path,
-           details: dict[str, Any], result: CompetitionResult) -> CompetitionResult:
+           details: dict[str, Any], result: CompetitionResult, started: float) -> CompetitionResult:
     inputs = stage_inputs(comp, tmp)  # the allow-listed data, the only files generated code sees
     ids_as_text = {comp.id_column: str}  # "007" and "7" are two ids everywhere (catalog, grader, harness)
     train = pd.read_csv(inputs["train.csv"], dtype=ids_as_text)
     test = pd.read_csv(inputs["test.csv"], dtype=ids_as_text)
     ctx = TaskContext(comp, compute_facts(comp, train, test))  # 1. facts
     details["facts"] = ctx.facts.to_dict()
-    runner = Runner(s.executor, artifacts, journal, ctx, inputs, test[comp.id_column])
-    llm_error = None
-    try:
-        solution = _llm_path(ctx, s, runner, details)  # 2.-6.
-    except storage.StorageError:
-        raise  # the store is down or refuses: the floor could not save its artifacts either
-    except Exception as exc:  # noqa: BLE001 - an LLM or stage failure: recorded, then the floor
-        logger.warning("%s LLM path failed: %s", comp.competition_id, exc)
-        solution = f"LLM path: {type(exc).__name__}: {exc}"
-    if isinstance(solution, str):
-        llm_error, solution = solution, _floor(ctx, runner, s.config.seed)  # 7. the floor
+    config = s.config
+    searching = config.search.enabled and config.mode != "vanilla"
+    # every full run of the staged solution cross-validates on the search's folds: one baseline for both
+    runner = Runner(s.executor, artifacts, journal, ctx, inputs, test[comp.id_column],
+                    args=("--folds", str(config.search.folds)) if searching else ())
+    path = LLMPath()
+    if config.mode != "search":
+        try:
+            path = _llm_path(ctx, s, runner)  # 2.-5.
+        except storage.StorageError:
+            raise  # the store is down or refuses: the floor could not save its artifacts either
+        except Exception as exc:  # noqa: BLE001 - an LLM or stage failure: recorded, then the search or the floor
+            logger.warning("%s LLM path failed: %s", comp.competition_id, exc)
+            path = LLMPath(error=f"LLM path: {type(exc).__name__}: {exc}")
+    solution, source, known_score = path.execution, "staged", None
+    if searching:  # 6. the search; never worse than the staged solution on the same folds
+        staged_score = _validation(ctx, train, solution)[0] if solution is not None else None
+        step = run_step(ctx, llm=s.llm if config.mode != "search" else None, instructions=path.instructions,
+                        staged=solution, staged_stages=path.stages, staged_score=staged_score, runner=runner,
+                        sandbox=s.sandbox, truth=train[[comp.id_column, *comp.target]], config=config.search,
+                        seed=config.seed, deadline=started + config.search.budget_s, scratch=tmp / "search",
+                        parent=path.parent)
+        artifacts.search(step.record)
+        details["search"] = summary(step)
+        result = result.replace(trials=step.trials, seconds_search=step.seconds)
+        if step.execution is not None and step.execution.ok:
+            solution, source = step.execution, step.source
+            known_score = step.validation_score if step.source == "search" else None
+    llm_error = path.error
+    if solution is None:
+        llm_error = llm_error or "search mode: the search produced no solution"
+        solution, source = _floor(ctx, runner, config.seed), "floor"  # 7. the floor
         result = result.replace(fallback_used=True, error=llm_error)
         if isinstance(solution, str):
-            return result.replace(error=f"{llm_error}; {solution}")
+            return result.replace(error=f"{llm_error}; {solution}", solution_source=None)
+    result = result.replace(solution_source=source)
     artifacts.solution(solution.script, solution.submission or b"")
-    score, note = _validation(ctx, train, solution)  # 8. the validation score, computed by us
+    # 8. the validation score, computed by us (the search's winner was scored on its folds already)
+    score, note = (known_score, None) if known_score is not None else _validation(ctx, train, solution)
     verdict = _grade(ctx, solution.submission or b"")  # 9. the grade and the leaderboard place
-    error = llm_error if result.fallback_used and verdict.status == "graded" else verdict.error
+    # a graded floor row keeps why the LLM path failed; so does a row the search rescued
+    error = llm_error if (result.fallback_used or source == "search") and verdict.status == "graded" else verdict.error
     return result.replace(status=verdict.status, score=verdict.score, valid_submission=verdict.valid_submission,
                           error=error, leaderboard_percentile=verdict.leaderboard_percentile, medal=verdict.medal,
                           leaderboard_note=verdict.leaderboard_note, validation_score=score, validation_note=note)
 
 
-def _llm_path(ctx: TaskContext, s: CompetitionSolver, runner: Runner, details: dict[str, Any]) -> Execution | str:
-    """The successful execution of the LLM's solution, or why there is none."""
+@dataclass(frozen=True)
+class LLMPath:
+    """What the LLM path left for the search: its successful execution (or why there is none), the ranked
+    instructions (warm starts), the stages of that execution, and its journal id."""
+
+    execution: Execution | None = None
+    error: str | None = None
+    instructions: list[Instruction] = field(default_factory=list)
+    stages: dict[str, str] | None = None
+    parent: int | None = None
+
+
+def _llm_path(ctx: TaskContext, s: CompetitionSolver, runner: Runner) -> LLMPath:
     config = s.config
     if config.mode == "vanilla":
         outcome = fix_loop(VanillaScript(s.coder, ctx), runner, config.executor.max_fix, label="vanilla")
-        return outcome.execution or f"LLM path: {outcome.error}"
+        return LLMPath(outcome.execution, None if outcome.ok else f"LLM path: {outcome.error}")
     candidates = s.instructor.run(ctx)  # 2. three ranked instructions
     refinement = s.refiner.run(ctx, candidates)  # 3. critic and resolver
     runner.artifacts.instructions(refinement.to_dict())
@@ -187,17 +229,11 @@ def _llm_path(ctx: TaskContext, s: CompetitionSolver, runner: Runner, details: d
     for stage, code in staged.stages.items():
         runner.artifacts.stage(stage, code)
     if error is not None:
-        return f"LLM path: {error}"
+        return LLMPath(error=f"LLM path: {error}", instructions=list(candidates))
     outcome = fix_loop(staged, runner, config.executor.max_fix)  # 5. execution and fix loop
-    if outcome.execution is None:
-        return f"LLM path: {outcome.error}"
-    if config.search.candidates <= 0:
-        return outcome.execution
     last = runner.journal.last("execution")
-    best, _, details["search"] = search_solution(  # 6. the search; never worse than the solution it starts from
-        s.coder, runner, refinement.refined, staged.stages, outcome.execution, last.id if last else 0,
-        config.search, config.seed)
-    return best
+    return LLMPath(outcome.execution, None if outcome.ok else f"LLM path: {outcome.error}", list(candidates),
+                   dict(staged.stages), last.id if last else None)
 
 
 def _floor(ctx: TaskContext, runner: Runner, seed: int) -> Execution | str:
@@ -244,6 +280,15 @@ def _grade(ctx: TaskContext, submission: bytes) -> Verdict:
     if verdict.leaderboard_note:
         logger.warning("%s: no leaderboard placement: %s", comp.competition_id, verdict.leaderboard_note)
     return verdict
+
+
+class NoLLM:
+    """The model of a search-mode run: there is none, and nothing may call it."""
+
+    name = "none"
+
+    def chat(self, req: Any) -> Any:
+        raise RuntimeError("search mode runs without an LLM")
 
 
 def _failed(comp: Competition, s: CompetitionSolver, error: str | None) -> CompetitionResult:

@@ -51,8 +51,11 @@ class CompetitionResult:
     error: str | None = _column(pa.string(), "why it failed, or why the LLM path failed on a floor row")
     validation_score: float | None = _column(pa.float64(), "cross-validated score computed by the pipeline")
     metric: str | None = _column(pa.string(), "the metric")
-    mode: str | None = _column(pa.string(), "pipeline mode (linguacodus or vanilla)")
+    mode: str | None = _column(pa.string(), "pipeline mode (linguacodus, vanilla or search)")
     model: str | None = _column(pa.string(), "the LLM that wrote the code")
+    trials: int | None = _column(pa.int64(), "search trials run (null: no search)")
+    seconds_search: float | None = _column(pa.float64(), "wall seconds of the search step")
+    solution_source: str | None = _column(pa.string(), "staged, search or floor: what wrote the graded solution")
     validation_note: str | None = _note("result.json only: why there is no validation score")
     leaderboard_note: str | None = _note("result.json only: why there is no leaderboard place")
 

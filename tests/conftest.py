@@ -331,7 +331,7 @@ def example_runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ExampleRu
               "--max-fix", "1", "--timeout", "120"]
     try:
         # one engine thread: on a loaded host two threads collapse (README, measured), one does not
-        assert cli([*common, "--run-id", "staged", "--model", "smollm2-135m", "--threads", "1", "--search", "2"]) == 0
+        assert cli([*common, "--run-id", "staged", "--model", "smollm2-135m", "--threads", "1", "--budget-s", "60"]) == 0
         assert cli([*common, "--run-id", "vanilla", "--mode", "vanilla", "--replay", "--cache-dir",
                     str(empty_cache)]) == 0
     finally:

@@ -9,6 +9,7 @@ left empty falls back to `default_space(ctx)`'s.
 """
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
@@ -26,7 +27,7 @@ DEFAULT_ESTIMATORS = {"classifier": ["LGBMClassifier", "LogisticRegression", "Ex
 TEXT_ESTIMATORS = {"classifier": ["NBSVM", "LinearSVC"], "regressor": []}
 
 
-def _ranges(est: Estimator, names: list[str] | None = None) -> dict[str, ParamRange]:
+def default_ranges(est: Estimator, names: list[str] | None = None) -> dict[str, ParamRange]:
     """The table's default search ranges (max_iter of linear models is a budget, not a knob)."""
     keys = names if names is not None else [k for k in est.params if not (est.scaled and k == "max_iter")]
     return {k: ParamRange(kind=est.params[k].kind, low=est.params[k].search[0], high=est.params[k].search[1],
@@ -48,7 +49,7 @@ def default_space(ctx: TaskContext) -> SearchSpace:
     variants = [v for i, v in enumerate(variants) if v not in variants[:i]]
     fam = family(ctx.kind)
     names = DEFAULT_ESTIMATORS[fam] + (TEXT_ESTIMATORS[fam] if text else [])
-    estimators = [EstimatorSpace(name=n, params=_ranges(ESTIMATORS[fam][n])) for n in names]
+    estimators = [EstimatorSpace(name=n, params=default_ranges(ESTIMATORS[fam][n])) for n in names]
     return SearchSpace(preprocess=variants, estimators=estimators, fit_options=list(plans.fit_options(ctx)))
 
 
@@ -117,7 +118,39 @@ def parse_space(ctx: TaskContext, data: dict[str, Any]) -> SearchSpace:
             if p.log and low <= 0:  # a log range cannot start at 0: start at the default search low
                 low = min(p.search[0], high)
             ranges[key] = ParamRange(kind=p.kind, low=low, high=high, log=p.log and low > 0)
-        estimators.append(EstimatorSpace(name=name, params=ranges or _ranges(est)))
+        estimators.append(EstimatorSpace(name=name, params=ranges or default_ranges(est)))
     options = [o for o in dict.fromkeys(data.get("fit_options") or []) if o in plans.fit_options(ctx)]
     return SearchSpace(preprocess=variants or default.preprocess, estimators=estimators or default.estimators,
                        fit_options=options or default.fit_options)
+
+
+def propose_space(llm: Any, ctx: TaskContext, instructions: list[Any], *, max_tokens: int = 700,
+                  seed: int = 0) -> tuple[SearchSpace, dict[str, Any]]:
+    """The LLM's proposal for this task (one call under the schema's grammar), parsed and clipped; the
+    default space when the call fails or proposes nothing usable. The record says which it was."""
+    from actors.llm.base import ChatRequest
+    from actors.templates import render
+
+    messages = [{"role": "system", "content": render("system")},
+                {"role": "user", "content": render("search_space", **ctx.prompt_vars(), instructions=instructions,
+                                                   max_variants=MAX_VARIANTS, max_estimators=MAX_ESTIMATORS)}]
+    try:
+        reply = llm.chat(ChatRequest(messages=messages, max_tokens=max_tokens, temperature=0.0, seed=seed,
+                                     json_schema=search_space_schema(ctx), tag="search_space"))
+        data = json.loads(reply.text)
+        if not isinstance(data, dict):
+            raise ValueError("the proposal is not a JSON object")
+    except Exception as exc:  # noqa: BLE001 - no proposal: the data facts' default space
+        logger.warning("%s search space: no usable proposal (%s: %s); default space", ctx.competition.competition_id,
+                       type(exc).__name__, exc)
+        return default_space(ctx), {"source": "default", "error": f"{type(exc).__name__}: {exc}"}
+    return parse_space(ctx, data), {"source": "llm", "proposal": data}
+
+
+def merge_spaces(first: SearchSpace, second: SearchSpace) -> SearchSpace:
+    """`first`'s choices, then `second`'s that `first` lacks (an estimator keeps `first`'s ranges)."""
+    variants = list(first.preprocess) + [v for v in second.preprocess if v not in first.preprocess]
+    names = {e.name for e in first.estimators}
+    estimators = list(first.estimators) + [e for e in second.estimators if e.name not in names]
+    options = list(dict.fromkeys([*first.fit_options, *second.fit_options]))
+    return SearchSpace(preprocess=variants[:MAX_VARIANTS * 2], estimators=estimators, fit_options=options)

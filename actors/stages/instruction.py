@@ -15,7 +15,7 @@ PARTS = ("preprocessing", "model", "training", "submission")
 # Length bounds are enforced by the grammar: 12 parts x 180 chars stay well inside max_tokens, so a
 # reply can never be cut off mid-JSON (a 0.5B model otherwise writes until the budget runs out, and
 # every token costs ~25 ms on 2 cores).
-_PART_SCHEMA = {"type": "string", "minLength": 10, "maxLength": 180}
+_PART_SCHEMA = {"type": "string", "minLength": 10, "maxLength": 240}  # room for rendered pairs (train/pairs.py)
 INSTRUCTION_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {p: _PART_SCHEMA for p in PARTS},

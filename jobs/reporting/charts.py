@@ -185,8 +185,8 @@ def search_progress(trials: Sequence[dict], higher_is_better: bool, original: fl
 
 
 def trial_score(trial: dict) -> float | None:
-    """The redesigned search writes validation_score; older search.json has full_score / sample_score."""
-    for key in ("validation_score", "full_score", "sample_score", "score"):
+    """Today's search writes cv_score; older search.json has validation_score or full_score / sample_score."""
+    for key in ("cv_score", "validation_score", "full_score", "sample_score", "score"):
         v = trial.get(key)
         if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v):
             return float(v)

@@ -80,7 +80,9 @@ def _competition_view(c: CompetitionData) -> dict[str, Any]:
     row = c.row
     hib = row.get("higher_is_better")
     search = c.search or {}
-    original = search.get("original_score")
+    original = search.get("original_score")  # older search.json; today's names the staged baseline
+    if original is None and isinstance(search.get("baseline"), dict):
+        original = search["baseline"].get("score")
     plots = [
         charts.leaderboard(c.leaderboard, row.get("score") if row.get("valid_submission") else None, hib,
                            row.get("leaderboard_percentile"), f"{c.competition_id}: position on the leaderboard"),

@@ -18,7 +18,7 @@ def write_catalog(path: Path, rows: list[dict]) -> str:
 def run_args(catalog: str, out: Path, run_id: str, cache: Path, *extra: str) -> list[str]:
     cache.mkdir(exist_ok=True)
     return ["run", "--catalog", catalog, "--out", str(out), "--run-id", run_id, "--replay",
-            "--cache-dir", str(cache), "--concurrency", "1", "--max-fix", "0", *extra]
+            "--cache-dir", str(cache), "--concurrency", "1", "--max-fix", "0", "--search", "off", *extra]
 
 
 SMALL = ["penguins", "cars-mpg", "breast-cancer"]  # one multiclass, one regression, one binary

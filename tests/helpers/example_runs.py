@@ -11,5 +11,5 @@ EXAMPLE_TASK = "wine-cultivar"  # 133 rows, a leaderboard of 16 scikit-learn bas
 @dataclass(frozen=True)
 class ExampleRuns:
     out: Path  # results root holding both runs
-    staged: str  # linguacodus mode with the smallest embedded model and a 2-candidate search
+    staged: str  # linguacodus mode with the smallest embedded model and a 60 s budget (search included)
     vanilla: str  # vanilla mode replayed from an empty cache: no model, the floor grades the row

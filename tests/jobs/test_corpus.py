@@ -42,7 +42,8 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     pd.DataFrame([catalog_row("penguins"), catalog_row("cars-mpg"),
                   catalog_row("diabetes-progression", metric="no-such-metric")]).to_parquet(root / "catalog.parquet")
     config = RunConfig(catalog=str(root / "catalog.parquet"), out=str(root / "out"), run_id="r1", concurrency=1,
-                       llm=LLMConfig(backend="replay", cache_dir=str(root / "cache")), executor={"max_fix": 0})
+                       llm=LLMConfig(backend="replay", cache_dir=str(root / "cache")),
+                       executor={"max_fix": 0}, search={"enabled": False})
     try:
         run(config)
     finally:

@@ -132,7 +132,7 @@ def test_a_run_with_s3_down_for_60_s_mid_run_ends_with_every_competition_on_its_
     with open(log, "w") as sink:
         driver = subprocess.Popen([str(LINGUACODUS), "run", "--catalog", catalog, "--out", f"{bucket}/runs",
                                    "--run-id", "outage", "--replay", "--cache-dir", str(tmp_path / "cache"),
-                                   "--concurrency", "1", "--max-fix", "0"],
+                                   "--concurrency", "1", "--max-fix", "0", "--search", "off"],
                                   stdout=sink, stderr=subprocess.STDOUT, env=env, start_new_session=True)
     try:
         deadline = time.monotonic() + 600

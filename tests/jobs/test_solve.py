@@ -57,7 +57,7 @@ def run_one(comp: Competition, llm: ScriptedLLM, out: Path, max_fix: int = 2, st
             styles: dict | None = None) -> dict:
     """Free-form code in every stage unless `styles` says otherwise (the fix loop is the same for both)."""
     styles = styles or CODE_STYLES
-    config = RunConfig(catalog="unused", out=str(out), run_id="r", executor={"max_fix": max_fix},
+    config = RunConfig(catalog="unused", out=str(out), run_id="r", search={"enabled": False}, executor={"max_fix": max_fix},
                        coder={"stage_tries": stage_tries, "styles": styles}, sandbox={"timeout_s": 120})
     return solve_row(comp, llm, config, out / "penguins")
 
@@ -167,7 +167,7 @@ def test_plan_style_stages_are_asked_under_a_grammar_of_real_columns_and_rendere
 
 
 def test_a_store_that_refuses_every_write_gives_a_failed_row_naming_it_never_an_exception(tmp_path, s3_env):
-    config = RunConfig(catalog="unused", out="s3://no-such-bucket-for-results", run_id="r",
+    config = RunConfig(catalog="unused", out="s3://no-such-bucket-for-results", run_id="r", search={"enabled": False},
                        llm={"backend": "replay", "cache_dir": str(tmp_path)})
     solver = CompetitionSolver(config.model_dump_json(), llm=ScriptedLLM([]))
     comp = Competition(competition_id="ghost", description="x", metric="accuracy", task_type="binary",

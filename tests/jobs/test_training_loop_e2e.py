@@ -42,7 +42,7 @@ def test_runs_to_corpus_to_pairs_to_finetune_to_serve_to_a_graded_row(tmp_path, 
              runtime_env={"env_vars": {k: os.environ[k] for k in AWS_VARS if k in os.environ}})
     try:
         assert cli(["run", "--catalog", str(catalog), "--out", str(tmp_path / "runs"), "--run-id", "seed",
-                    "--replay", "--cache-dir", str(tmp_path / "empty-cache"), "--max-fix", "0"]) == 0
+                    "--replay", "--cache-dir", str(tmp_path / "empty-cache"), "--max-fix", "0", "--search", "off"]) == 0
         corpus = str(tmp_path / "corpus.parquet")
         assert cli(["corpus", "from-runs", str(tmp_path / "runs" / "seed"), "-o", corpus]) == 0
         pairs = str(tmp_path / "pairs.parquet")
@@ -66,7 +66,7 @@ def test_runs_to_corpus_to_pairs_to_finetune_to_serve_to_a_graded_row(tmp_path, 
                     host="127.0.0.1", port=free_port())
         assert cli(["run", "--catalog", str(catalog), "--out", str(tmp_path / "runs"), "--run-id", "tuned",
                     "--only", "penguins", "--llm-url", url, "--model", "linguacodus-instruct", "--max-fix", "1",
-                    "--concurrency", "1"]) == 0
+                    "--concurrency", "1", "--search", "off"]) == 0
         row = pd.read_parquet(tmp_path / "runs" / "tuned" / "results.parquet").iloc[0]
         assert row["status"] == "graded" and row["valid_submission"]
         assert row["model"] == "linguacodus-instruct" and row["completion_tokens"] > 0

@@ -89,6 +89,8 @@ def main(argv=None, members=None):
     parser.add_argument("--folds", type=int, default=None,
                         help=f"cross-validation folds for the OOF predictions (default {FOLDS}, 2 with --check or "
                              "--sample, 0: none)")
+    parser.add_argument("--oof-only", action="store_true",
+                        help="write the out-of-fold predictions only, no test predictions (search trials)")
     args = parser.parse_args(argv)
     members = members or [(1.0, _lc_module_stages())]
     # ids are text (as in the catalog checks and the grader): "007" is written back as "007", not 7
@@ -103,6 +105,9 @@ def main(argv=None, members=None):
         ids, oof = _lc_cross_validate(members, train, folds, args.out_dir)
         _lc_raw_frame(ids, oof).to_csv(os.path.join(args.out_dir, "oof_raw.csv"), index=False)
         _lc_frame(ids, _lc_format(oof)).to_csv(os.path.join(args.out_dir, "val_predictions.csv"), index=False)
+    if args.oof_only:
+        print(f"LINGUACODUS_OOF rows={len(train)} folds={folds}", flush=True)
+        return
     if args.check:
         print("LINGUACODUS_CHECK_OK " + json.dumps({"stage": args.check, "rows": len(train), "folds": folds}),
               flush=True)

@@ -1,0 +1,196 @@
+"""The search of one competition (Text-to-ML): a space, warm starts, Ray Tune, then the final choice.
+
+1. The space comes from the LLM (`propose_space`: JSON under a grammar of this task's columns, the
+   installed estimators and their valid ranges) or, with `space="default"`, from the data facts alone.
+2. Warm starts are the first trials: the three ranked instructions read as programs
+   (actors/grounding.py), then one mid-range point per candidate estimator; the space is widened so
+   that every warm start lies inside it.
+3. Ray Tune + Optuna TPE run trials until the time budget is spent (actors/tune_search.py).
+4. The staged solution and every trial with full out-of-fold predictions are candidates for the
+   final choice (actors/search_select.py): the best program, or a Caruana ensemble when it is better.
+Every step is recorded for search.json; any failure leaves the staged solution in place.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import pandas as pd
+from pydantic import BaseModel, Field
+
+from actors.context import TaskContext
+from actors.sandbox.readback import MAX_TABLE_BYTES, ReadBackError, read_back_csv
+from actors.sandbox.sandbox import SandboxConfig
+from actors.stages.estimators import ESTIMATORS, family
+from actors.search.proposal import default_ranges
+from actors.search.select import Candidate, Choice, choose
+from actors.search.space import (DENSE_SVD_COMPONENTS, EstimatorSpace, ParamRange, PreprocessConfig, ProgramConfig,
+                                 SearchSpace, config_params, render_config)
+from actors.search.trials import TrialSpec, TuneSettings, run_tune
+
+logger = logging.getLogger(__name__)
+
+
+class SearchRunConfig(BaseModel):
+    enabled: bool = Field(True, description="Run the search after the staged solution (--search on|off).")
+    budget_s: float = Field(300.0, gt=0, description="Wall-clock budget of one competition, LLM included; the "
+                            "search gets what the earlier stages leave (at least min_search_s).")
+    min_search_s: float = Field(30.0, ge=0, description="The search's time even when the budget is spent.")
+    space: Literal["llm+default", "llm", "default"] = Field(
+        "llm+default", description="Who proposes the search space: the LLM (under a grammar) with the data facts' "
+        "default candidates after its own, the LLM alone, or the data facts alone.")
+    folds: int = Field(5, ge=2, description="Cross-validation folds of every trial (the harness's --folds).")
+    sample_above: int = Field(5000, ge=100, description="Trials first run on a sample (rung 1) when train.csv "
+                              "has more rows than this; ASHA stops the weaker half before the full run.")
+    sample_rows: int = Field(2000, ge=100, description="Rows of the rung-1 sample.")
+    sample_folds: int = Field(3, ge=2, description="Folds of the rung-1 sample run.")
+    trial_cpus: float = Field(0.5, gt=0, description="Logical CPUs of one trial (fractional: cores are shared).")
+    max_concurrent: int = Field(2, ge=1, description="Trials running at once (per competition).")
+    max_trials: int = Field(500, ge=1, description="Upper bound on trials; the budget usually ends the search.")
+    trial_timeout_s: float = Field(300.0, gt=0, description="Wall-clock limit of one trial's sandbox run.")
+    ensemble_top: int = Field(5, ge=1, description="Best distinct programs offered to the ensemble selection.")
+    ensemble_rounds: int = Field(25, ge=1, description="Caruana selection rounds (with replacement).")
+    proposal_tokens: int = Field(700, ge=64, description="Completion budget of the LLM's search-space proposal.")
+
+
+@dataclass(frozen=True)
+class WarmStart:
+    source: str  # "instruction 1", "default LGBMClassifier", ...
+    config: ProgramConfig
+
+
+@dataclass(frozen=True)
+class SearchOutcome:
+    choice: Choice
+    record: dict[str, Any]  # search.json
+    trials: int
+    seconds: float
+
+
+def _mid(r: ParamRange) -> int | float:
+    value = math.sqrt(r.low * r.high) if r.log and r.low > 0 else (r.low + r.high) / 2
+    return int(round(value)) if r.kind == "int" else value
+
+
+def _dense_key(p: PreprocessConfig) -> dict[str, Any]:
+    return p.model_dump(exclude={"text": {"svd_components"}})
+
+
+def widen(ctx: TaskContext, space: SearchSpace, warm: list[WarmStart]) -> SearchSpace:
+    """The space with every warm start inside it: its preprocessing variant, its estimator, its values."""
+    variants = list(space.preprocess)
+    estimators = {e.name: dict(e.params) for e in space.estimators}
+    options = list(space.fit_options)
+    table = ESTIMATORS[family(ctx.kind)]
+    for w in warm:
+        c = w.config
+        if _dense_key(c.preprocess) not in [_dense_key(v) for v in variants]:
+            variants.append(c.preprocess)
+        ranges = estimators.setdefault(c.estimator, default_ranges(table[c.estimator]))
+        for key, value in c.params.items():
+            r = ranges.get(key) or default_ranges(table[c.estimator], [key]).get(key)
+            if r is not None:
+                ranges[key] = r.model_copy(update={"low": min(r.low, value), "high": max(r.high, value)})
+        if c.fit_option not in options:
+            options.append(c.fit_option)
+    return SearchSpace(preprocess=variants, fit_options=options,
+                       estimators=[EstimatorSpace(name=n, params=p) for n, p in estimators.items()])
+
+
+def warm_point(space: SearchSpace, config: ProgramConfig) -> dict[str, Any]:
+    """Optuna parameters of a warm start, every hyper-parameter of its estimator fixed (mid-range
+    where the program leaves it open), so the first trials are exactly the programs meant."""
+    point = config_params(space, config)
+    est = next(e for e in space.estimators if e.name == config.estimator)
+    for key, r in est.params.items():
+        if r.low != r.high:
+            point.setdefault(f"{config.estimator}.{key}", _mid(r))
+    return point
+
+
+def default_warm_starts(space: SearchSpace, ctx: TaskContext, limit: int = 3) -> list[WarmStart]:
+    """One mid-range program per candidate estimator (the first variant): cheap, robust first trials."""
+    out = []
+    for est in space.estimators[:limit]:
+        params = {k: _mid(r) for k, r in est.params.items()}
+        config = ProgramConfig(preprocess=space.preprocess[0], estimator=est.name, params=params,
+                               fit_option=space.fit_options[0])
+        try:
+            render_config(ctx, config)
+        except Exception:  # noqa: BLE001 - e.g. a dense-only estimator with a sparse variant: TPE converts it
+            text = config.preprocess.text.model_copy(update={"svd_components": DENSE_SVD_COMPONENTS})
+            config = config.model_copy(update={"preprocess": config.preprocess.model_copy(update={"text": text})})
+        out.append(WarmStart(f"default {est.name}", config))
+    return out
+
+
+def candidates(trials: list[dict[str, Any]], scratch: Path, ctx: TaskContext) -> list[Candidate]:
+    """Trials that finished the full cross-validation, with their out-of-fold predictions."""
+    out = []
+    id_col = ctx.competition.id_column
+    for t in trials:
+        if t["status"] != "completed" or t["cv_score"] is None or not t.get("program"):
+            continue
+        try:
+            oof = read_back_csv(scratch / t["trial_id"], "oof_raw.csv", MAX_TABLE_BYTES, dtype={id_col: str})
+            stages = render_config(ctx, ProgramConfig.model_validate(t["program"]))
+        except (ReadBackError, ValueError) as exc:
+            logger.info("%s search: trial %s not offered to the selection: %s", ctx.competition.competition_id,
+                        t["trial_id"], exc)
+            continue
+        out.append(Candidate(f"trial {t['trial_id']}", stages, float(t["cv_score"]), oof,
+                             float(t.get("sandbox_seconds") or 0)))
+    return out
+
+
+def run_search(ctx: TaskContext, *, inputs: dict[str, Path], truth: pd.DataFrame, sandbox: SandboxConfig,
+               config: SearchRunConfig, space: SearchSpace, space_source: str, warm: list[WarmStart],
+               baseline: Candidate | None, time_budget_s: float, seed: int, scratch: Path) -> SearchOutcome:
+    """Tune over the space from the warm starts, then choose the final solution (never raises)."""
+    cid = ctx.competition.competition_id
+    started = time.monotonic()
+    warm = [*warm, *default_warm_starts(space, ctx)]
+    record: dict[str, Any] = {"metric": ctx.competition.metric, "higher_is_better": ctx.higher_is_better,
+                              "space_source": space_source, "budget_s": round(time_budget_s, 1),
+                              "warm_starts": [{"source": w.source, "program": w.config.model_dump()} for w in warm],
+                              "baseline": {"label": baseline.label, "score": baseline.score} if baseline else None,
+                              "trials": [], "error": None}
+    trials: list[dict[str, Any]] = []
+    try:
+        space = widen(ctx, space, warm)
+        record["space"] = space.model_dump()
+        points = [warm_point(space, w.config) for w in warm]
+        constants = ctx.harness_constants(seed, folds=config.folds)
+        sample = config.sample_rows if ctx.facts.n_train > config.sample_above else None
+        spec = TrialSpec(ctx=ctx, space=space, constants=constants,
+                         inputs={k: str(Path(v).resolve()) for k, v in inputs.items()}, truth=truth,
+                         sandbox=sandbox.model_copy(update={"timeout_s": min(sandbox.timeout_s, config.trial_timeout_s)}),
+                         sample_rows=sample, sample_folds=config.sample_folds, scratch=str(scratch),
+                         deadline=time.time() + time_budget_s)
+        settings = TuneSettings("max" if ctx.higher_is_better else "min", time_budget_s, config.max_trials,
+                                config.trial_cpus, config.max_concurrent, seed)
+        trials = run_tune(spec, settings, points, name=f"search-{cid}")
+        sources = {json.dumps(p, sort_keys=True): w.source for p, w in zip(points, warm, strict=True)}
+        for t in trials:
+            t["source"] = sources.get(json.dumps(t["params"], sort_keys=True), "tpe")
+        record["trials"] = trials
+        pool = ([baseline] if baseline else []) + candidates(trials, scratch, ctx)
+        choice = choose(ctx, pool, truth, constants, top=config.ensemble_top, rounds=config.ensemble_rounds)
+    except Exception as exc:  # noqa: BLE001 - the search must never cost a competition its solution
+        logger.warning("%s search failed, the staged solution stands: %s: %s", cid, type(exc).__name__, exc)
+        record["error"] = f"{type(exc).__name__}: {exc}"
+        choice = Choice("staged", baseline.score if baseline else None, (), None, {"decision": "search failed"})
+    record["selection"] = choice.record
+    record["winner"] = choice.winner
+    record["winner_score"] = choice.score
+    record["members"] = [{"label": label, "weight": w} for label, w in choice.members]
+    record["seconds"] = round(time.monotonic() - started, 3)
+    done = sum(1 for t in trials if t["status"] == "completed")
+    logger.info("%s search: %d trials (%d full) in %.0f s, winner %s (%s)", cid, len(trials), done,
+                record["seconds"], choice.winner, choice.score)
+    return SearchOutcome(choice, record, len(trials), record["seconds"])

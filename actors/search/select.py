@@ -1,0 +1,110 @@
+"""After the search: which program (or ensemble of programs) becomes the solution.
+
+Candidates are every program with full out-of-fold predictions on the task's folds: the staged
+solution (the refined instruction, coded stage by stage and repaired by the fix loop) and each search
+trial that finished its full cross-validation. The best few distinct ones are offered to Caruana's
+greedy ensemble selection (actors/ensemble.py); the ensemble wins only if its out-of-fold score is
+strictly better than the best single program's. The staged solution is kept unless something is
+strictly better on the same folds, so the search can only improve a competition's validation score.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from actors.context import TaskContext
+from actors.search.ensemble import assemble_ensemble, select_ensemble
+from actors.harness.integrate import assemble
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One program that ran the full cross-validation."""
+
+    label: str  # "staged" or "trial <id>"
+    stages: dict[str, str]  # its stage code {preprocess, model, train[, predict]}
+    score: float  # out-of-fold score, by the project's metric functions
+    oof: pd.DataFrame = field(repr=False)  # oof_raw.csv: id + raw prediction columns
+    seconds: float = 0.0  # sandbox seconds of its full run (a refit costs about 1/(K+1) of it)
+
+
+@dataclass(frozen=True)
+class Choice:
+    """What to run as the final solution."""
+
+    winner: str  # "staged", "trial <id>" or "ensemble"
+    score: float | None  # its out-of-fold score
+    members: tuple[tuple[str, float], ...]  # (candidate label, weight)
+    script: str | None  # the solution.py to run; None: keep the staged solution as it is
+    record: dict[str, Any]  # for search.json: the offered candidates, the selection, the decision
+
+
+def better(score: float | None, than: float | None, higher_is_better: bool) -> bool:
+    """Strictly better; an unknown score is never better, and anything known beats an unknown."""
+    if score is None:
+        return False
+    if than is None:
+        return True
+    return score > than if higher_is_better else score < than
+
+
+def ranked(candidates: list[Candidate], higher_is_better: bool) -> list[Candidate]:
+    """Best first; a program whose code repeats a better one's is dropped (TPE may redraw a point)."""
+    order = sorted(candidates, key=lambda c: -c.score if higher_is_better else c.score)
+    seen: set[tuple[str, ...]] = set()
+    out = []
+    for c in order:
+        key = tuple(c.stages.get(s, "").strip() for s in ("preprocess", "model", "train", "predict"))
+        if key not in seen:
+            seen.add(key)
+            out.append(c)
+    return out
+
+
+def choose(ctx: TaskContext, candidates: list[Candidate], truth: pd.DataFrame, constants: dict[str, Any], *,
+           top: int = 5, rounds: int = 25) -> Choice:
+    """The final solution among the candidates (see the module docstring)."""
+    comp = ctx.competition
+    hib = ctx.higher_is_better
+    pool = ranked(candidates, hib)
+    staged = next((c for c in candidates if c.label == "staged"), None)
+    record: dict[str, Any] = {"candidates": [{"label": c.label, "score": c.score} for c in pool[:top]],
+                              "ensemble": None}
+    if not pool:
+        return Choice("staged", staged.score if staged else None, (), None, {**record, "decision": "no candidates"})
+    best = pool[0]
+    winner, score, members = best.label, best.score, ((best.label, 1.0),)
+    offered = pool[:top]
+    if len(offered) >= 2:
+        try:
+            sel = select_ensemble([c.oof for c in offered], truth, metric=comp.metric, id_column=comp.id_column,
+                                  targets=list(comp.target), classes=list(ctx.facts.classes), rounds=rounds)
+        except Exception as exc:  # noqa: BLE001 - no ensemble is a fine outcome; the best single stands
+            logger.warning("%s search: ensemble selection failed: %s", comp.competition_id, exc)
+            record["ensemble"] = {"error": f"{type(exc).__name__}: {exc}"}
+        else:
+            picked = tuple((c.label, w) for c, w in zip(offered, sel.weights, strict=True) if w > 0)
+            record["ensemble"] = {"members": [{"label": c.label, "weight": w, "score": s}
+                                              for c, w, s in zip(offered, sel.weights, sel.member_scores, strict=True)],
+                                  "score": sel.score, "rows": sel.rows, "rounds": sel.rounds}
+            if len(picked) >= 2 and better(sel.score, best.score, hib):
+                winner, score, members = "ensemble", sel.score, picked
+    if staged is not None and winner != "ensemble" and not better(score, staged.score, hib):
+        return Choice("staged", staged.score, (("staged", 1.0),), None,
+                      {**record, "decision": "nothing beat the staged solution on the same folds"})
+    by_label = {c.label: c for c in candidates}
+    header = f"Solution for {comp.competition_id}, generated by linguacodus (search winner: {winner})."
+    if winner == "ensemble":
+        script = assemble_ensemble(constants, [(by_label[label].stages, w) for label, w in members], header)
+    elif winner == "staged":
+        script = None
+    else:
+        script = assemble(constants, by_label[winner].stages, header)
+    decision = (f"{winner} ({score:.6g}) beats the staged solution ({staged.score:.6g})" if staged is not None
+                else f"{winner} ({score:.6g}); no staged solution to compare with")
+    return Choice(winner, score, members, script, {**record, "decision": decision})

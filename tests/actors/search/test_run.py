@@ -1,0 +1,124 @@
+"""The search (Text-to-ML on Ray Tune): trials in the real sandbox, the final choice among programs.
+
+A crashing trial is recorded with its error and the search goes on; a trial cut by the budget is not
+counted as the program's failure; the staged solution stands unless something is strictly better on
+the same folds; an ensemble wins only when its out-of-fold score beats the best single program.
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from actors.context import TaskContext
+from actors.facts import compute_facts
+from actors.sandbox.sandbox import SandboxConfig
+from actors.search.proposal import default_space
+from actors.search.run import SearchRunConfig, WarmStart, run_search
+from actors.search.select import Candidate, choose
+from actors.search.space import PreprocessConfig, ProgramConfig, SearchSpace
+from actors.search.trials import BudgetSpent, TrialFailed, TrialSpec, run_rung
+from tests.helpers.open_tasks import competition
+from tests.helpers.paths import OPEN
+
+
+def _ctx(task: str) -> tuple[TaskContext, pd.DataFrame]:
+    comp = competition(task)
+    train = pd.read_csv(OPEN / task / "train.csv", dtype={comp.id_column: str})
+    test = pd.read_csv(OPEN / task / "test.csv", dtype={comp.id_column: str})
+    return TaskContext(comp, compute_facts(comp, train, test)), train
+
+
+def _inputs(task: str) -> dict[str, Path]:
+    return {"train.csv": OPEN / task / "train.csv", "test.csv": OPEN / task / "test.csv"}
+
+
+@pytest.mark.sandbox
+def test_a_crashing_trial_is_recorded_and_the_search_goes_on_to_a_winner(tmp_path, ray_session):
+    ctx, train = _ctx("penguins")
+    pre = PreprocessConfig(fill_missing=["bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g", "sex"],
+                           one_hot=["island", "sex"])
+    crash = ProgramConfig(preprocess=pre, estimator="KNeighborsClassifier", params={"n_neighbors": 500})  # > rows
+    good = ProgramConfig(preprocess=pre, estimator="LogisticRegression", params={"C": 1.0, "max_iter": 500})
+    out = run_search(ctx, inputs=_inputs("penguins"), truth=train[["id", "species"]], sandbox=SandboxConfig(),
+                     config=SearchRunConfig(max_trials=3, max_concurrent=1), space=default_space(ctx),
+                     space_source="default", warm=[WarmStart("crash", crash), WarmStart("good", good)],
+                     baseline=None, time_budget_s=240, seed=0, scratch=tmp_path)
+    by_source = {t["source"]: t for t in out.record["trials"]}
+    assert by_source["crash"]["status"] == "failed" and "n_neighbors" in by_source["crash"]["error"]
+    assert by_source["good"]["status"] == "completed" and by_source["good"]["cv_score"] > 0.9
+    assert out.record["error"] is None and out.trials == 3
+    assert out.choice.winner.startswith("trial") or out.choice.winner == "ensemble"
+    assert out.choice.score >= by_source["good"]["cv_score"] and out.choice.script is not None
+    compile(out.choice.script, "solution.py", "exec")
+
+
+def _spec(ctx: TaskContext, train: pd.DataFrame, tmp_path: Path, timeout_s: float, deadline: float) -> TrialSpec:
+    return TrialSpec(ctx=ctx, space=default_space(ctx), constants=ctx.harness_constants(0),
+                     inputs={k: str(v) for k, v in _inputs("penguins").items()}, truth=train[["id", "species"]],
+                     sandbox=SandboxConfig(timeout_s=timeout_s), sample_rows=None, sample_folds=2,
+                     scratch=str(tmp_path), deadline=deadline)
+
+
+@pytest.mark.sandbox
+def test_a_program_that_runs_past_its_timeout_fails_and_one_cut_by_the_budget_is_out_of_budget(tmp_path):
+    ctx, train = _ctx("penguins")
+    loop = "while True:\n    pass\n"
+    with pytest.raises(TrialFailed, match="did not finish within 3 s") as failed:
+        run_rung(_spec(ctx, train, tmp_path, 3.0, time.time() + 600), loop, 2, None)
+    assert not isinstance(failed.value, BudgetSpent)
+    with pytest.raises(BudgetSpent, match="out of budget"):  # the search's deadline, not the program's limit
+        run_rung(_spec(ctx, train, tmp_path, 600.0, time.time() + 3), loop, 2, None)
+
+
+def _candidate(label: str, pred: np.ndarray, ids: pd.Series, ctx: TaskContext, truth: pd.DataFrame) -> Candidate:
+    from actors.search.ensemble import score_raw
+
+    oof = pd.DataFrame({"id": ids.to_numpy(), **{c: pred[:, i] for i, c in enumerate(ctx.facts.classes)}})
+    y = truth["species"].astype(str).to_numpy()
+    return Candidate(label, {"preprocess": f"# {label}", "model": "", "train": ""},
+                     score_raw(pred, y, ctx.competition.metric, ctx.facts.classes), oof)
+
+
+def _noisy(truth: pd.DataFrame, classes: list[str], noise: float, seed: int) -> np.ndarray:
+    onehot = (truth["species"].astype(str).to_numpy()[:, None] == np.array(classes)[None, :]).astype(float)
+    rng = np.random.default_rng(seed)
+    p = np.clip(onehot + rng.normal(0, noise, onehot.shape), 0.01, None)
+    return p / p.sum(axis=1, keepdims=True)
+
+
+def test_the_staged_solution_stands_when_no_trial_is_strictly_better_on_the_same_folds():
+    ctx, train = _ctx("penguins")
+    truth = train[["id", "species"]]
+    staged = _candidate("staged", _noisy(truth, ctx.facts.classes, 0.3, 0), truth["id"], ctx, truth)
+    worse = _candidate("trial a", _noisy(truth, ctx.facts.classes, 1.5, 1), truth["id"], ctx, truth)
+    tie = Candidate("trial b", {"preprocess": "# b", "model": "", "train": ""}, staged.score, staged.oof)
+    choice = choose(ctx, [staged, worse, tie], truth, ctx.harness_constants(0), top=1)
+    assert choice.winner == "staged" and choice.script is None and choice.score == staged.score
+
+
+def test_an_ensemble_wins_only_when_its_out_of_fold_score_beats_the_best_single_program():
+    ctx, train = _ctx("penguins")
+    truth = train[["id", "species"]]
+    noisy = [_candidate(f"trial {i}", _noisy(truth, ctx.facts.classes, 1.2, i), truth["id"], ctx, truth)
+             for i in range(4)]
+    def members(label: str) -> dict[str, str]:  # distinct code per program (the same code is one program)
+        return {"preprocess": f"def preprocess(train, test):  # {label}\n    return train, test\n",
+                "model": "def build_model():\n    return None\n", "train": "def train_model(m, X, y):\n    return m\n"}
+
+    noisy = [Candidate(c.label, members(c.label), c.score, c.oof) for c in noisy]
+    choice = choose(ctx, noisy, truth, ctx.harness_constants(0))
+    assert choice.winner == "ensemble" and len(choice.members) >= 2
+    assert choice.score > max(c.score for c in noisy)
+    assert "MEMBERS = [" in choice.script
+    alone = choose(ctx, noisy[:1], truth, ctx.harness_constants(0))
+    assert alone.winner == "trial 0" and alone.record["ensemble"] is None
+
+
+def test_the_search_space_from_the_facts_always_has_candidates():
+    ctx, _ = _ctx("movie-rating")
+    space = default_space(ctx)
+    assert isinstance(space, SearchSpace) and len(space.estimators) >= 3 and space.preprocess

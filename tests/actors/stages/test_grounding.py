@@ -1,0 +1,73 @@
+"""Instructions read as programs: estimators, hyper-parameters, columns and treatments they name, and
+names the task does not have (the few-shot example's `city`, `built`, `notes`: a defect)."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from actors.context import TaskContext
+from actors.facts import compute_facts
+from actors.stages.grounding import ground, render_instruction, to_config
+from actors.stages.instruction import Instruction
+from actors.search.proposal import default_space
+from actors.search.space import render_config, sample_config
+from tests.helpers.open_tasks import competition
+from tests.helpers.paths import OPEN
+
+
+def _ctx(task: str) -> TaskContext:
+    comp = competition(task)
+    train = pd.read_csv(OPEN / task / "train.csv", dtype={comp.id_column: str})
+    test = pd.read_csv(OPEN / task / "test.csv", dtype={comp.id_column: str})
+    return TaskContext(comp, compute_facts(comp, train, test))
+
+
+def test_an_instruction_copying_the_example_task_names_columns_this_task_does_not_have():
+    ctx = _ctx("penguins")
+    copied = Instruction(1, "fill missing rooms with the median, one-hot encode city, split built into year and month, "
+                            "replace notes by its length", "LightGBM classifier with 400 trees",
+                         "fit on all training rows", "write the predicted label")
+    g = ground(ctx, copied)
+    assert g.estimator == "LGBMClassifier" and g.params == {"n_estimators": 400}
+    assert {"rooms", "city", "built", "notes"} <= set(g.unknown) and set(g.copied) == {"rooms", "city", "built", "notes"}
+    assert not g.grounded
+
+
+def test_a_grounded_instruction_becomes_the_program_it_describes():
+    ctx = _ctx("penguins")
+    ins = Instruction(1, "fill missing body_mass_g and sex; one-hot encode island and sex",
+                      "random forest with 300 trees and min_samples_leaf 2", "fit with balanced class weights",
+                      "write the predicted species")
+    g = ground(ctx, ins)
+    assert g.grounded and g.unknown == () and g.estimator == "RandomForestClassifier"
+    assert g.params == {"n_estimators": 300, "min_samples_leaf": 2}
+    assert set(g.operations["one_hot"]) == {"island", "sex"} and g.fit_option == "balanced_class_weights"
+    config = to_config(ctx, g)
+    assert config is not None and config.estimator == "RandomForestClassifier"
+    assert set(config.preprocess.one_hot) == {"island", "sex"} and "island" not in config.preprocess.encode_categories
+    assert "def preprocess(" in render_config(ctx, config)["preprocess"]
+
+
+def test_an_instruction_naming_no_estimator_of_the_task_family_is_not_grounded():
+    ctx = _ctx("cars-mpg")  # regression: a logistic regression is not one of its estimators
+    g = ground(ctx, Instruction(1, "use every column", "a logistic regression", "fit", "write values"))
+    assert g.estimator is None and not g.grounded and to_config(ctx, g) is None
+
+
+@pytest.mark.parametrize("task", ["penguins", "cars-mpg", "seattle-weather", "movie-rating"])
+def test_rendering_a_program_as_an_instruction_and_reading_it_back_gives_the_same_program(task):
+    ctx = _ctx(task)
+    rng = np.random.default_rng(1)
+    for _ in range(15):
+        config = sample_config(default_space(ctx), rng)
+        g = ground(ctx, render_instruction(ctx, config))
+        assert g.grounded, (render_instruction(ctx, config), g)
+        assert g.estimator == config.estimator
+        assert g.params == pytest.approx({k: v for k, v in config.params.items()}, rel=1e-3)
+        back = to_config(ctx, g)
+        assert back is not None and back.estimator == config.estimator and back.fit_option == config.fit_option
+        for op in ("one_hot", "encode_categories", "tfidf_words", "tfidf_chars", "date_features"):
+            assert set(getattr(back.preprocess, op)) == set(getattr(config.preprocess, op)), op
+        if config.preprocess.tfidf_words or config.preprocess.tfidf_chars:
+            assert back.preprocess.sparse == config.preprocess.sparse

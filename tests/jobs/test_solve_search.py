@@ -1,0 +1,60 @@
+"""The search as a step of the spine (jobs/solve.py), for real: Ray Tune trials in the sandbox on an open
+task, the winner's final run as a numbered attempt, search.json, and the row's search columns. `--mode
+search` needs no model at all, so this runs in seconds of LLM time (none)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from actors.sandbox.sandbox import Sandbox, SandboxConfig
+from jobs.cli import main as cli
+from jobs.config import RunConfig
+from tests.helpers.catalogs import write_catalog
+from tests.helpers.open_tasks import catalog_row, competition
+from tests.helpers.paths import OPEN
+from tests.helpers.solve import solve_row
+
+pytestmark = [pytest.mark.slow, pytest.mark.sandbox]
+TASK = "penguins"  # multiclass, categorical columns with missing values, 240 rows: trials take ~2 s
+
+
+def test_search_mode_grades_the_winner_and_its_solution_reproduces_the_submission(tmp_path: Path, ray_session):
+    config = RunConfig(catalog="unused", out=str(tmp_path), run_id="r", mode="search",
+                       search={"budget_s": 30, "min_search_s": 20, "folds": 3})
+    row = solve_row(competition(TASK), None, config, tmp_path / TASK)
+
+    assert row["status"] == "graded" and row["solution_source"] == "search" and not row["fallback_used"]
+    assert row["prompt_tokens"] == 0 and row["model"] == "none"
+    search = json.loads((tmp_path / TASK / "search.json").read_text())
+    completed = [t for t in search["trials"] if t["status"] == "completed"]
+    assert row["trials"] == len(search["trials"]) >= 2 and completed
+    # the graded validation score is the winner's out-of-fold score, and the best of what was tried
+    assert row["validation_score"] == pytest.approx(search["winner_score"])
+    assert row["validation_score"] >= max(t["cv_score"] for t in completed)  # accuracy: higher is better
+    assert search["graded"] == "search" and search["final_run"]["ok"]
+    assert row["attempts"] == 1 and (tmp_path / TASK / "attempts" / "01" / "code.py").exists()
+
+    # solution.py on its own, in a fresh sandbox, writes the graded submission byte for byte
+    work = tmp_path / "again"
+    work.mkdir()
+    (work / "solution.py").write_text((tmp_path / TASK / "solution.py").read_text())
+    inputs = {name: OPEN / TASK / name for name in ("train.csv", "test.csv")}
+    result = Sandbox(SandboxConfig(timeout_s=300)).run(work / "solution.py", work, inputs)
+    assert result.ok, result.stderr[-2000:]
+    assert (work / "submission.csv").read_bytes() == (tmp_path / TASK / "submission.csv").read_bytes()
+
+
+def test_a_run_in_search_mode_loads_no_model_and_resuming_it_repeats_no_search(tmp_path: Path, ray_session):
+    catalog = write_catalog(tmp_path / "c.parquet", [catalog_row(TASK)])
+    args = ["run", "--catalog", catalog, "--out", str(tmp_path / "out"), "--run-id", "s", "--mode", "search",
+            "--budget-s", "20", "--cv-folds", "3", "--concurrency", "1", "--model", "no-such-model"]
+    assert cli(args) == 0  # an unknown model is fine: search mode never loads one
+    rows = pd.read_parquet(tmp_path / "out" / "s" / "results.parquet")
+    assert list(rows["status"]) == ["graded"] and rows["trials"].iloc[0] >= 1
+    assert rows["mode"].iloc[0] == "search" and rows["solution_source"].iloc[0] == "search"
+    stamp = (tmp_path / "out" / "s" / TASK / "search.json").stat().st_mtime_ns
+    assert cli(args) == 0
+    assert (tmp_path / "out" / "s" / TASK / "search.json").stat().st_mtime_ns == stamp
