@@ -45,14 +45,14 @@ import pandas as pd  # noqa: E402
 
 import storage  # noqa: E402
 from bench.quality_report import render  # noqa: E402
-from bench.quality_run import PairResult, Runner, run_pair  # noqa: E402
+from bench.quality_run import LINGUACODUS_VARIANTS, PairResult, Runner, run_pair  # noqa: E402
 from bench.quality_tasks import BenchTask, load_tasks, select, with_kinds  # noqa: E402
 
 log = logging.getLogger("bench.quality")
 DEFAULT_OPEN = REPO.parent / "shared" / "benchmarks" / "open"
 # Where bench/setup_autogluon.sh puts AutoGluon (its own venv: it would downgrade the project's pandas).
 AUTOGLUON_VENV_PYTHON = REPO / "bench-results" / "venv-autogluon" / "bin" / "python"
-CONTESTANTS = ("linguacodus", "flaml", "autogluon", "baseline-hgb", "baseline-tfidf")
+CONTESTANTS = (*LINGUACODUS_VARIANTS, "flaml", "autogluon", "baseline-hgb", "baseline-tfidf")
 # contestant -> (module to import, distribution whose version is reported)
 IMPORTS = {"flaml": ("flaml.automl", "flaml"), "autogluon": ("autogluon.tabular", "autogluon.tabular")}
 INSTALL_HINT = {"flaml": "pip install -e '.[bench]'",
@@ -84,7 +84,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def available(contestant: str, python: str, cli: str | None) -> str | None:
     """None if the contestant can run here, else why not (one line)."""
-    if contestant == "linguacodus":
+    if contestant in LINGUACODUS_VARIANTS:
         return None if cli else "the linguacodus CLI is not installed next to this Python"
     if contestant not in IMPORTS:
         return None
@@ -124,7 +124,8 @@ def main(argv: list[str] | None = None) -> int:
     tasks, unknown = select(tasks, args.tasks)
     for line in problems + [f"unknown task: {n}" for n in unknown]:
         print(f"SKIPPED {line}")
-    cli, has_budget = linguacodus_cli() if "linguacodus" in args.contestants else (None, False)
+    lc = [c for c in args.contestants if c in LINGUACODUS_VARIANTS]
+    cli, has_budget = linguacodus_cli() if lc else (None, False)
     contestants = []
     for c in args.contestants:
         why = available(c, args.autogluon_python if c == "autogluon" else sys.executable, cli)
@@ -132,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"NOT RUN {c}: {why}")
         else:
             contestants.append(c)
-    if "linguacodus" in contestants and not has_budget:
+    if lc and not has_budget:
         print("NOTE linguacodus: the installed CLI has no --budget-s; it runs at its defaults without a budget")
     hard = args.hard_timeout_s or 2 * args.budget_s + 300
     runner = Runner(budget_s=args.budget_s, out=out, python={"autogluon": args.autogluon_python},

@@ -95,7 +95,7 @@ def render(table: Table, contestants: list[str]) -> str:
 
 
 def summary_lines(table: Table, contestants: list[str]) -> list[str]:
-    lines = [f"{'contestant':16} {'tasks':>5} {'graded':>6} {'wins':>4} {'median rank':>11} "
+    lines = [f"{'contestant':24} {'tasks':>5} {'graded':>6} {'wins':>4} {'median rank':>11} "
              f"{'median pct':>10} {'median s':>8}"]
     all_ranks = {t: ranks(row) for t, row in table.items()}
     for c in contestants:
@@ -105,7 +105,7 @@ def summary_lines(table: Table, contestants: list[str]) -> list[str]:
         rk = [all_ranks[t][c] for t in table if c in all_ranks[t]]
         pct = [r.percentile for r in results if r.percentile is not None]
         wins = sum(c in winners(row) for row in table.values())
-        lines.append(f"{c:16} {len(results):5} {sum(r.score is not None for r in results):6} {wins:4} "
+        lines.append(f"{c:24} {len(results):5} {sum(r.score is not None for r in results):6} {wins:4} "
                      f"{statistics.median(rk):11.1f} {_median(pct):>10} {statistics.median(r.seconds for r in results):8.0f}")
     lines.append("")
     for c in [c for c in contestants if c not in BASELINES]:
@@ -116,6 +116,11 @@ def summary_lines(table: Table, contestants: list[str]) -> list[str]:
             lines.append(f"{c} beats FLAML on {n} of {m} tasks")
     if "linguacodus" not in contestants:
         lines.append("linguacodus was not among the contestants of this run: no linguacodus counts")
+    for variant in [c for c in contestants if c.startswith("linguacodus-")]:  # ablations: what a step adds
+        if "linguacodus" in contestants:
+            n, m = beats(table, "linguacodus", (variant,))
+            k, _ = beats(table, variant, ("linguacodus",))
+            lines.append(f"ablation: linguacodus beats {variant} on {n} of {m} tasks, loses on {k}")
     return lines
 
 

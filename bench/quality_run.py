@@ -59,6 +59,17 @@ class PairResult:
         return asdict(self)
 
 
+# Ablations of linguacodus (what each LLM step adds), run like the default with these extra flags:
+# the search alone with no model, the LLM path alone with no search, and the search without the
+# LLM's proposed space (the instructions still warm-start it).
+LINGUACODUS_VARIANTS = {
+    "linguacodus": (),
+    "linguacodus-search-only": ("--mode", "search"),
+    "linguacodus-no-search": ("--search", "off"),
+    "linguacodus-facts-space": ("--search-space", "default"),
+}
+
+
 @dataclass(frozen=True)
 class Runner:
     """How contestants are started: interpreters, the linguacodus CLI and the time limits."""
@@ -101,8 +112,8 @@ def run_pair(runner: Runner, task: BenchTask, contestant: str, retry_failed: boo
         return done
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        if contestant == "linguacodus":
-            result = _run_linguacodus(runner, task, folder)
+        if contestant in LINGUACODUS_VARIANTS:
+            result = _run_linguacodus(runner, task, folder, contestant)
         else:
             result = _run_worker(runner, task, contestant, folder)
     except Exception as exc:  # noqa: BLE001 - the bench's own failure on one pair: reported, not saved, rerun next time
@@ -164,10 +175,10 @@ def _run_worker(runner: Runner, task: BenchTask, contestant: str, folder: Path) 
                    runner.hard_timeout_s)
 
 
-def _run_linguacodus(runner: Runner, task: BenchTask, folder: Path) -> PairResult:
+def _run_linguacodus(runner: Runner, task: BenchTask, folder: Path, variant: str = "linguacodus") -> PairResult:
     cid = task.competition.competition_id
     cmd = [runner.linguacodus_cli, "run", "--catalog", task.catalog_uri, "--out", str(folder / "runs"),
-           "--run-id", "quality", "--only", cid]
+           "--run-id", "quality", "--only", cid, *LINGUACODUS_VARIANTS[variant]]
     if runner.linguacodus_has_budget:
         cmd += ["--budget-s", f"{runner.budget_s:g}"]
     if runner.threads:
@@ -180,9 +191,10 @@ def _run_linguacodus(runner: Runner, task: BenchTask, folder: Path) -> PairResul
         row = rows[rows["competition_id"] == cid].to_dict("records")
         if row:
             keep = ("status", "score", "leaderboard_percentile", "fallback_used", "attempts", "seconds_total",
-                    "seconds_llm", "seconds_exec", "validation_score", "trials", "seconds_search", "error")
+                    "seconds_llm", "seconds_exec", "validation_score", "trials", "seconds_search", "solution_source",
+                    "error")
             details["results_row"] = {k: _plain(row[0].get(k)) for k in keep if k in row[0]}
-    result = _graded(task, "linguacodus", folder, Path(layout.competition(cid).submission_csv), code, seconds, runner, details,
+    result = _graded(task, variant, folder, Path(layout.competition(cid).submission_csv), code, seconds, runner, details,
                      runner.linguacodus_timeout_s)
     own = details.get("results_row", {}).get("score")
     if result.score is not None and own is not None and abs(own - result.score) > 1e-9:

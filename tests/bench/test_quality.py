@@ -153,3 +153,12 @@ def test_linguacodus_runs_one_task_per_cli_call_and_its_submission_is_graded_aga
     assert result.status == "graded" and result.score == expected.score != 0.123
     assert result.details["results_row"]["score"] == 0.123  # the run's own record is kept beside the bench's grade
     assert f"{expected.score:.4g}*" in render({"penguins": {"linguacodus": result}}, ["linguacodus"])
+
+    # an ablation variant is the same run with its flags, under its own name and folder
+    ablation = run_pair(runner, task, "linguacodus-search-only")
+    args = json.loads((tmp_path / "args.json").read_text())
+    assert args[args.index("--mode") + 1] == "search" and ablation.contestant == "linguacodus-search-only"
+    assert ablation.score == result.score
+    text = render({"penguins": {"linguacodus": result, "linguacodus-search-only": ablation}},
+                  ["linguacodus", "linguacodus-search-only"])
+    assert "ablation: linguacodus beats linguacodus-search-only on 0 of 1 tasks, loses on 0" in text
