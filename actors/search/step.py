@@ -116,6 +116,13 @@ def summary(step: SearchStep) -> dict[str, Any]:
     r = step.record
     trials = r.get("trials", [])
     count = {s: sum(1 for t in trials if t["status"] == s) for s in ("completed", "stopped", "failed", "out_of_budget")}
+    grounding = r.get("instructions") or []
+    sources = {f"trial {t.get('trial_id')}": t.get("source") for t in trials}
+    # where the graded program came from: an instruction, a default estimator, TPE, the staged solution
+    members = [sources.get(m.get("label"), m.get("label")) for m in r.get("members") or []]
     return {"trials": step.trials, **count, "winner": r.get("winner"), "winner_score": r.get("winner_score"),
             "graded": step.source, "space_source": r.get("space_source"), "seconds": step.seconds,
+            "instructions": len(grounding), "instructions_grounded": sum(bool(g.get("grounded")) for g in grounding),
+            "instructions_copying": sum(bool(g.get("copied")) for g in grounding),
+            "winner_sources": members,
             "error": r.get("error")}

@@ -35,6 +35,9 @@ def test_search_mode_grades_the_winner_and_its_solution_reproduces_the_submissio
     assert row["validation_score"] == pytest.approx(search["winner_score"])
     assert row["validation_score"] >= max(t["cv_score"] for t in completed)  # accuracy: higher is better
     assert search["graded"] == "search" and search["final_run"]["ok"]
+    summary = row["details"]["search"]  # where the graded program came from (no instructions in search mode)
+    assert summary["instructions"] == 0 and summary["winner_sources"]
+    assert set(summary["winner_sources"]) <= {t["source"] for t in search["trials"]}
     assert row["attempts"] == 1 and (tmp_path / TASK / "attempts" / "01" / "code.py").exists()
 
     # solution.py on its own, in a fresh sandbox, writes the graded submission byte for byte
