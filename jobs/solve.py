@@ -39,7 +39,7 @@ from actors.grading.validation import read_predictions, validation_score
 from actors.grading.verdict import NO_ANSWERS, Verdict, judge
 from actors.harness.integrate import assemble, floor_stages
 from actors.journal import Journal
-from actors.llm.base import LLM
+from actors.llm.base import LLM, NoLLM
 from actors.llm.build import build_llm
 from actors.llm.recording import RecordingLLM
 from actors.sandbox.sandbox import Sandbox
@@ -280,15 +280,6 @@ def _grade(ctx: TaskContext, submission: bytes) -> Verdict:
     if verdict.leaderboard_note:
         logger.warning("%s: no leaderboard placement: %s", comp.competition_id, verdict.leaderboard_note)
     return verdict
-
-
-class NoLLM:
-    """The model of a search-mode run: there is none, and nothing may call it."""
-
-    name = "none"
-
-    def chat(self, req: Any) -> Any:
-        raise RuntimeError("search mode runs without an LLM")
 
 
 def _failed(comp: Competition, s: CompetitionSolver, error: str | None) -> CompetitionResult:

@@ -151,3 +151,12 @@ def extract_code(text: str) -> str:
     # second opening fence; a line that is only a fence is never Python, so drop such lines.
     best = "\n".join(line for line in best.splitlines() if not _FENCE_LINE.match(line))
     return best.strip("\n") + "\n"
+
+
+class NoLLM:
+    """The model of a run without one (`--mode search`): nothing may call it."""
+
+    name = "none"
+
+    def chat(self, req: ChatRequest) -> ChatResponse:
+        raise RuntimeError("this run has no LLM (search mode)")
