@@ -109,7 +109,7 @@ def run(config: RunConfig) -> list[dict[str, Any]]:
                 "catalog_duplicates": catalog.duplicates}
     storage.write_json(layout.run_json, run_info)
     t0 = time.monotonic()
-    scratch = temp_root(config.run_id)
+    scratch = temp_root(config.out, config.run_id)
     sweep_stale_mounts()  # a killed session's sandbox mounts would keep its scratch dirs
     shutil.rmtree(scratch, ignore_errors=True)  # what a killed session of this run left behind
     if todo:

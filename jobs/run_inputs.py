@@ -76,9 +76,13 @@ def check_inputs(config: RunConfig) -> CatalogRows:
     return rows
 
 
-def temp_root(run_id: str) -> Path:
+def temp_root(out: str, run_id: str) -> Path:
     """This run's scratch folder on this machine: every temp dir of the run's pipeline actors lives
-    below it, so the next run of the same id removes what a killed run left behind."""
+    below it, so the next session of the same run removes what a killed one left behind. Keyed by the
+    output location too: two runs that share an id but write to different places (two benchmarks'
+    `quality` runs) must never clear each other's work dirs."""
+    import hashlib
     import tempfile
 
-    return Path(tempfile.gettempdir()) / f"linguacodus-{run_id}"
+    where = hashlib.sha256(storage.join(out, run_id).encode()).hexdigest()[:8]
+    return Path(tempfile.gettempdir()) / f"linguacodus-{run_id}-{where}"

@@ -79,7 +79,7 @@ class CompetitionSolver:
         self.layout = storage.RunLayout(config.out, config.run_id)
         # Temp dirs of every stage (sandbox work dirs, staged inputs) go below the run's scratch root,
         # which the next run of this id clears: a killed run leaves nothing behind for good.
-        self.scratch = temp_root(config.run_id) / uuid.uuid4().hex[:12]
+        self.scratch = temp_root(config.out, config.run_id) / uuid.uuid4().hex[:12]
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, list[Any]]:
         out: dict[str, list[Any]] = {"competition_id": [], "status": [], "score": [], "unwritten_row": []}

@@ -102,3 +102,13 @@ def test_an_invalid_row_gets_a_folder_no_valid_id_can_have_and_each_id_one_row(t
     assert [(d["row"], d["competition_id"]) for d in loaded.duplicates] == [(2, "ok")]
     assert "duplicate competition_id 'ok'" in loaded.duplicates[0]["reason"]
     assert json.dumps(loaded.duplicates)  # goes into run.json as is
+
+
+def test_runs_sharing_an_id_but_not_an_output_have_their_own_scratch_root() -> None:
+    # a session clears its run's scratch root at start: a shared root would delete a concurrent run's
+    # sandbox work dirs (two benchmark invocations, both with run id "quality", did exactly that)
+    from jobs.run_inputs import temp_root
+
+    assert temp_root("/results/a", "quality") != temp_root("/results/b", "quality")
+    assert temp_root("s3://bucket/x", "quality") == temp_root("s3://bucket/x", "quality")
+    assert temp_root("/results/a", "quality").name.startswith("linguacodus-quality-")
