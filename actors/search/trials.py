@@ -169,7 +169,10 @@ def run_tune(spec: TrialSpec, settings: TuneSettings, warm: list[dict[str, Any]]
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
     from ray.tune.search.optuna import OptunaSearch
 
+    import optuna
+
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # no experiment tables in the job log (verbose=0)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # not "A new study created" once per search
     started_ray = not ray.is_initialized()
     if started_ray:
         ray.init(include_dashboard=False, logging_level=logging.WARNING, log_to_driver=False,
