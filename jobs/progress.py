@@ -140,14 +140,15 @@ def render(tracker: Tracker, now: float, width: int = 16) -> list[str]:
     return lines
 
 
-def log_line(tracker: Tracker, event: Event, now: float) -> str:
-    """The line a step or a finish gets (off a terminal; finishes on a terminal too)."""
+def log_line(tracker: Tracker, event: Event, now: float, summary: bool = True) -> str:
+    """The line a step or a finish gets off a terminal; on one, finishes only and without the summary (the
+    bar below shows it)."""
     if event.step == FINISHED:
         score = "" if event.score is None else f", score {event.score:.4g}"
         what = f"finished: {event.status}{score}"
     else:
         what = event.step
-    return f"{event.competition_id}: {what}  [{tracker.summary(now)}]"
+    return f"{event.competition_id}: {what}" + (f"  [{tracker.summary(now)}]" if summary else "")
 
 
 class ProgressView:
@@ -207,7 +208,7 @@ class ProgressView:
         now = time.time()
         for event in events:
             if self.tracker.apply(event) and (not self.tty or event.step == FINISHED):
-                logger.info("%s", log_line(self.tracker, event, now))
+                logger.info("%s", log_line(self.tracker, event, now, summary=not self.tty))
         if self._live is not None:
             from rich.text import Text
 

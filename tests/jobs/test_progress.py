@@ -55,6 +55,7 @@ def test_the_eta_is_unknown_until_a_competition_finishes_and_a_finish_counts_onc
     assert tracker.apply(done) and not tracker.apply(done)  # the solver's report, then the driver's row
     assert log_line(tracker, done, now=1100.0) == (
         "a: finished: graded, score 0.9877  [1/3 done · 0 failed · 1 running · ETA 3:20 · elapsed 1:40]")
+    assert log_line(tracker, done, now=1100.0, summary=False) == "a: finished: graded, score 0.9877"  # tty
     assert not tracker.apply(Event("b", "stages", 1101.0))  # the same step again: no new line
 
 
