@@ -67,6 +67,7 @@ class CompetitionSolver:
 
     def __init__(self, config_json: str, llm: LLM | None = None, board: Any = None) -> None:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        logging.getLogger("ray").setLevel(logging.WARNING)  # Ray's own INFO (Tune's "Reached timeout"), as in the driver
         self.config = config = RunConfig.model_validate_json(config_json)
         # The shared LLM actor (embedded model, loaded once per run) or this actor's own endpoint client;
         # every call is recorded, and drained once per competition into its journal.
