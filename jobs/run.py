@@ -50,6 +50,7 @@ def _solve_all(config: RunConfig, todo: list[Competition]) -> None:
     import ray
 
     from actors.llm.actor import start_llm_actor
+    from jobs.progress import ProgressView, start_board
     from jobs.solve import CompetitionSolver
 
     if not ray.is_initialized():
@@ -62,25 +63,43 @@ def _solve_all(config: RunConfig, todo: list[Competition]) -> None:
     llm = None
     if config.llm.backend == "embedded" and config.mode != "search":
         llm = start_llm_actor(config.llm, num_cpus=LLM_ACTOR_CPUS, max_concurrency=config.concurrency + 1)
+    _quiet_ray_data()
     import ray.data
 
-    ctx = ray.data.DataContext.get_current()
-    ctx.enable_progress_bars = True
+    board = start_board()  # the solvers report each step there; the view below shows them
     ds = ray.data.from_items([{"competition": c.model_dump_json()} for c in todo],
                              override_num_blocks=len(todo))
     ds = ds.map_batches(CompetitionSolver, fn_constructor_kwargs={"config_json": config.model_dump_json(),
-                                                                  "llm": llm},
+                                                                  "llm": llm, "board": board},
                         batch_size=1, num_cpus=SOLVER_CPUS,
-                        compute=ray.data.ActorPoolStrategy(size=min(config.concurrency, len(todo))))
+                        # one competition per actor at a time: by default Ray Data queues several on the
+                        # first actor that is up, and --concurrency 2 then solves them one after the other
+                        compute=ray.data.ActorPoolStrategy(size=min(config.concurrency, len(todo)),
+                                                           max_tasks_in_flight_per_actor=1))
     layout = storage.RunLayout(config.out, config.run_id)
-    for done in ds.iter_rows():
-        logger.info("finished %s: %s (score %s)", done["competition_id"], done["status"], done["score"])
-        if done["unwritten_row"]:  # the actor's store gave up: one more try from here, then no row
-            try:
-                storage.write_json(layout.competition(done["competition_id"]).result_json,
-                                   json.loads(done["unwritten_row"]))
-            except storage.StorageError as exc:
-                logger.error("%s: result.json not written: %s", done["competition_id"], exc)
+    with ProgressView(board, len(todo)) as view:
+        for done in ds.iter_rows():
+            view.finished(done["competition_id"], done["status"], json.loads(done["score"]))
+            if done["unwritten_row"]:  # the actor's store gave up: one more try from here, then no row
+                try:
+                    storage.write_json(layout.competition(done["competition_id"]).result_json,
+                                       json.loads(done["unwritten_row"]))
+                except storage.StorageError as exc:
+                    logger.error("%s: result.json not written: %s", done["competition_id"], exc)
+
+
+def _quiet_ray_data() -> None:
+    """Ray Data's own progress off: jobs/progress.py shows the run instead (off a terminal Ray Data would log
+    a 7-line "Total Progress" block every 10 s), and its INFO lines (execution plan, start, end) go to its
+    log file (ray-data.log in the session's logs) only, not to the console."""
+    import ray.data
+    from ray.util.debug import log_once
+
+    ray.data.DataContext.get_current().enable_progress_bars = False
+    log_once("ray_data_progress_manager_disabled")  # taken now: no "Progress bars disabled" warning
+    for handler in logging.getLogger("ray.data").handlers:
+        if handler.get_name() == "console":
+            handler.setLevel(logging.WARNING)
 
 
 def run(config: RunConfig) -> list[dict[str, Any]]:
@@ -180,7 +199,11 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("run", help="solve a catalog of competitions on Ray")
+    p = sub.add_parser("run", help="solve a catalog of competitions on Ray", description=(
+        "Solve every competition of a catalog on Ray (facts, ranked instructions, refinement, stages checked "
+        "in the sandbox, fix loop, search, grade) and write OUT/RUN_ID/: one result row per competition, "
+        "artifacts, report.html. The same --run-id again resumes (finished competitions are skipped). "
+        "Progress: a live view on a terminal, otherwise one log line per competition per step."))
     add_arguments(p)
     p.set_defaults(func=_main)
 

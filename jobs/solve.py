@@ -54,6 +54,7 @@ from actors.task import Competition
 from jobs.config import RunConfig
 from jobs.grade import read_answers, read_leaderboard
 from jobs.inputs import stage_inputs
+from jobs.progress import Progress
 from jobs.run_inputs import temp_root
 from storage.artifacts import CompetitionArtifacts
 from storage.results import CompetitionResult
@@ -64,8 +65,9 @@ logger = logging.getLogger(__name__)
 class CompetitionSolver:
     """Ray Data's callable: builds the LLM client, the stages, the sandboxes and the executor once."""
 
-    def __init__(self, config_json: str, llm: LLM | None = None) -> None:
+    def __init__(self, config_json: str, llm: LLM | None = None, board: Any = None) -> None:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        logging.getLogger("ray").setLevel(logging.WARNING)  # Ray's own INFO (Tune's "Reached timeout"), as in the driver
         self.config = config = RunConfig.model_validate_json(config_json)
         # The shared LLM actor (embedded model, loaded once per run) or this actor's own endpoint client;
         # every call is recorded, and drained once per competition into its journal.
@@ -77,6 +79,7 @@ class CompetitionSolver:
         self.sandbox = config.sandbox
         self.executor = Executor(Sandbox(config.sandbox), config.executor)
         self.layout = storage.RunLayout(config.out, config.run_id)
+        self.progress = Progress(board)  # each step reported to the driver's view (jobs/progress.py)
         # Temp dirs of every stage (sandbox work dirs, staged inputs) go below the run's scratch root,
         # which the next run of this id clears: a killed run leaves nothing behind for good.
         self.scratch = temp_root(config.out, config.run_id) / uuid.uuid4().hex[:12]
@@ -110,9 +113,11 @@ class CompetitionSolver:
         except storage.StorageError as exc:  # the store stayed down longer than the retry window
             logger.error("%s: result.json not written (the driver will try again): %s", cid, exc)
             failed = result.replace(status="failed", error=f"storage: result.json not written: {exc}")
+            self.progress.finished(cid, failed.status, None)
             return failed, failed.to_json(details)
         logger.info("%s done: status=%s score=%s fallback=%s attempts=%s", cid, result.status, result.score,
                     result.fallback_used, result.attempts)
+        self.progress.finished(cid, result.status, result.score)
         return result, None
 
 
@@ -151,6 +156,7 @@ def solve(comp: Competition, s: CompetitionSolver, artifacts: CompetitionArtifac
 
 def _solve(comp: Competition, s: CompetitionSolver, artifacts: CompetitionArtifacts, journal: Journal, tmp: Path,
            details: dict[str, Any], result: CompetitionResult, started: float) -> CompetitionResult:
+    s.progress.step(comp.competition_id, "facts")
     inputs = stage_inputs(comp, tmp)  # the allow-listed data, the only files generated code sees
     ids_as_text = {comp.id_column: str}  # "007" and "7" are two ids everywhere (catalog, grader, harness)
     train = pd.read_csv(inputs["train.csv"], dtype=ids_as_text)
@@ -173,6 +179,7 @@ def _solve(comp: Competition, s: CompetitionSolver, artifacts: CompetitionArtifa
             path = LLMPath(error=f"LLM path: {type(exc).__name__}: {exc}")
     solution, source, known_score = path.execution, "staged", None
     if searching:  # 6. the search; never worse than the staged solution on the same folds
+        s.progress.step(comp.competition_id, "search")
         staged_score = _validation(ctx, train, solution)[0] if solution is not None else None
         step = run_step(ctx, llm=s.llm if config.mode != "search" else None, instructions=path.instructions,
                         staged=solution, staged_stages=path.stages, staged_score=staged_score, runner=runner,
@@ -188,12 +195,14 @@ def _solve(comp: Competition, s: CompetitionSolver, artifacts: CompetitionArtifa
     llm_error = path.error
     if solution is None:
         llm_error = llm_error or "search mode: the search produced no solution"
+        s.progress.step(comp.competition_id, "floor")
         solution, source = _floor(ctx, runner, config.seed), "floor"  # 7. the floor
         result = result.replace(fallback_used=True, error=llm_error)
         if isinstance(solution, str):
             return result.replace(error=f"{llm_error}; {solution}", solution_source=None)
     result = result.replace(solution_source=source)
     artifacts.solution(solution.script, solution.submission or b"")
+    s.progress.step(comp.competition_id, "grade")
     # 8. the validation score, computed by us (the search's winner was scored on its folds already)
     score, note = (known_score, None) if known_score is not None else _validation(ctx, train, solution)
     verdict = _grade(ctx, solution.submission or b"")  # 9. the grade and the leaderboard place
@@ -217,19 +226,24 @@ class LLMPath:
 
 
 def _llm_path(ctx: TaskContext, s: CompetitionSolver, runner: Runner) -> LLMPath:
-    config = s.config
+    config, cid = s.config, ctx.competition.competition_id
     if config.mode == "vanilla":
+        s.progress.step(cid, "vanilla script")
         outcome = fix_loop(VanillaScript(s.coder, ctx), runner, config.executor.max_fix, label="vanilla")
         return LLMPath(outcome.execution, None if outcome.ok else f"LLM path: {outcome.error}")
+    s.progress.step(cid, "instructions")
     candidates = s.instructor.run(ctx)  # 2. three ranked instructions
+    s.progress.step(cid, "refinement")
     refinement = s.refiner.run(ctx, candidates)  # 3. critic and resolver
     runner.artifacts.instructions(refinement.to_dict())
+    s.progress.step(cid, "stages")
     staged, error = write_stages(s.coder, ctx, refinement.refined, runner.inputs, runner.journal,  # 4. stages
                                  config.seed)
     for stage, code in staged.stages.items():
         runner.artifacts.stage(stage, code)
     if error is not None:
         return LLMPath(error=f"LLM path: {error}", instructions=list(candidates))
+    s.progress.step(cid, "fix loop")
     outcome = fix_loop(staged, runner, config.executor.max_fix)  # 5. execution and fix loop
     last = runner.journal.last("execution")
     return LLMPath(outcome.execution, None if outcome.ok else f"LLM path: {outcome.error}", list(candidates),

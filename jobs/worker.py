@@ -10,7 +10,8 @@ A message:
 
 `run_id` defaults to the message's name; `options` are the flags of `linguacodus run` (jobs/run_options.py);
 an option left out takes the worker's flag (`--llm-url`, `--model`, which default to the env
-LINGUACODUS_LLM_URL / LINGUACODUS_LLM_MODEL, as the RayCronJob sets them), then run's own default.
+LINGUACODUS_LLM_URL / LINGUACODUS_LLM_MODEL, as the RayCronJob sets them; `--threads`), then run's own
+default.
 A message that is not JSON, lacks catalog/out, or has an unknown or ill-typed option is dead-lettered
 at once with the reason. A run that raises, or ends without _SUCCESS (some competition has no row), is
 a failed try; the next pass (or cron tick) retries it, resuming the same OUT/RUN_ID.
@@ -58,6 +59,7 @@ class MessageError(ValueError):
 class WorkerSettings:
     llm_url: str | None = None
     model: str | None = None
+    threads: int | None = None
 
 
 def parse_message(raw: bytes) -> RunRequest:
@@ -77,6 +79,8 @@ def parse_message(raw: bytes) -> RunRequest:
 def run_config(request: RunRequest, msg_id: str, settings: WorkerSettings) -> RunConfig:
     """The RunConfig of a request: the message's options over the worker's defaults over run's own."""
     opts = request.options.model_dump(exclude_none=True)
+    if settings.threads is not None:
+        opts.setdefault("threads", settings.threads)
     llm_url = opts.pop("llm_url", None) or settings.llm_url
     model = opts.pop("model", None) or settings.model
     if model is None and llm_url:
@@ -155,7 +159,8 @@ UNSUCCESSFUL = ("failed", "dead", "malformed", "storage_error")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("worker", help="run batch requests dropped into an inbox (local folder or s3:// prefix)")
+    p = sub.add_parser("worker", help="run batch requests dropped into an inbox (local folder or s3:// prefix)",
+                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--inbox", required=True, help="inbox folder URI, e.g. s3://bucket/inbox/ (claims/, done/, "
                    "dead/ are created beside it)")
     p.add_argument("--once", action="store_true", help="one pass over the inbox, then exit (1 if a message "
@@ -170,12 +175,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--llm-url", default=os.environ.get("LINGUACODUS_LLM_URL") or None,
                    help="default LLM endpoint for messages that name none (env LINGUACODUS_LLM_URL)")
     p.add_argument("--model", default=None, help="default model (with an endpoint: env LINGUACODUS_LLM_MODEL)")
+    p.add_argument("--threads", type=int, default=None, metavar="N",
+                   help="default embedded engine threads for messages that set no options.threads (default: "
+                        "every core)")
     p.set_defaults(func=_main)
 
 
 def _main(args: argparse.Namespace) -> int:
     inbox = Inbox(args.inbox, lease_s=args.lease, max_tries=args.max_tries)
-    settings = WorkerSettings(llm_url=args.llm_url, model=args.model)
+    settings = WorkerSettings(llm_url=args.llm_url, model=args.model, threads=args.threads)
     print(f"linguacodus worker {inbox.worker}: inbox {inbox.inbox} (root {inbox.root}), "
           f"LLM {settings.llm_url or 'embedded'}", flush=True)
     if args.exclusive and (live := inbox.live_claims()):

@@ -55,8 +55,12 @@ def args_from_cli(ns: argparse.Namespace) -> dict[str, Any]:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("serve", help="serve the instruction model behind an OpenAI-compatible API (Ray Serve)")
-    p.add_argument("--backend", choices=("embedded", "vllm"), default="embedded")
+    p = sub.add_parser("serve", help="serve the instruction model behind an OpenAI-compatible API (Ray Serve)",
+                       description="Serve the instruction model behind an OpenAI-compatible API (/v1/models, "
+                       "/v1/chat/completions, streaming or not) on Ray Serve: the embedded engine on CPU, or "
+                       "vLLM on GPUs. Prints the base URL to give `linguacodus run --llm-url`; Ctrl-C stops it.")
+    p.add_argument("--backend", choices=("embedded", "vllm"), default="embedded",
+                   help="embedded: the xllamacpp engine on CPU (default); vllm: vLLM on GPUs (the gpu extra)")
     src = p.add_mutually_exclusive_group()
     src.add_argument("--model", default=None, help="embedded model name (default qwen2.5-coder-0.5b) or, "
                      "with --backend vllm, a Hugging Face id / s3:// checkpoint folder")
@@ -64,14 +68,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--adapter", action="append", default=None, metavar="[NAME=]URI",
                    help="LoRA adapter (embedded: a GGUF LoRA, one; vllm: PEFT folders, repeatable)")
     p.add_argument("--served-model-name", default=None, help="model name clients use")
-    p.add_argument("--replicas", type=int, default=1)
+    p.add_argument("--replicas", type=int, default=1, help="replicas of the model (each loads its own engine)")
     p.add_argument("--max-ongoing-requests", type=int, default=4, help="requests per replica at once")
     p.add_argument("--max-queued-requests", type=int, default=64, help="queued beyond that, then 503 (-1: no limit)")
     p.add_argument("--request-timeout", type=float, default=600.0, help="seconds one request may run")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--host", default="127.0.0.1", help="address Serve's HTTP proxy listens on (0.0.0.0: all)")
+    p.add_argument("--port", type=int, default=8000, help="port of Serve's HTTP proxy")
     p.add_argument("--num-cpus", type=float, default=None, help="embedded: logical CPUs per replica (default 1)")
-    p.add_argument("--n-threads", type=int, default=None, help="embedded: engine threads per replica")
+    p.add_argument("--threads", dest="n_threads", type=int, default=None, metavar="N",
+                   help="embedded: engine threads per replica (default: every usable core)")
+    p.add_argument("--n-threads", dest="n_threads", type=int, default=None, help=argparse.SUPPRESS)  # old name
     p.add_argument("--n-ctx", type=int, default=None, help="embedded: context tokens per slot (default 8192)")
     p.add_argument("--n-parallel", type=int, default=None, help="embedded: slots per engine (default 2)")
     p.add_argument("--api-key-env", default="OPENAI_API_KEY", help="if this env var is set, clients must send it "

@@ -1,0 +1,80 @@
+"""The `linguacodus` command line: every subcommand says what it does, every flag has help, and the engine
+threads flag has one name in run, serve and worker (and in a worker's message)."""
+from __future__ import annotations
+
+import argparse
+from collections.abc import Iterator
+
+import pytest
+
+from jobs.cli import SUBCOMMANDS, build_parser
+
+
+def subparser(command: str) -> argparse.ArgumentParser:
+    parser = build_parser([command])  # imports the command's module, as a real call does
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return sub.choices[command]
+
+
+def parsers(parser: argparse.ArgumentParser, path: str) -> Iterator[tuple[str, argparse.ArgumentParser]]:
+    """The parser and its nested actions (`catalog build`, `models verify`, ...)."""
+    yield path, parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, child in action.choices.items():
+                yield from parsers(child, f"{path} {name}")
+
+
+def test_the_top_level_help_says_what_the_tool_does_in_one_whole_sentence() -> None:
+    text = build_parser([]).format_help()
+    description = build_parser([]).description
+    assert description and description.endswith(".") and "competitions" in description
+    assert " ".join(description.split()) in " ".join(text.split())  # printed whole, not cut off
+    for name in SUBCOMMANDS:
+        assert name in text
+
+
+@pytest.mark.parametrize("command", sorted(SUBCOMMANDS))
+def test_every_subcommand_has_a_description_and_every_flag_a_help_text(command: str) -> None:
+    missing = []
+    for path, parser in parsers(subparser(command), command):
+        if not (parser.description or "").strip():
+            missing.append(f"{path}: no description")
+        for action in parser._actions:
+            if isinstance(action, argparse._HelpAction) or action.help == argparse.SUPPRESS:
+                continue  # -h, and deliberately hidden flags (test hooks, deprecated aliases)
+            if isinstance(action, argparse._SubParsersAction):
+                missing += [f"{path} {a.dest}: no help" for a in action._choices_actions if not a.help]
+            elif not (action.help or "").strip():
+                missing.append(f"{path} {'/'.join(action.option_strings) or action.dest}: no help")
+    assert missing == []
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    return build_parser(argv).parse_args(argv)
+
+
+def test_threads_is_one_flag_in_run_serve_and_worker() -> None:
+    from jobs.run import config_from_args
+    from jobs.serve.command import args_from_cli
+
+    run = parse(["run", "--catalog", "c.parquet", "--out", "out", "--threads", "3"])
+    assert config_from_args(run).llm.n_threads == 3
+    assert args_from_cli(parse(["serve", "--threads", "3"]))["n_threads"] == 3
+    assert args_from_cli(parse(["serve", "--n-threads", "2"]))["n_threads"] == 2  # the old name still works
+    assert "--n-threads" not in subparser("serve").format_help()  # but is no longer advertised
+    assert parse(["worker", "--inbox", "in/", "--threads", "3"]).threads == 3
+
+
+def test_a_worker_message_sets_threads_and_the_worker_flag_is_its_default() -> None:
+    from jobs.worker import WorkerSettings, parse_message, run_config
+
+    def threads(message: bytes, settings: WorkerSettings) -> int | None:
+        return run_config(parse_message(message), "m1", settings).llm.n_threads
+
+    own = b'{"catalog": "c.parquet", "out": "out", "options": {"threads": 2}}'
+    none = b'{"catalog": "c.parquet", "out": "out"}'
+    assert threads(own, WorkerSettings()) == 2
+    assert threads(own, WorkerSettings(threads=4)) == 2  # the message's own option wins
+    assert threads(none, WorkerSettings(threads=4)) == 4
+    assert threads(none, WorkerSettings()) is None  # run's default: every core
