@@ -150,11 +150,14 @@ def candidates(trials: list[dict[str, Any]], scratch: Path, ctx: TaskContext) ->
 
 def run_search(ctx: TaskContext, *, inputs: dict[str, Path], truth: pd.DataFrame, sandbox: SandboxConfig,
                config: SearchRunConfig, space: SearchSpace, space_source: str, warm: list[WarmStart],
+               late: list[WarmStart] | None = None,
                baseline: Candidate | None, time_budget_s: float, seed: int, scratch: Path) -> SearchOutcome:
     """Tune over the space from the warm starts, then choose the final solution (never raises)."""
     cid = ctx.competition.competition_id
     started = time.monotonic()
-    warm = [*warm, *default_warm_starts(space, ctx)]
+    # grounded instructions first, then one point per default estimator, then the instructions that
+    # name columns the task lacks: under a small budget the order decides what is tried at all
+    warm = [*warm, *default_warm_starts(space, ctx), *(late or [])]
     record: dict[str, Any] = {"metric": ctx.competition.metric, "higher_is_better": ctx.higher_is_better,
                               "space_source": space_source, "budget_s": round(time_budget_s, 1),
                               "warm_starts": [{"source": w.source, "program": w.config.model_dump()} for w in warm],

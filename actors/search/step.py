@@ -40,16 +40,18 @@ class SearchStep:
     record: dict[str, Any]  # search.json
 
 
-def warm_starts(ctx: TaskContext, instructions: list[Instruction]) -> tuple[list[WarmStart], list[dict[str, Any]]]:
-    """The ranked instructions that read as programs of this task, and each one's grounding record."""
-    warm, report = [], []
+def warm_starts(ctx: TaskContext, instructions: list[Instruction],
+                ) -> tuple[list[WarmStart], list[WarmStart], list[dict[str, Any]]]:
+    """The ranked instructions that read as programs of this task: (grounded ones, ones that also name
+    columns the task does not have), and each one's grounding record."""
+    grounded, ungrounded, report = [], [], []
     for ins in instructions:
         g = ground(ctx, ins)
         config = to_config(ctx, g)
         report.append({"rank": ins.rank, **g.to_dict(), "program": config.model_dump() if config else None})
         if config is not None:
-            warm.append(WarmStart(f"instruction {ins.rank}", config))
-    return warm, report
+            (grounded if g.grounded else ungrounded).append(WarmStart(f"instruction {ins.rank}", config))
+    return grounded, ungrounded, report
 
 
 def staged_candidate(ctx: TaskContext, execution: Execution | None, stages: dict[str, str] | None,
@@ -86,13 +88,13 @@ def run_step(ctx: TaskContext, *, llm: Any, instructions: list[Instruction], sta
     """Propose, search, choose, and run the chosen solution once through the runner (a numbered attempt)."""
     cid = ctx.competition.competition_id
     started = time.monotonic()
-    warm, grounding = warm_starts(ctx, instructions)
+    warm, late, grounding = warm_starts(ctx, instructions)
     space, source, proposal = choose_space(ctx, llm, instructions, config, seed)
     baseline = staged_candidate(ctx, staged, staged_stages, staged_score)
     reserve = 1.5 * (baseline.seconds if baseline else 0.0)  # the final run refits what won
     budget = max(config.min_search_s, deadline - time.monotonic() - reserve)
     out = run_search(ctx, inputs=runner.inputs, truth=truth, sandbox=sandbox, config=config, space=space,
-                     space_source=source, warm=warm, baseline=baseline, time_budget_s=budget, seed=seed,
+                     space_source=source, warm=warm, late=late, baseline=baseline, time_budget_s=budget, seed=seed,
                      scratch=scratch)
     record = {**out.record, "proposal": proposal, "instructions": grounding}
     execution, score = staged, staged_score
