@@ -88,6 +88,9 @@ def load_tasks(dirs: list[Path], only: list[str] | None, exclude: set[str]) -> l
             sys.exit(f"error: task {folder} is unusable: {'; '.join(reasons)}")
         if comp.competition_id in exclude:
             sys.exit(f"error: task {comp.competition_id} is in the training pairs; the bench measures unseen tasks")
+        if any(t.competition.competition_id == comp.competition_id for t in out):
+            print(f"skipping {folder}: a task with id {comp.competition_id} is already in the set")
+            continue
         out.append(_context(comp))
     if not out:
         sys.exit(f"error: no task folders (with meta.json) in {', '.join(map(str, dirs))}")
