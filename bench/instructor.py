@@ -236,10 +236,12 @@ def main() -> None:
             engines = {v.adapter: Metered(build_llm(cfg))}
         tallies[v.name] = Tally()
         measure(v, engines[v.adapter], tasks, args.seeds, tallies[v.name])
+        # written after every variant, so a long invocation cut short keeps what it measured
+        (Path(args.out) / "instructions.json").write_text(
+            json.dumps([r for t in tallies.values() for r in t.rows], indent=1))
+        print(table({v.name: tallies[v.name]}), flush=True)
         if args.effect:
             effects[v.name] = effect(v, cfg, tasks, args)
-    (Path(args.out) / "instructions.json").write_text(
-        json.dumps([r for t in tallies.values() for r in t.rows], indent=1))
     print()
     print(table(tallies))
     if effects:
