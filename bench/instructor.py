@@ -112,7 +112,8 @@ def _shape(ctx: TaskContext, ins: Any) -> tuple[Any, ...]:
     return (g.estimator or " ".join(ins.model.lower().split()), ops)
 
 
-def measure(variant: Variant, llm: Any, tasks: list[TaskContext], seeds: list[int], tally: Tally) -> None:
+def measure(variant: Variant, llm: Any, tasks: list[TaskContext], seeds: list[int], tally: Tally,
+            save: Any = None) -> None:
     for seed in seeds:
         instructor = Instructor(llm, InstructorConfig(few_shot=variant.few_shot, seed=seed))
         for ctx in tasks:
@@ -131,14 +132,17 @@ def measure(variant: Variant, llm: Any, tasks: list[TaskContext], seeds: list[in
             tally.instructions += 3  # a missing instruction counts as not grounded
             tally.grounded += sum(g.grounded for g in groundings)
             tally.copied += sum(bool(g.copied) for g in groundings)
-            tally.diverse += len(ranked) == 3 and len({_shape(ctx, ins) for ins in ranked}) == 3
-            tally.rows.append({"variant": variant.name, "task": cid, "seed": seed, "error": error,
+            diverse = len(ranked) == 3 and len({_shape(ctx, ins) for ins in ranked}) == 3
+            tally.diverse += diverse
+            tally.rows.append({"variant": variant.name, "task": cid, "seed": seed, "error": error, "diverse": diverse,
                                "instructions": [i.to_dict() for i in ranked],
                                "grounding": [g.to_dict() for g in groundings],
                                "prompt_tokens": tally.prompt_tokens[-1], "seconds": round(tally.seconds[-1], 2)})
             print(f"  {variant.name:15s} {cid:28s} seed {seed}: grounded {sum(g.grounded for g in groundings)}/3, "
                   f"copied {sum(bool(g.copied) for g in groundings)}, {tally.seconds[-1]:.1f} s"
                   + (f", FAILED {error[:120]}" if error else ""), flush=True)
+            if save is not None:
+                save()  # after every task: an invocation cut short keeps what it measured
 
 
 def effect(variant: Variant, llm_cfg: LLMConfig, tasks: list[TaskContext], args: argparse.Namespace) -> list[dict]:
@@ -199,6 +203,26 @@ def _score(v: Any) -> str:
     return "-" if v is None or v != v else f"{v:.4g}"
 
 
+def save(tallies: dict[str, Tally], out: str) -> None:
+    (Path(out) / "instructions.json").write_text(json.dumps([r for t in tallies.values() for r in t.rows], indent=1))
+
+
+def from_saved(path: Path) -> dict[str, Tally]:
+    """The tallies of an instructions.json (--table-from): the table of a run cut short, or of several runs."""
+    tallies: dict[str, Tally] = {}
+    for r in json.loads(path.read_text()):
+        t = tallies.setdefault(r["variant"], Tally())
+        t.tasks += 1
+        t.failed += r["error"] is not None
+        t.instructions += 3
+        t.grounded += sum(g["grounded"] for g in r["grounding"])
+        t.copied += sum(bool(g["copied"]) for g in r["grounding"])
+        t.diverse += bool(r.get("diverse"))
+        t.prompt_tokens.append(r["prompt_tokens"])
+        t.seconds.append(r["seconds"])
+    return tallies
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--tasks-dir", nargs="+", type=Path, default=DEFAULT_DIRS, help="folders of task folders")
@@ -212,7 +236,21 @@ def main() -> None:
     p.add_argument("--out", default="bench-results/instructor", help="folder for instructions.json and effect runs")
     p.add_argument("--effect", action="store_true", help="also run the pipeline per variant (slow)")
     p.add_argument("--budget-s", type=float, default=60.0, help="--effect: per-competition budget")
+    p.add_argument("--table-from", nargs="+", type=Path, default=None,
+                   help="print the table of saved instructions.json files (only tasks every variant has) and exit")
     args = p.parse_args()
+    if args.table_from:
+        rows = [r for f in args.table_from for r in json.loads(f.read_text())]
+        variants_of: dict[tuple[str, int], set[str]] = {}
+        for r in rows:
+            variants_of.setdefault((r["task"], r["seed"]), set()).add(r["variant"])
+        every = {k for k, v in variants_of.items() if len(v) == len({r["variant"] for r in rows})}
+        merged = Path(args.out) / "merged.json"
+        merged.parent.mkdir(parents=True, exist_ok=True)
+        merged.write_text(json.dumps([r for r in rows if (r["task"], r["seed"]) in every]))
+        print(f"{len(every)} task x seed pairs measured for every variant: {sorted(t for t, _ in every)}")
+        print(table(from_saved(merged)))
+        return
     if args.adapter and not Path(args.adapter).is_file():
         sys.exit(f"error: adapter {args.adapter} is not a file")
     exclude = set(pd.read_parquet(args.exclude_pairs)["competition_id"]) if args.exclude_pairs else set()
@@ -235,10 +273,7 @@ def main() -> None:
         if v.adapter not in engines:  # the base variants share one loaded model
             engines = {v.adapter: Metered(build_llm(cfg))}
         tallies[v.name] = Tally()
-        measure(v, engines[v.adapter], tasks, args.seeds, tallies[v.name])
-        # written after every variant, so a long invocation cut short keeps what it measured
-        (Path(args.out) / "instructions.json").write_text(
-            json.dumps([r for t in tallies.values() for r in t.rows], indent=1))
+        measure(v, engines[v.adapter], tasks, args.seeds, tallies[v.name], lambda: save(tallies, args.out))
         print(table({v.name: tallies[v.name]}), flush=True)
         if args.effect:
             effects[v.name] = effect(v, cfg, tasks, args)
