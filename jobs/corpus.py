@@ -2,6 +2,7 @@
 
     linguacodus corpus from-runs OUT/RUN_ID [OUT/RUN_ID2 ...] -o corpus.parquet [--catalog URI]
     linguacodus corpus validate corpus.parquet
+    linguacodus corpus pairs OUT/RUN_ID [...] -o pairs.parquet [--holdout 0.1]   (jobs/corpus_pairs.py)
 
 from-runs takes, per competition of each run, the final solution.py and its private score
 (results.parquet), the metric and direction, and the description / title / task and data type from
@@ -157,6 +158,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     va = cmds.add_parser("validate", help=what, description=what)
     va.add_argument("corpus", help="corpus Parquet URI (file or folder)")
     va.set_defaults(func=_validate_main)
+    from jobs import corpus_pairs
+
+    corpus_pairs.register(cmds)
 
 
 def _from_runs_main(args: argparse.Namespace) -> int:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 from dataclasses import asdict
 from typing import Any
 
@@ -93,9 +94,17 @@ def run(args: argparse.Namespace) -> int:
     except (ValidationError, ValueError, FatalError) as exc:
         log.error("bad fine-tuning settings: %s", exc)
         return 2
+    import ray
     from ray.train import TrainingFailedError
 
     from train.launcher import run_finetune
+
+    if not ray.is_initialized():
+        # As `linguacodus run` does: RAY_ADDRESS joins a cluster; otherwise a fresh local one, never the
+        # cluster /tmp/ray/ray_current_cluster names (TorchTrainer's implicit init would join it).
+        address = os.environ.get("RAY_ADDRESS")
+        ray.init(address=address or "local", include_dashboard=False, logging_level=logging.WARNING,
+                 **({} if address else {"num_cpus": max(2, os.cpu_count() or 2)}))
 
     try:
         result = run_finetune(cfg)

@@ -58,7 +58,8 @@ class FinetuneConfig(BaseModel):
     checkpoint_every: int = Field(50, ge=1, description="steps between checkpoints (the last step always)")
     keep_checkpoints: int = Field(2, ge=1, description="checkpoints kept in storage")
     log_every: int = Field(1, ge=1, description="steps between metric reports")
-    eval_loss: bool = Field(True, description="loss on all training pairs before and after training")
+    eval_loss: bool = Field(True, description="loss before and after training, on the held-out pairs (split "
+                                              "\"validation\") when there are any, else on the training pairs")
     resume: bool = Field(False, description="continue the run already in OUT from its last checkpoint")
     run_name: str = Field("finetune", description="Ray Train run name (folder under OUT)")
     export_gguf: bool = Field(True, description="also write adapter.gguf for llama.cpp when the base is GGUF")

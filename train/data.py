@@ -105,11 +105,13 @@ def build_examples(
         raise ConfigError(f"max_seq_len={max_seq_len} is too small to hold a chat turn")
     examples: list[Example] = []
     empty = no_completion = truncated = 0
-    for prompt, completion in zip(df["prompt"], df["completion"]):
+    # A pair's own system message (`corpus pairs` keeps the instructor's) wins over the run-wide one.
+    systems = df["system"] if "system" in df.columns else [None] * len(df)
+    for prompt, completion, own in zip(df["prompt"], df["completion"], systems):
         if not isinstance(prompt, str) or not isinstance(completion, str) or not prompt or not completion:
             empty += 1
             continue
-        ex = tokenize_pair(tokenizer, prompt, completion, max_seq_len, system)
+        ex = tokenize_pair(tokenizer, prompt, completion, max_seq_len, own if isinstance(own, str) and own else system)
         if ex is None:
             no_completion += 1
             continue
@@ -122,6 +124,17 @@ def build_examples(
     if not examples:
         raise ConfigError(f"no usable training example among {len(df)} pairs (max_seq_len={max_seq_len})")
     return examples, stats
+
+
+def split_pairs(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """(pairs to train on, held-out pairs to measure the loss on, or None). Rows whose `split` is
+    "validation" (`linguacodus corpus pairs --holdout`) are held out; without that column, none are."""
+    if "split" not in df.columns or not (df["split"] == "validation").any():
+        return df, None
+    held = df["split"] == "validation"
+    if held.all():
+        raise ConfigError(f"all {len(df)} pairs are in the validation split: nothing to train on")
+    return df[~held].reset_index(drop=True), df[held].reset_index(drop=True)
 
 
 def collate(batch: Sequence[Example], pad_id: int) -> dict[str, Any]:

@@ -6,7 +6,8 @@ instructions (actors/grounding.render_instruction: real column names, real estim
 hyper-parameters), ranked best first, as the JSON the instructor's grammar produces. The prompt is
 exactly the instructor's messages for that task without a few-shot example (system + user, from
 actors/instructor.messages_for): the task description and the data facts, which are computed from
-train.csv and test.csv *features* only. Nothing of answers.csv or of test.csv's targets is read.
+train.csv and test.csv *features* only. Nothing of answers.csv or of test.csv's targets is read, and
+the score kept is the cross-validated one, never the graded test score.
 
 A deterministic slice of the competitions (by a hash of the id) is held back as the validation split.
 """
@@ -21,19 +22,35 @@ from typing import Any
 import storage
 from actors.context import TaskContext
 from actors.facts import facts_from_dict
-from actors.stages.grounding import render_instruction
-from actors.stages.instruction import PARTS, messages_for
 from actors.search.space import ProgramConfig
+from actors.stages.grounding import ground, render_instruction
+from actors.stages.instruction import INSTRUCTION_SCHEMA, PARTS, messages_for
 from actors.task import Competition
 
 logger = logging.getLogger(__name__)
 MIN_DISTINCT = 3
+MAX_PART_CHARS = int(INSTRUCTION_SCHEMA["properties"]["preprocessing"]["maxLength"])
+SOURCE = "search"  # the `source` column: rendered from search trials, no LLM extraction
 
 
 @dataclass(frozen=True)
 class PairSkip:
+    run: str
     competition_id: str
-    reason: str
+    reason: str  # a short category, counted in the summary
+    detail: str = ""
+
+
+class PairError(ValueError):
+    """Why one competition gives no pair: `reason` is the category, the message the detail."""
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        super().__init__(detail or reason)
+        self.reason = reason
+
+
+class RunError(ValueError):
+    """A run folder that cannot give pairs at all (not a run, no catalog): a one-line message."""
 
 
 def split_of(competition_id: str, holdout: float) -> str:
@@ -64,38 +81,106 @@ def best_distinct(trials: list[dict[str, Any]], higher_is_better: bool, n: int =
 
 def pair_for(comp: Competition, facts: dict[str, Any], trials: list[dict[str, Any]],
              holdout: float = 0.1) -> dict[str, Any]:
-    """One pair (ValueError naming why there is none)."""
+    """One pair (PairError naming why there is none)."""
     ctx = TaskContext(comp, facts_from_dict(facts))
     best = best_distinct(trials, ctx.higher_is_better)
     if len(best) < MIN_DISTINCT:
-        raise ValueError(f"{len(best)} distinct completed trials (need {MIN_DISTINCT})")
+        raise PairError(f"fewer than {MIN_DISTINCT} distinct completed trials", f"{len(best)} of {len(trials)} trials")
     ranked = [render_instruction(ctx, ProgramConfig.model_validate(t["program"]), rank=i)
               for i, t in enumerate(best, start=1)]
+    # The instructor's grammar caps every part: a longer target teaches what inference can never emit.
+    too_long = [f"{p} {len(getattr(ins, p))}" for ins in ranked for p in PARTS if len(getattr(ins, p)) > MAX_PART_CHARS]
+    if too_long:
+        raise PairError(f"a rendered part is longer than the instructor's grammar allows ({MAX_PART_CHARS} chars)",
+                        ", ".join(too_long))
+    ungrounded = [f"rank {ins.rank}: {ground(ctx, ins).unknown}" for ins in ranked if not ground(ctx, ins).grounded]
+    if ungrounded:  # a column name the grounding cannot read back would teach an "unknown" name
+        raise PairError("a rendered instruction does not ground", "; ".join(ungrounded))
     system, user = messages_for("instructor", ctx)
     completion = json.dumps({"instructions": [{p: getattr(ins, p) for p in PARTS} for ins in ranked]})
     return {"competition_id": comp.competition_id, "split": split_of(comp.competition_id, holdout),
             "system": system["content"], "prompt": user["content"], "completion": completion,
-            "metric": comp.metric, "scores": [float(t["cv_score"]) for t in best],
-            "estimators": [t["program"]["estimator"] for t in best], "n_trials": len(trials)}
+            "metric": comp.metric, "higher_is_better": ctx.higher_is_better,
+            "scores": [float(t["cv_score"]) for t in best], "score": float(best[0]["cv_score"]),
+            "estimators": [t["program"]["estimator"] for t in best], "n_trials": len(trials),
+            "n_solutions": sum(1 for t in trials if t.get("status") == "completed"), "rank": 1,
+            "source": SOURCE, "code_truncated": False, "extractor_model": None}
+
+
+def _catalog(run_uri: str, override: str | None) -> dict[str, dict[str, Any]]:
+    run_json = storage.join(run_uri, "run.json")
+    if not storage.exists(run_json):
+        raise RunError(f"{run_uri}: no run.json, not the OUT/RUN_ID folder of a `linguacodus run`")
+    uri = override or (storage.read_json(run_json).get("config") or {}).get("catalog")
+    if not uri:
+        raise RunError(f"{run_uri}: run.json names no catalog (pass --catalog)")
+    try:
+        rows = storage.read_parquet(uri).to_dict(orient="records")
+    except Exception as exc:  # noqa: BLE001 - any unreadable catalog is the same one-line problem
+        raise RunError(f"{run_uri}: catalog {uri} unreadable ({type(exc).__name__}); pass --catalog if it moved") from exc
+    return {str(r["competition_id"]): r for r in rows}
+
+
+def _competition(raw: dict[str, Any]) -> Competition:
+    clean = {k: (None if isinstance(v, float) and v != v else v) for k, v in raw.items()}
+    if clean.get("target") is not None:
+        clean["target"] = [str(t) for t in clean["target"]]
+    return Competition(**clean)
+
+
+def _run_folders(run_uri: str) -> list[str]:
+    """Competition ids of the run: its folders holding a result.json or a search.json (sorted)."""
+    names = [u.rstrip("/").rsplit("/", 1)[-1] for u in storage.list_uris(run_uri)]
+    return sorted(n for n in names if not n.startswith(("_", ".")) and storage.is_dir(storage.join(run_uri, n)))
 
 
 def pairs_from_run(run_uri: str, catalog: str | None = None,
                    holdout: float = 0.1) -> tuple[list[dict[str, Any]], list[PairSkip]]:
-    """Pairs of every searched competition of one run (OUT/RUN_ID), and every one skipped with why."""
-    run = storage.read_json(storage.join(run_uri, "run.json"))
-    catalog_uri = catalog or run["config"]["catalog"]
-    rows = storage.read_parquet(catalog_uri).to_dict(orient="records")
-    by_id = {str(r["competition_id"]): r for r in rows}
+    """Pairs of every searched competition of one run (OUT/RUN_ID), and every one skipped with why.
+    RunError when the folder is not a run or its catalog cannot be read."""
+    by_id = _catalog(run_uri, catalog)
     pairs: list[dict[str, Any]] = []
     skipped: list[PairSkip] = []
-    for cid, raw in sorted(by_id.items()):
+    for cid in _run_folders(run_uri):
         folder = storage.join(run_uri, cid)
         try:
-            result = storage.read_json(storage.join(folder, "result.json"))
-            search = storage.read_json(storage.join(folder, "search.json"))
-            comp = Competition(**{k: (None if v != v else v) if isinstance(v, float) else v for k, v in raw.items()})
-            pairs.append(pair_for(comp, result["details"]["facts"], search.get("trials", []), holdout))
+            pairs.append({**_pair_in(folder, by_id.get(cid), holdout), "solution_id": folder})
+        except PairError as exc:
+            skipped.append(PairSkip(run_uri, cid, exc.reason, str(exc) if str(exc) != exc.reason else ""))
         except Exception as exc:  # noqa: BLE001 - one competition without a pair never stops the rest
-            skipped.append(PairSkip(cid, f"{type(exc).__name__}: {exc}"))
+            skipped.append(PairSkip(run_uri, cid, "unreadable artifacts", f"{type(exc).__name__}: {exc}"))
+    for s in skipped:
+        logger.info("%s: no pair (%s) %s", s.competition_id, s.reason, s.detail)
     logger.info("%s: %d pairs, %d competitions skipped", run_uri, len(pairs), len(skipped))
+    return pairs, skipped
+
+
+def _pair_in(folder: str, raw: dict[str, Any] | None, holdout: float) -> dict[str, Any]:
+    if raw is None:
+        raise PairError("not in the run's catalog")
+    search_json, result_json = storage.join(folder, "search.json"), storage.join(folder, "result.json")
+    if not storage.exists(result_json):
+        raise PairError("no result.json (unfinished)")
+    if not storage.exists(search_json):
+        raise PairError("no search.json (not searched)")
+    facts = (storage.read_json(result_json).get("details") or {}).get("facts")
+    if not facts:
+        raise PairError("no data facts in result.json")
+    return pair_for(_competition(raw), facts, storage.read_json(search_json).get("trials") or [], holdout)
+
+
+def pairs_from_runs(run_uris: list[str], catalog: str | None = None,
+                    holdout: float = 0.1) -> tuple[list[dict[str, Any]], list[PairSkip]]:
+    """Pairs of several runs; a competition already paired from an earlier run is skipped in later ones.
+    Every run is checked before any is read, so a bad one fails fast with a RunError."""
+    for uri in run_uris:
+        _catalog(uri, catalog)
+    pairs: list[dict[str, Any]] = []
+    skipped: list[PairSkip] = []
+    for uri in run_uris:
+        got, missed = pairs_from_run(uri, catalog, holdout)
+        done = {p["competition_id"] for p in pairs}
+        skipped += missed + [PairSkip(uri, p["competition_id"], "paired from an earlier run") for p in got
+                             if p["competition_id"] in done]
+        pairs += [p for p in got if p["competition_id"] not in done]
     return pairs, skipped

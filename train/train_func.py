@@ -35,7 +35,7 @@ from train.checkpoint import (
     save_checkpoint,
 )
 from train.config import FinetuneConfig, ds_dtype_name, load_ds_config, resolve_ds_config, zero_stage
-from train.data import build_examples, collate, load_pairs, pad_id_of
+from train.data import build_examples, collate, load_pairs, pad_id_of, split_pairs
 
 log = logging.getLogger(__name__)
 
@@ -61,14 +61,19 @@ def train_func(config: dict[str, Any]) -> None:
     # -- data: this rank's shard of the tokenized pairs
     base_dir = resolve_base(cfg.base, Path(cfg.cache_dir) if cfg.cache_dir else None)
     tokenizer = AutoTokenizer.from_pretrained(base_dir)
-    examples, stats = build_examples(load_pairs(cfg.pairs), tokenizer, cfg.max_seq_len, cfg.system_prompt)
+    train_pairs, held_pairs = split_pairs(load_pairs(cfg.pairs))
+    examples, stats = build_examples(train_pairs, tokenizer, cfg.max_seq_len, cfg.system_prompt)
+    # The eval loss is the held-out split's when the pairs have one (unseen tasks), else the training pairs'.
+    eval_examples = (build_examples(held_pairs, tokenizer, cfg.max_seq_len, cfg.system_prompt)[0]
+                     if held_pairs is not None else examples)
     sampler = DistributedSampler(examples, num_replicas=world, rank=rank, shuffle=True, seed=cfg.seed)
     loader = DataLoader(examples, batch_size=cfg.batch_size, sampler=sampler,
                         collate_fn=partial(collate, pad_id=pad_id_of(tokenizer)))
     batches_per_epoch = len(loader)
     if rank == 0:
-        log.info("data: %s; %d micro-batches/epoch/worker of %d; %d workers", stats, batches_per_epoch,
-                 cfg.batch_size, world)
+        log.info("data: %s; %d micro-batches/epoch/worker of %d; %d workers; eval loss on %d %s pairs", stats,
+                 batches_per_epoch, cfg.batch_size, world, len(eval_examples),
+                 "held-out" if held_pairs is not None else "training")
 
     # -- model: the base, frozen, with LoRA adapters on the attention projections
     zero3 = None
@@ -122,8 +127,8 @@ def train_func(config: dict[str, Any]) -> None:
 
     def eval_loss() -> float:
         # Token-weighted mean loss over this rank's shard, then over all ranks.
-        eval_loader = DataLoader(examples, batch_size=cfg.batch_size, collate_fn=loader.collate_fn,
-                                 sampler=DistributedSampler(examples, world, rank, shuffle=False))
+        eval_loader = DataLoader(eval_examples, batch_size=cfg.batch_size, collate_fn=loader.collate_fn,
+                                 sampler=DistributedSampler(eval_examples, world, rank, shuffle=False))
         return _ratio(all_sum(*_loss_sums(engine, eval_loader)))
 
     if cfg.eval_loss and state.eval_loss_start is None:

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from actors.errors import ConfigError
-from train.data import IGNORE_INDEX, FALLBACK_PROMPT, build_examples, collate, pad_id_of, tokenize_pair
+from train.data import IGNORE_INDEX, FALLBACK_PROMPT, build_examples, collate, pad_id_of, split_pairs, tokenize_pair
 
 PROMPT = "Competition iris: predict species from four measurements. Metric: accuracy."
 COMPLETION = "1. Preprocess: scale features.\n2. Model: logistic regression.\n3. Submit probabilities."
@@ -98,3 +98,23 @@ def test_model_without_chat_template_uses_the_instruction_fallback(tokenizer):
     ex = tokenize_pair(plain, PROMPT, COMPLETION, 512)
     assert plain.decode(ex.input_ids[: ex.n_prompt]) == FALLBACK_PROMPT.format(prompt=PROMPT)
     assert plain.decode(ex.input_ids[ex.n_prompt:]) == COMPLETION + plain.eos_token
+
+
+def test_a_pairs_own_system_message_is_used_and_a_missing_one_falls_back_to_the_run_wide_one(tokenizer):
+    df = pd.DataFrame({"prompt": [PROMPT, PROMPT], "completion": [COMPLETION, COMPLETION],
+                       "system": ["You are the instructor of issue 11.", None]})
+    examples, _ = build_examples(df, tokenizer, 512, system="Run-wide system.")
+    own, fallback = (tokenizer.decode(ex.input_ids[: ex.n_prompt]) for ex in examples)
+    assert "You are the instructor of issue 11." in own and "Run-wide system." not in own
+    assert "Run-wide system." in fallback
+
+
+def test_validation_rows_are_held_out_of_training_and_an_all_validation_table_is_refused():
+    df = pd.DataFrame({"prompt": ["a", "b", "c"], "completion": ["x", "y", "z"],
+                       "split": ["train", "validation", "train"]})
+    train, held = split_pairs(df)
+    assert list(train["prompt"]) == ["a", "c"] and list(held["prompt"]) == ["b"]
+    assert split_pairs(df.drop(columns=["split"]))[1] is None
+    assert split_pairs(df.assign(split="train"))[1] is None
+    with pytest.raises(ConfigError, match="all 3 pairs are in the validation split"):
+        split_pairs(df.assign(split="validation"))

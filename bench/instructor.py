@@ -1,0 +1,287 @@
+"""Instructor variants side by side, on tasks outside the training catalog (issue 11, part 4).
+
+Variants, each on every task and seed, in one invocation:
+- `base+few-shot`: today's default (the base model, one worked house-data exchange first);
+- `base zero-shot`: the same model without the example (InstructorConfig.few_shot off);
+- `adapter`: the base model with a GGUF LoRA adapter (--adapter), zero-shot as it was trained.
+
+Per variant it prints: grounded (share of instructions whose named columns all exist and whose
+estimator is installed, actors/stages/grounding.ground), copied (share naming a column of the
+few-shot example that the task lacks), diverse (share of tasks whose three instructions are pairwise
+different in estimator or preprocessing operations), failed replies, prompt tokens and LLM seconds
+per task. With --effect it also runs the whole pipeline per variant and task with the search over
+the default space and a fixed budget (the three instructions are its warm starts) and prints the
+median validation and test scores.
+
+Run: .venv/bin/python bench/instructor.py [--tasks-dir ../shared/benchmarks/open examples/tasks]
+       [--adapter ft/adapter.gguf] [--threads 2] [--seeds 0] [--only penguins ...]
+       [--exclude-pairs pairs.parquet] [--out bench-results/instructor] [--effect --budget-s 60]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout, installed or not
+import pandas as pd  # noqa: E402
+
+from actors.context import TaskContext  # noqa: E402
+from actors.facts import compute_facts  # noqa: E402
+from actors.llm.base import ChatRequest, ChatResponse, LLMConfig  # noqa: E402
+from actors.stages.grounding import ground  # noqa: E402
+from actors.stages.instructor import Instructor, InstructorConfig  # noqa: E402
+from actors.task import Competition  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_DIRS = [ROOT.parent / "shared" / "benchmarks" / "open", ROOT / "examples" / "tasks"]
+
+
+@dataclass(frozen=True)
+class Variant:
+    name: str
+    few_shot: bool
+    adapter: str | None = None
+
+
+@dataclass
+class Tally:
+    instructions: int = 0
+    grounded: int = 0
+    copied: int = 0
+    tasks: int = 0
+    diverse: int = 0
+    failed: int = 0
+    prompt_tokens: list[int] = field(default_factory=list)
+    seconds: list[float] = field(default_factory=list)
+    rows: list[dict[str, Any]] = field(default_factory=list)
+
+
+class Metered:
+    """The LLM, with every reply's tokens and seconds kept for the tally."""
+
+    def __init__(self, llm: Any) -> None:
+        self.llm, self.name, self.replies = llm, llm.name, []
+
+    def chat(self, req: ChatRequest) -> ChatResponse:
+        reply = self.llm.chat(req)
+        self.replies.append(reply)
+        return reply
+
+
+def load_tasks(dirs: list[Path], only: list[str] | None, exclude: set[str]) -> list[TaskContext]:
+    """Every task folder of the dirs (meta.json present) as the context the instructor sees in a run."""
+    from jobs.catalog import task_row
+
+    out = []
+    for folder in sorted(p for d in dirs for p in Path(d).iterdir() if (p / "meta.json").is_file()):
+        if only and folder.name not in only:
+            continue
+        comp, reasons = task_row(str(folder))
+        if comp is None:
+            sys.exit(f"error: task {folder} is unusable: {'; '.join(reasons)}")
+        if comp.competition_id in exclude:
+            sys.exit(f"error: task {comp.competition_id} is in the training pairs; the bench measures unseen tasks")
+        if any(t.competition.competition_id == comp.competition_id for t in out):
+            print(f"skipping {folder}: a task with id {comp.competition_id} is already in the set")
+            continue
+        out.append(_context(comp))
+    if not out:
+        sys.exit(f"error: no task folders (with meta.json) in {', '.join(map(str, dirs))}")
+    return out
+
+
+def _context(comp: Competition) -> TaskContext:
+    ids_as_text = {comp.id_column: str}  # as jobs/solve.py reads them
+    train = pd.read_csv(Path(comp.data_uri) / "train.csv", dtype=ids_as_text)
+    test = pd.read_csv(Path(comp.data_uri) / "test.csv", dtype=ids_as_text)
+    return TaskContext(comp, compute_facts(comp, train, test))
+
+
+def _shape(ctx: TaskContext, ins: Any) -> tuple[Any, ...]:
+    """What makes two instructions different programs: the estimator (or the model text when none is
+    recognised) and the preprocessing operations with their columns."""
+    g = ground(ctx, ins)
+    ops = tuple(sorted((op, tuple(sorted(cols))) for op, cols in g.operations.items()))
+    return (g.estimator or " ".join(ins.model.lower().split()), ops)
+
+
+def measure(variant: Variant, llm: Any, tasks: list[TaskContext], seeds: list[int], tally: Tally,
+            save: Any = None) -> None:
+    for seed in seeds:
+        instructor = Instructor(llm, InstructorConfig(few_shot=variant.few_shot, seed=seed))
+        for ctx in tasks:
+            cid = ctx.competition.competition_id
+            llm.replies.clear()
+            started = time.perf_counter()
+            try:
+                ranked, error = instructor.run(ctx), None
+            except Exception as exc:  # noqa: BLE001 - a failed reply is a measured outcome, not a crash
+                ranked, error = [], f"{type(exc).__name__}: {exc}"
+            tally.tasks += 1
+            tally.failed += error is not None
+            tally.prompt_tokens.append(sum(r.prompt_tokens for r in llm.replies))
+            tally.seconds.append(sum(r.seconds for r in llm.replies) or time.perf_counter() - started)
+            groundings = [ground(ctx, ins) for ins in ranked]
+            tally.instructions += 3  # a missing instruction counts as not grounded
+            tally.grounded += sum(g.grounded for g in groundings)
+            tally.copied += sum(bool(g.copied) for g in groundings)
+            diverse = len(ranked) == 3 and len({_shape(ctx, ins) for ins in ranked}) == 3
+            tally.diverse += diverse
+            tally.rows.append({"variant": variant.name, "task": cid, "seed": seed, "error": error, "diverse": diverse,
+                               "instructions": [i.to_dict() for i in ranked],
+                               "grounding": [g.to_dict() for g in groundings],
+                               "prompt_tokens": tally.prompt_tokens[-1], "seconds": round(tally.seconds[-1], 2)})
+            print(f"  {variant.name:15s} {cid:28s} seed {seed}: grounded {sum(g.grounded for g in groundings)}/3, "
+                  f"copied {sum(bool(g.copied) for g in groundings)}, {tally.seconds[-1]:.1f} s"
+                  + (f", FAILED {error[:120]}" if error else ""), flush=True)
+            if save is not None:
+                save()  # after every task: an invocation cut short keeps what it measured
+
+
+def effect(variant: Variant, llm_cfg: LLMConfig, tasks: list[TaskContext], args: argparse.Namespace) -> list[dict]:
+    """The whole pipeline with the search over the default space at a fixed budget: the instructions
+    are its warm starts, so a better instructor shows as a better validation and test score."""
+    from jobs.run import run
+    from jobs.run_options import RunOptions, to_config
+
+    catalog = Path(args.out) / "effect-catalog.parquet"
+    pd.DataFrame([t.competition.model_dump() for t in tasks]).to_parquet(catalog)
+    options = RunOptions(catalog=str(catalog), out=str(Path(args.out) / "effect"), concurrency=1,
+                         run_id=variant.name.replace(" ", "-").replace("+", "-"), threads=args.threads,
+                         budget_s=args.budget_s, search_space="default", cv_folds=3, seed=args.seeds[0])
+    config = to_config(options)
+    config = config.model_copy(update={"llm": llm_cfg.model_copy(update={"n_parallel": 1}),
+                                       "instructor": InstructorConfig(few_shot=variant.few_shot, seed=args.seeds[0])})
+    return run(config)
+
+
+def _median(values: list[float]) -> str:
+    return f"{statistics.median(values):.0f}" if values else "-"
+
+
+def table(tallies: dict[str, Tally]) -> str:
+    head = ("| variant | tasks x seeds | grounded | copied | diverse | failed replies | prompt tokens / task "
+            "(median) | LLM s / task (median) |\n|---|---|---|---|---|---|---|---|")
+    lines = [head]
+    for name, t in tallies.items():
+        n = max(t.instructions, 1)
+        lines.append(f"| {name} | {t.tasks} | {t.grounded / n:.0%} ({t.grounded}/{t.instructions}) | "
+                     f"{t.copied / n:.0%} ({t.copied}/{t.instructions}) | {t.diverse / max(t.tasks, 1):.0%} "
+                     f"({t.diverse}/{t.tasks}) | {t.failed} | {_median(t.prompt_tokens)} | "
+                     f"{statistics.median(t.seconds):.1f} |" if t.seconds else f"| {name} | 0 | - | - | - | - | - | - |")
+    return "\n".join(lines)
+
+
+def effect_table(effects: dict[str, list[dict]], budget_s: float) -> str:
+    """Per task, each variant's validation / test score, and how often a variant's test score beats the
+    first variant's (scores of different metrics are never pooled)."""
+    names = list(effects)
+    by = {n: {str(r["competition_id"]): r for r in rows} for n, rows in effects.items()}
+    lines = [f"effect at --budget-s {budget_s:.0f} (validation / test)",
+             "| task | metric | " + " | ".join(names) + " |", "|---" * (len(names) + 2) + "|"]
+    wins = {n: 0 for n in names[1:]}
+    for cid in sorted(by[names[0]]):
+        rows = [by[n].get(cid, {}) for n in names]
+        lines.append(f"| {cid} | {rows[0].get('metric', '')} | " + " | ".join(
+            f"{_score(r.get('validation_score'))} / {_score(r.get('score'))}" for r in rows) + " |")
+        base, up = rows[0].get("score"), rows[0].get("higher_is_better", True)
+        for n, r in zip(names[1:], rows[1:]):
+            if base is not None and r.get("score") is not None and (r["score"] > base if up else r["score"] < base):
+                wins[n] += 1
+    lines += [f"{n}: better test score than {names[0]} on {k} of {len(by[names[0]])} tasks" for n, k in wins.items()]
+    return "\n".join(lines)
+
+
+def _score(v: Any) -> str:
+    return "-" if v is None or v != v else f"{v:.4g}"
+
+
+def save(tallies: dict[str, Tally], out: str) -> None:
+    (Path(out) / "instructions.json").write_text(json.dumps([r for t in tallies.values() for r in t.rows], indent=1))
+
+
+def from_saved(path: Path) -> dict[str, Tally]:
+    """The tallies of an instructions.json (--table-from): the table of a run cut short, or of several runs."""
+    tallies: dict[str, Tally] = {}
+    for r in json.loads(path.read_text()):
+        t = tallies.setdefault(r["variant"], Tally())
+        t.tasks += 1
+        t.failed += r["error"] is not None
+        t.instructions += 3
+        t.grounded += sum(g["grounded"] for g in r["grounding"])
+        t.copied += sum(bool(g["copied"]) for g in r["grounding"])
+        t.diverse += bool(r.get("diverse"))
+        t.prompt_tokens.append(r["prompt_tokens"])
+        t.seconds.append(r["seconds"])
+    return tallies
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--tasks-dir", nargs="+", type=Path, default=DEFAULT_DIRS, help="folders of task folders")
+    p.add_argument("--only", nargs="+", default=None, help="only these task ids")
+    p.add_argument("--model", default="qwen2.5-coder-0.5b", help="embedded model name")
+    p.add_argument("--adapter", default=None, help="a GGUF LoRA adapter: adds the `adapter` variant (zero-shot)")
+    p.add_argument("--variants", nargs="+", default=None, help="run only these variants (default: all)")
+    p.add_argument("--threads", type=int, default=2, help="embedded engine threads")
+    p.add_argument("--seeds", nargs="+", type=int, default=[0], help="instructor sampling seeds, same for all")
+    p.add_argument("--exclude-pairs", default=None, help="training pairs Parquet: refuse tasks that are in it")
+    p.add_argument("--out", default="bench-results/instructor", help="folder for instructions.json and effect runs")
+    p.add_argument("--effect", action="store_true", help="also run the pipeline per variant (slow)")
+    p.add_argument("--budget-s", type=float, default=60.0, help="--effect: per-competition budget")
+    p.add_argument("--table-from", nargs="+", type=Path, default=None,
+                   help="print the table of saved instructions.json files (only tasks every variant has) and exit")
+    args = p.parse_args()
+    if args.table_from:
+        rows = [r for f in args.table_from for r in json.loads(f.read_text())]
+        variants_of: dict[tuple[str, int], set[str]] = {}
+        for r in rows:
+            variants_of.setdefault((r["task"], r["seed"]), set()).add(r["variant"])
+        every = {k for k, v in variants_of.items() if len(v) == len({r["variant"] for r in rows})}
+        merged = Path(args.out) / "merged.json"
+        merged.parent.mkdir(parents=True, exist_ok=True)
+        merged.write_text(json.dumps([r for r in rows if (r["task"], r["seed"]) in every]))
+        print(f"{len(every)} task x seed pairs measured for every variant: {sorted(t for t, _ in every)}")
+        print(table(from_saved(merged)))
+        return
+    if args.adapter and not Path(args.adapter).is_file():
+        sys.exit(f"error: adapter {args.adapter} is not a file")
+    exclude = set(pd.read_parquet(args.exclude_pairs)["competition_id"]) if args.exclude_pairs else set()
+    tasks = load_tasks(args.tasks_dir, args.only, exclude)
+    variants = [Variant("base+few-shot", True), Variant("base zero-shot", False)]
+    if args.adapter:
+        variants.append(Variant("adapter", False, args.adapter))
+    variants = [v for v in variants if not args.variants or v.name in args.variants]
+    Path(args.out).mkdir(parents=True, exist_ok=True)
+    print(f"{len(tasks)} tasks, seeds {args.seeds}, model {args.model}, threads {args.threads}, "
+          f"load average {os.getloadavg()[0]:.1f}", flush=True)
+
+    from actors.llm.build import build_llm
+
+    tallies: dict[str, Tally] = {}
+    effects: dict[str, list[dict]] = {}
+    engines: dict[str | None, Metered] = {}
+    for v in variants:
+        cfg = LLMConfig(model=args.model, n_threads=args.threads, lora_path=v.adapter)
+        if v.adapter not in engines:  # the base variants share one loaded model
+            engines = {v.adapter: Metered(build_llm(cfg))}
+        tallies[v.name] = Tally()
+        measure(v, engines[v.adapter], tasks, args.seeds, tallies[v.name], lambda: save(tallies, args.out))
+        print(table({v.name: tallies[v.name]}), flush=True)
+        if args.effect:
+            effects[v.name] = effect(v, cfg, tasks, args)
+    print()
+    print(table(tallies))
+    if effects:
+        print()
+        print(effect_table(effects, args.budget_s))
+
+if __name__ == "__main__":
+    main()
