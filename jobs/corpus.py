@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import storage
+from storage.uri import sidecar
 from actors.corpus import corpus_table, missing, validate_corpus
 
 logger = logging.getLogger(__name__)
@@ -33,11 +34,6 @@ class Skipped:
     run: str
     competition_id: str
     reason: str
-
-
-def sidecar(uri: str, suffix: str) -> str:
-    """corpus.parquet -> corpus<suffix> in the same folder (JSON, so folder readers of Parquet skip it)."""
-    return (uri[: -len(".parquet")] if uri.endswith(".parquet") else uri.rstrip("/")) + suffix
 
 
 def from_runs(run_uris: list[str], catalog: str | None = None) -> tuple[list[dict[str, Any]], list[Skipped]]:

@@ -21,7 +21,7 @@ from typing import Any
 import pyarrow as pa
 
 import storage
-from jobs.corpus import sidecar
+from storage.uri import sidecar
 from jobs.extract import PAIRS_SCHEMA, _plain
 
 logger = logging.getLogger(__name__)
@@ -37,7 +37,8 @@ def pairs_table(pairs: list[dict[str, Any]]) -> pa.Table:
 
 
 def register(cmds: argparse._SubParsersAction) -> None:
-    p = cmds.add_parser("pairs", help="ranked instructor pairs from searched runs (input of `finetune`)")
+    what = "ranked instructor pairs from searched runs (input of `finetune`)"
+    p = cmds.add_parser("pairs", help=what, description=what)
     p.add_argument("runs", nargs="+", metavar="RUN_URI", help="OUT/RUN_ID folder(s) of `linguacodus run` with search")
     p.add_argument("-o", "--out", required=True, help="pairs Parquet URI to write")
     p.add_argument("--holdout", type=_share, default=0.1, help="share of competitions in the validation split")

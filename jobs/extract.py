@@ -28,7 +28,7 @@ import storage
 from actors.corpus import rank_solutions, validate_corpus, with_solution_ids
 from actors.extractor import ExtractorConfig
 from actors.llm.base import LLM, LLMConfig
-from jobs.corpus import sidecar
+from storage.uri import sidecar
 
 logger = logging.getLogger(__name__)
 LLM_ACTOR_CPUS = 0.5  # logical CPUs, as in jobs/run.py: whole-CPU actors would starve Ray Data on 2 cores

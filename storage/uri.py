@@ -47,6 +47,11 @@ def _path(uri: str) -> Path:
     return path
 
 
+def sidecar(uri: str, suffix: str) -> str:
+    """corpus.parquet -> corpus<suffix> in the same folder (JSON, so folder readers of Parquet skip it)."""
+    return (uri[: -len(".parquet")] if uri.endswith(".parquet") else uri.rstrip("/")) + suffix
+
+
 def join(base: str | Path, *parts: str) -> str:
     """URI-aware join: s3:// and file:// join with '/', local paths with the OS separator."""
     base = str(base)
