@@ -62,7 +62,7 @@ _TREATMENTS = ("one_hot", "encode_categories", "tfidf_words", "tfidf_chars", "te
 _PARAM_PHRASES: tuple[tuple[str, str], ...] = (
     (r"(\d+)\s+(?:trees|estimators|boosting rounds|rounds)", "n_estimators"),
     (r"(\d+)\s+leaves", "num_leaves"), (r"(\d+)\s+neighbou?rs", "n_neighbors"),
-    (r"depth\s*(?:of\s*)?(\d+)", "max_depth"), (r"learning rate\s*(?:of\s*)?([\d.]+(?:e-?\d+)?)", "learning_rate"),
+    (r"depth\s*(?:of\s*)?(\d+)", "max_depth"), (r"learning rate\s*(?:of\s*)?(\d*\.?\d+(?:e-?\d+)?)", "learning_rate"),
 )
 
 
@@ -111,7 +111,7 @@ def _params(estimator: str | None, text: str, ctx: TaskContext) -> dict[str, flo
     low = text.lower()
     found: dict[str, float] = {}
     for key in est.params:  # "learning_rate 0.05", "C=1.0", "num_leaves: 31"
-        m = re.search(rf"\b{re.escape(key.lower())}\s*(?:=|:|of)?\s*(-?[\d.]+(?:e-?\d+)?)", low)
+        m = re.search(rf"\b{re.escape(key.lower())}\s*(?:=|:|of)?\s*(-?\d*\.?\d+(?:e-?\d+)?)", low)
         if m:
             found[key] = float(m.group(1))
     for pattern, key in _PARAM_PHRASES:

@@ -49,6 +49,14 @@ def test_a_grounded_instruction_becomes_the_program_it_describes():
     assert "def preprocess(" in render_config(ctx, config)["preprocess"]
 
 
+def test_a_number_ending_a_sentence_is_read_without_its_full_stop():
+    """Seen from the base model on titanic-categorical: 'learning_rate 0.1.' crashed ground()."""
+    ctx = _ctx("penguins")
+    ins = Instruction(1, "one-hot encode island and sex", "LightGBM with learning_rate 0.1. and 200 trees",
+                      "fit with a learning rate of .05.", "write the predicted species")
+    assert ground(ctx, ins).params == {"learning_rate": 0.1, "n_estimators": 200}
+
+
 def test_an_instruction_naming_no_estimator_of_the_task_family_is_not_grounded():
     ctx = _ctx("cars-mpg")  # regression: a logistic regression is not one of its estimators
     g = ground(ctx, Instruction(1, "use every column", "a logistic regression", "fit", "write values"))
