@@ -191,7 +191,7 @@ def _solve(comp: Competition, s: CompetitionSolver, artifacts: CompetitionArtifa
         result = result.replace(trials=step.trials, seconds_search=step.seconds)
         if step.execution is not None and step.execution.ok:
             solution, source = step.execution, step.source
-            known_score = step.validation_score if step.source == "search" else None
+            known_score = step.validation_score  # the winner's OOF score, or staged_score: not scored twice
     llm_error = path.error
     if solution is None:
         llm_error = llm_error or "search mode: the search produced no solution"
