@@ -228,7 +228,8 @@ def main() -> None:
     p.add_argument("--tasks-dir", nargs="+", type=Path, default=DEFAULT_DIRS, help="folders of task folders")
     p.add_argument("--only", nargs="+", default=None, help="only these task ids")
     p.add_argument("--model", default="qwen2.5-coder-0.5b", help="embedded model name")
-    p.add_argument("--adapter", default=None, help="a GGUF LoRA adapter: adds the `adapter` variant (zero-shot)")
+    p.add_argument("--adapter", default=None, help="a GGUF LoRA adapter, or `default` for the one shipped for "
+                   "--model: adds the `adapter` variant (zero-shot, applied to the instructor's calls only)")
     p.add_argument("--variants", nargs="+", default=None, help="run only these variants (default: all)")
     p.add_argument("--threads", type=int, default=2, help="embedded engine threads")
     p.add_argument("--seeds", nargs="+", type=int, default=[0], help="instructor sampling seeds, same for all")
@@ -251,6 +252,11 @@ def main() -> None:
         print(f"{len(every)} task x seed pairs measured for every variant: {sorted(t for t, _ in every)}")
         print(table(from_saved(merged)))
         return
+    if args.adapter == "default":
+        from actors.llm.adapters import shipped
+
+        found = shipped(args.model)
+        args.adapter = str(found.path) if found else sys.exit(f"error: no adapter is shipped for {args.model}")
     if args.adapter and not Path(args.adapter).is_file():
         sys.exit(f"error: adapter {args.adapter} is not a file")
     exclude = set(pd.read_parquet(args.exclude_pairs)["competition_id"]) if args.exclude_pairs else set()
@@ -269,7 +275,8 @@ def main() -> None:
     effects: dict[str, list[dict]] = {}
     engines: dict[str | None, Metered] = {}
     for v in variants:
-        cfg = LLMConfig(model=args.model, n_threads=args.threads, lora_path=v.adapter)
+        cfg = LLMConfig(model=args.model, n_threads=args.threads, lora_path=v.adapter,
+                        lora_tags=["instructor"] if v.adapter else None)
         if v.adapter not in engines:  # the base variants share one loaded model
             engines = {v.adapter: Metered(build_llm(cfg))}
         tallies[v.name] = Tally()

@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
+from actors.llm.adapters import instructor_adapter
 from actors.llm.base import LLMConfig
 from jobs.config import RunConfig
 
@@ -54,6 +55,10 @@ class RunOptions(BaseModel):
     search_space: Literal["llm+default", "llm", "default"] = Field(
         "llm+default", description="who proposes the search space: the LLM then the data facts' defaults, the LLM "
         "alone, or the facts alone")
+    instructor_adapter: str = Field(
+        "default", description="LoRA adapter (GGUF) applied to the instructor's calls only: default = the fine-tuned "
+        "adapter shipped for --model (actors/llm/adapters/), none = the base model with its few-shot example, or a "
+        "path", json_schema_extra={"metavar": "default|none|PATH"})
 
 
 # What a worker's message may set: every flag but where the run comes from and goes (the message's
@@ -105,13 +110,20 @@ def from_args(args: argparse.Namespace) -> RunOptions:
 def to_config(options: RunOptions) -> RunConfig:
     """The RunConfig these options mean (the form the pipeline actors get)."""
     o = options
-    llm = LLMConfig(backend="openai" if o.llm_url else ("replay" if o.replay else "embedded"),
-                    model=o.model, base_url=o.llm_url, cache_dir=o.cache_dir, n_ctx=o.n_ctx,
-                    n_threads=o.threads, n_parallel=o.concurrency if not o.llm_url else 1)
+    backend = "openai" if o.llm_url else ("replay" if o.replay else "embedded")
+    # replay answers from the cache under the names of the recording run: the same adapter, not loaded
+    adapter = None if o.mode == "search" else instructor_adapter(
+        o.instructor_adapter, o.model, "embedded" if backend == "replay" else backend)
+    llm = LLMConfig(backend=backend, model=o.model, base_url=o.llm_url, cache_dir=o.cache_dir, n_ctx=o.n_ctx,
+                    n_threads=o.threads, n_parallel=o.concurrency if not o.llm_url else 1,
+                    **({"lora_path": str(adapter.path), "lora_sha256": adapter.sha256, "lora_tags": list(adapter.tags)}
+                       if adapter else {}))
     return RunConfig(
         catalog=o.catalog, out=o.out, mode=o.mode, concurrency=o.concurrency, seed=o.seed, only=o.only, llm=llm,
         run_id=o.run_id or datetime.now(UTC).strftime("run-%Y%m%d-%H%M%S"),
         executor={"max_fix": o.max_fix}, sandbox={"timeout_s": o.timeout, "memory_mb": o.memory_mb},
         search={"enabled": o.search == "on", "budget_s": o.budget_s, "space": o.search_space, "folds": o.cv_folds},
+        # the fine-tuned instructor learned without the few-shot turn (train/pairs.py): it gets none
+        instructor={"few_shot": adapter is None},
         coder={"styles": {"preprocess": o.stage_style, "model": o.stage_style, "train": o.stage_style,
                           "predict": "code" if o.stage_style == "code" else "harness"}})

@@ -116,6 +116,10 @@ class LLMConfig(BaseModel):
     gguf_path: str | None = Field(None, description="Embedded: use this GGUF file instead of `model`'s.")
     lora_path: str | None = Field(None, description="Embedded: a LoRA adapter in GGUF format to apply.")
     lora_scale: float = Field(1.0, description="Embedded: strength of the LoRA adapter.")
+    lora_sha256: str | None = Field(None, description="Embedded: the adapter file's sha256, checked before it loads "
+                                    "(a corrupt adapter is an error, not a silent base model).")
+    lora_tags: list[str] | None = Field(None, description="Embedded: apply the adapter only to calls with these tags "
+                                        "(e.g. instructor); the other calls see the base model. None: every call.")
 
 
 def llm_name(cfg: LLMConfig) -> str:

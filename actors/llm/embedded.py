@@ -24,7 +24,8 @@ import time
 from pathlib import Path
 from typing import Any, Self
 
-from actors.errors import ConfigError, LLMResponseError, LLMUnavailableError, ModelFileError
+from actors.errors import LLMResponseError, LLMUnavailableError, ModelFileError
+from actors.llm.adapters import verify
 from actors.llm.base import ChatRequest, ChatResponse, LLMConfig, llm_name
 from actors.llm.weights import check_gguf_magic, resolve_gguf
 
@@ -72,8 +73,11 @@ class EmbeddedLLM:
         p.port = http_port
         if cfg.lora_path:
             lora = Path(cfg.lora_path)
+            verify(lora, cfg.lora_sha256)
             check_gguf_magic(lora)  # PEFT safetensors must be converted to GGUF first
             p.lora_adapters = [xllamacpp.CommonAdapterLoraInfo(str(lora), cfg.lora_scale)]
+            # loaded at scale 0 and switched on per request (llama.cpp's "lora" field) for its tags only
+            p.lora_init_without_apply = cfg.lora_tags is not None
 
         t0 = time.perf_counter()
         try:
@@ -109,6 +113,9 @@ class EmbeddedLLM:
         }
         if req.seed is not None:
             body["seed"] = req.seed
+        if self.cfg.lora_path and self.cfg.lora_tags is not None:
+            on = req.tag in self.cfg.lora_tags
+            body["lora"] = [{"id": 0, "scale": self.cfg.lora_scale if on else 0.0}]
         if req.stop:
             body["stop"] = req.stop
         if req.json_schema is not None:
@@ -165,5 +172,5 @@ def check_config(cfg: LLMConfig) -> None:
         check_gguf_magic(Path(cfg.gguf_path))
     else:
         resolve_gguf(cfg.model)
-    if cfg.lora_path and not Path(cfg.lora_path).is_file():
-        raise ConfigError(f"lora_path {cfg.lora_path} does not exist")
+    if cfg.lora_path:
+        verify(Path(cfg.lora_path), cfg.lora_sha256)

@@ -112,3 +112,21 @@ def test_runs_sharing_an_id_but_not_an_output_have_their_own_scratch_root() -> N
     assert temp_root("/results/a", "quality") != temp_root("/results/b", "quality")
     assert temp_root("s3://bucket/x", "quality") == temp_root("s3://bucket/x", "quality")
     assert temp_root("/results/a", "quality").name.startswith("linguacodus-quality-")
+
+
+@pytest.mark.parametrize("case", ["missing", "corrupt", "other-base"])
+def test_a_bad_instructor_adapter_is_one_line_exit_2_before_ray_starts(
+        case: str, catalog: str, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    adapter = tmp_path / "tuned.gguf"
+    if case != "missing":
+        adapter.write_bytes(b"GGUF" + bytes(60))
+        sha = "0" * 64 if case == "corrupt" else None
+        base = "smollm2-135m" if case == "other-base" else "qwen2.5-coder-0.5b"
+        (tmp_path / "tuned.json").write_text(json.dumps({"base": base, "tags": ["instructor"], "sha256": sha}))
+    expected = {"missing": f"--instructor-adapter {adapter}: no such file", "corrupt": "is corrupt: sha256",
+                "other-base": "was trained on smollm2-135m, not --model qwen2.5-coder-0.5b"}[case]
+    out = tmp_path / "out"
+    code, errors = run_cli(capsys, "--catalog", catalog, "--out", str(out), "--run-id", "r",
+                           "--instructor-adapter", str(adapter))
+    assert code == 2 and len(errors) == 1 and expected in errors[0], errors
+    assert not (out / "r").exists()

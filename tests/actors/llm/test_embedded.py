@@ -10,7 +10,7 @@ import urllib.request
 import jsonschema
 import pytest
 
-from actors.llm.embedded import EmbeddedLLM
+from actors.llm.embedded import EmbeddedLLM, check_config
 from actors.errors import LLMResponseError, ModelFileError
 from actors.llm.base import ChatRequest, LLMConfig
 from actors.llm.build import build_llm
@@ -139,6 +139,31 @@ def test_a_lora_adapter_is_applied_and_named(smol, tmp_path):
     with EmbeddedLLM(LLMConfig(model="smollm2-135m", n_ctx=1024, lora_path=str(lora))) as tuned:
         assert tuned.name == "smollm2-135m+lora:noise-lora"
         assert tuned.chat(req).text != smol.chat(req).text
+
+
+def test_a_tagged_lora_applies_to_its_tags_only(tmp_path):
+    """The instructor's adapter changes the instructor's calls and leaves every other call to the base."""
+    _require("smollm2-135m")
+    lora = tmp_path / "noise-lora.gguf"
+    _tiny_lora(lora, scale=0.5)
+    base_cfg = LLMConfig(model="smollm2-135m", n_ctx=1024, prompt_cache=False)
+    with EmbeddedLLM(base_cfg) as base:
+        plain = base.chat(ChatRequest(messages=HELLO, max_tokens=16, temperature=0.0)).text
+    cfg = base_cfg.model_copy(update={"lora_path": str(lora), "lora_tags": ["instructor"]})
+    with EmbeddedLLM(cfg) as tuned:
+        assert tuned.chat(ChatRequest(messages=HELLO, max_tokens=16, temperature=0.0, tag="coder")).text == plain
+        assert tuned.chat(ChatRequest(messages=HELLO, max_tokens=16, temperature=0.0, tag="instructor")).text != plain
+
+
+def test_a_lora_whose_sha256_differs_from_its_manifest_is_refused(tmp_path):
+    _require("smollm2-135m")
+    lora = tmp_path / "noise-lora.gguf"
+    _tiny_lora(lora, scale=0.5)
+    cfg = LLMConfig(model="smollm2-135m", lora_path=str(lora), lora_sha256="0" * 64)
+    with pytest.raises(ModelFileError, match="is corrupt: sha256"):
+        check_config(cfg)
+    with pytest.raises(ModelFileError, match="is corrupt: sha256"):
+        EmbeddedLLM(cfg)
 
 
 def test_a_lora_that_is_not_gguf_fails_with_a_model_file_error(tmp_path):
