@@ -16,6 +16,7 @@ from typing import Protocol
 import pandas as pd
 
 from actors.context import TaskContext
+from actors.deadline import Deadline
 from actors.executor import Execution, Executor
 from actors.journal import Attempt, Journal
 from storage.artifacts import CompetitionArtifacts
@@ -71,8 +72,9 @@ class Runner:
 
 
 def fix_loop(writer: ScriptWriter, runner: Runner, max_fix: int, parent: int | None = None,
-             label: str = "linguacodus") -> LoopOutcome:
-    """Execute, and repair what failed, until a run succeeds or max_fix repairs are spent."""
+             label: str = "linguacodus", deadline: Deadline | None = None) -> LoopOutcome:
+    """Execute, and repair what failed, until a run succeeds, max_fix repairs are spent or the deadline
+    has passed (checked before each repair: the reflection and the repair are model calls)."""
     cid = runner.ctx.competition.competition_id
     last_error: str | None = None
     error = "no script could be generated"
@@ -88,6 +90,9 @@ def fix_loop(writer: ScriptWriter, runner: Runner, max_fix: int, parent: int | N
         error = execution.error or ""
         reset = error == last_error
         can_repair = round_ < max_fix
+        if can_repair and deadline is not None and deadline.passed():
+            error = f"{deadline.why(f'after attempt {execution.number}')}; last error: {error}"
+            break
         reflection = writer.reflect(execution) if can_repair else None
         runner.journal.update(entry, reflection=reflection, reset=reset)
         if not can_repair or not writer.repair(execution, reflection, reset, entry):

@@ -50,6 +50,9 @@ class RunOptions(BaseModel):
         "hyper-parameters, cross-validated, ensembled)")
     budget_s: float = Field(300.0, gt=0, description="wall-clock budget of one competition in seconds, LLM included; "
                             "the search gets what the earlier steps leave (at least 30 s)")
+    llm_share: float = Field(0.5, gt=0, le=1, description="share of --budget-s the LLM path may use before the "
+                             "search starts (checked between its steps; the instructions are always kept as the "
+                             "search's first trials); the search gets the rest")
     cv_folds: int = Field(5, ge=2, le=20, description="cross-validation folds of every search trial (the validation "
                           "score of the graded solution)")
     search_space: Literal["llm+default", "llm", "default"] = Field(
@@ -122,7 +125,8 @@ def to_config(options: RunOptions) -> RunConfig:
         catalog=o.catalog, out=o.out, mode=o.mode, concurrency=o.concurrency, seed=o.seed, only=o.only, llm=llm,
         run_id=o.run_id or datetime.now(UTC).strftime("run-%Y%m%d-%H%M%S"),
         executor={"max_fix": o.max_fix}, sandbox={"timeout_s": o.timeout, "memory_mb": o.memory_mb},
-        search={"enabled": o.search == "on", "budget_s": o.budget_s, "space": o.search_space, "folds": o.cv_folds},
+        search={"enabled": o.search == "on", "budget_s": o.budget_s, "llm_share": o.llm_share, "space": o.search_space,
+                "folds": o.cv_folds},
         # the fine-tuned instructor learned without the few-shot turn (train/pairs.py): it gets none
         instructor={"few_shot": adapter is None},
         coder={"styles": {"preprocess": o.stage_style, "model": o.stage_style, "train": o.stage_style,

@@ -31,6 +31,7 @@ import pandas as pd
 
 import storage
 from actors.context import TaskContext
+from actors.deadline import Deadline
 from actors.executor import Execution, Executor
 from actors.facts import compute_facts
 from actors.fixloop import Runner, fix_loop
@@ -169,14 +170,19 @@ def _solve(comp: Competition, s: CompetitionSolver, artifacts: CompetitionArtifa
     runner = Runner(s.executor, artifacts, journal, ctx, inputs, test[comp.id_column],
                     args=("--folds", str(config.search.folds)) if searching else ())
     path = LLMPath()
+    # with the search on, the LLM path gets its share of the budget and the search the rest
+    share = config.search.budget_s * config.search.llm_share
+    deadline = Deadline(started + share, share) if searching else None
     if config.mode != "search":
         try:
-            path = _llm_path(ctx, s, runner)  # 2.-5.
+            path = _llm_path(ctx, s, runner, deadline)  # 2.-5.
         except storage.StorageError:
             raise  # the store is down or refuses: the floor could not save its artifacts either
         except Exception as exc:  # noqa: BLE001 - an LLM or stage failure: recorded, then the search or the floor
             logger.warning("%s LLM path failed: %s", comp.competition_id, exc)
             path = LLMPath(error=f"LLM path: {type(exc).__name__}: {exc}")
+        if deadline is not None:  # the row's error shows it only when the LLM path's solution is not graded
+            details["llm_path"] = {"budget_share_s": round(share, 1), "error": path.error}
     solution, source, known_score = path.execution, "staged", None
     if searching:  # 6. the search; never worse than the staged solution on the same folds
         s.progress.step(comp.competition_id, "search")
@@ -225,7 +231,9 @@ class LLMPath:
     parent: int | None = None
 
 
-def _llm_path(ctx: TaskContext, s: CompetitionSolver, runner: Runner) -> LLMPath:
+def _llm_path(ctx: TaskContext, s: CompetitionSolver, runner: Runner, deadline: Deadline | None) -> LLMPath:
+    """Past the deadline (checked between steps, never before the instructions: they are the search's first
+    trials) the path stops and keeps what it has."""
     config, cid = s.config, ctx.competition.competition_id
     if config.mode == "vanilla":
         s.progress.step(cid, "vanilla script")
@@ -233,21 +241,33 @@ def _llm_path(ctx: TaskContext, s: CompetitionSolver, runner: Runner) -> LLMPath
         return LLMPath(outcome.execution, None if outcome.ok else f"LLM path: {outcome.error}")
     s.progress.step(cid, "instructions")
     candidates = s.instructor.run(ctx)  # 2. three ranked instructions
+    if deadline is not None and deadline.passed():
+        runner.artifacts.instructions({"candidates": [c.to_dict() for c in candidates]})
+        return _stopped(cid, deadline.why("after the instructions"), candidates)
     s.progress.step(cid, "refinement")
     refinement = s.refiner.run(ctx, candidates)  # 3. critic and resolver
     runner.artifacts.instructions(refinement.to_dict())
+    if deadline is not None and deadline.passed():
+        return _stopped(cid, deadline.why("after refinement"), candidates)
     s.progress.step(cid, "stages")
     staged, error = write_stages(s.coder, ctx, refinement.refined, runner.inputs, runner.journal,  # 4. stages
-                                 config.seed)
+                                 config.seed, deadline)
     for stage, code in staged.stages.items():
         runner.artifacts.stage(stage, code)
     if error is not None:
         return LLMPath(error=f"LLM path: {error}", instructions=list(candidates))
+    if deadline is not None and deadline.passed():
+        return _stopped(cid, deadline.why("after the stages"), candidates)
     s.progress.step(cid, "fix loop")
-    outcome = fix_loop(staged, runner, config.executor.max_fix)  # 5. execution and fix loop
+    outcome = fix_loop(staged, runner, config.executor.max_fix, deadline=deadline)  # 5. execution and fix loop
     last = runner.journal.last("execution")
     return LLMPath(outcome.execution, None if outcome.ok else f"LLM path: {outcome.error}", list(candidates),
                    dict(staged.stages), last.id if last else None)
+
+
+def _stopped(cid: str, why: str, candidates: list[Instruction]) -> LLMPath:
+    logger.info("%s LLM path: %s; the search takes over", cid, why)
+    return LLMPath(error=f"LLM path: {why}", instructions=list(candidates))
 
 
 def _floor(ctx: TaskContext, runner: Runner, seed: int) -> Execution | str:

@@ -41,6 +41,9 @@ class SearchRunConfig(BaseModel):
     budget_s: float = Field(300.0, gt=0, description="Wall-clock budget of one competition, LLM included; the "
                             "search gets what the earlier stages leave (at least min_search_s).")
     min_search_s: float = Field(30.0, ge=0, description="The search's time even when the budget is spent.")
+    llm_share: float = Field(0.5, gt=0, le=1, description="The share of budget_s the LLM path (instructions, "
+                             "refinement, stages, fix loop) may use before the search starts; the search gets the rest. "
+                             "Checked between the path's steps: the instructions always stay (the first trials).")
     space: Literal["llm+default", "llm", "default"] = Field(
         "llm+default", description="Who proposes the search space: the LLM (under a grammar) with the data facts' "
         "default candidates after its own, the LLM alone, or the data facts alone.")

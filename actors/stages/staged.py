@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from actors.context import TaskContext
+from actors.deadline import Deadline
 from actors.executor import Execution
 from actors.harness.diagnose import stage_snippet
 from actors.harness.integrate import assemble
@@ -58,13 +59,16 @@ class StagedScript:
 
 
 def write_stages(coder: Coder, ctx: TaskContext, plan: Instruction, inputs: dict[str, Path], journal: Journal,
-                 seed: int) -> tuple[StagedScript, str | None]:
-    """Every generated stage in order; the error when a stage has no usable code at all.
+                 seed: int, deadline: Deadline | None = None) -> tuple[StagedScript, str | None]:
+    """Every generated stage in order; the error when a stage has no usable code at all, or when the
+    deadline passed before a stage (a script missing a stage cannot run).
 
     A stage that never passed its check is still integrated with its last try: the fix loop sees the
     full-data error and repairs it; the built-in stage is never substituted."""
     staged = StagedScript(coder, ctx, plan, inputs, journal, seed)
     for stage in coder.config.generated_stages():  # plan style: the harness predicts, no predict stage
+        if deadline is not None and deadline.passed():
+            return staged, deadline.why(f"before stage {stage}")
         code = coder.generate_stage(ctx, plan, stage, staged.passed, inputs, journal)
         if code is not None:
             staged.passed[stage] = code

@@ -4,12 +4,14 @@ and every execution is numbered, written to attempts/NN/ and journaled with its 
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
+from actors.deadline import Deadline
 from actors.executor import Execution, Executor
 from actors.fixloop import Runner, fix_loop
 from actors.harness.integrate import assemble, floor_stages
@@ -74,6 +76,14 @@ def test_the_budget_is_max_fix_repairs_and_the_last_error_is_the_outcome(runner:
     outcome = fix_loop(writer, runner, max_fix=1)
     assert not outcome.ok and "two" in outcome.error and runner.journal.executions == 2
     assert runner.journal.attempts()[-1]["reflection"] is None  # no repair left to use it
+
+
+def test_past_its_deadline_the_loop_repairs_nothing_and_says_why(runner: Runner):
+    writer = Writer(["raise RuntimeError('one')\n", floor(runner)])
+    outcome = fix_loop(writer, runner, max_fix=3, deadline=Deadline(time.monotonic(), 150.0))
+    assert not outcome.ok and writer.seen == [] and runner.journal.executions == 1  # the first run is not cut
+    assert outcome.error.startswith("out of its budget share (150 s) after attempt 1; last error: ")
+    assert "one" in outcome.error and runner.journal.attempts()[-1]["reflection"] is None
 
 
 def writer_error(runner: Runner, number: int) -> str:

@@ -78,3 +78,19 @@ def test_a_worker_message_sets_threads_and_the_worker_flag_is_its_default() -> N
     assert threads(own, WorkerSettings(threads=4)) == 2  # the message's own option wins
     assert threads(none, WorkerSettings(threads=4)) == 4
     assert threads(none, WorkerSettings()) is None  # run's default: every core
+
+
+def test_the_llm_share_of_the_budget_is_a_run_flag_and_a_worker_message_option(capsys) -> None:
+    from jobs.cli import main
+    from jobs.run import config_from_args
+    from jobs.worker import WorkerSettings, parse_message, run_config
+
+    run = parse(["run", "--catalog", "c.parquet", "--out", "out", "--budget-s", "600", "--llm-share", "0.25"])
+    assert (config_from_args(run).search.budget_s, config_from_args(run).search.llm_share) == (600, 0.25)
+    default = parse(["run", "--catalog", "c.parquet", "--out", "out"])
+    assert config_from_args(default).search.llm_share == 0.5
+    message = b'{"catalog": "c.parquet", "out": "out", "options": {"llm_share": 0.8}}'
+    assert run_config(parse_message(message), "m1", WorkerSettings()).search.llm_share == 0.8
+    # a share above the whole budget: one line naming the option, before anything runs
+    assert main(["run", "--catalog", "c.parquet", "--out", "out", "--llm-share", "1.5"]) == 2
+    assert "error: llm_share: Input should be less than or equal to 1" in capsys.readouterr().err

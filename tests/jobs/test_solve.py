@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -243,3 +244,14 @@ def test_in_plan_style_no_predict_stage_is_asked_for_and_the_harness_writes_the_
     assert "# ---- stage: predict" not in (folder / "solution.py").read_text()
     # the validation score comes from out-of-fold predictions of every train row
     assert row["validation_score"] is not None and row["validation_score"] > 0.9
+
+
+def test_with_the_search_off_the_llm_path_is_never_cut_however_long_it_takes(penguins, tmp_path):
+    log: list = []
+    answers = scripted(GOOD, log)
+    llm = ScriptedLLM(lambda req: (time.sleep(0.6), answers.chat(req).text)[1])  # each call outlasts the budget
+    config = RunConfig(catalog="unused", out=str(tmp_path), run_id="r", coder={"styles": CODE_STYLES},
+                       search={"enabled": False, "budget_s": 0.5, "llm_share": 0.5}, sandbox={"timeout_s": 120})
+    row = solve_row(penguins, llm, config, tmp_path / "penguins")
+    assert row["status"] == "graded" and row["solution_source"] == "staged" and row["error"] is None
+    assert [s for s, _ in log] == ["preprocess", "model", "train", "predict"] and "llm_path" not in row["details"]

@@ -4,6 +4,7 @@ search` needs no model at all, so this runs in seconds of LLM time (none)."""
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -11,14 +12,29 @@ import pytest
 
 from actors.sandbox.sandbox import Sandbox, SandboxConfig
 from jobs.cli import main as cli
+from actors.llm.base import ChatRequest
 from jobs.config import RunConfig
+from tests.helpers.fakes import ScriptedLLM
 from tests.helpers.catalogs import write_catalog
 from tests.helpers.open_tasks import catalog_row, competition
 from tests.helpers.paths import OPEN
+from tests.helpers.scripted import CODE_STYLES, CRITIC, GOOD, INSTRUCTIONS, RESOLVER, stage_of
 from tests.helpers.solve import solve_row
 
 pytestmark = [pytest.mark.slow, pytest.mark.sandbox]
 TASK = "penguins"  # multiclass, categorical columns with missing values, 240 rows: trials take ~2 s
+
+
+def slow_llm(seconds: float) -> ScriptedLLM:
+    """Every step of the LLM path answered well, each call taking `seconds`."""
+    def reply(req: ChatRequest) -> str:
+        time.sleep(seconds)
+        schema = json.dumps(req.json_schema or {})
+        for key, answer in (('"instructions"', INSTRUCTIONS), ('"critiques"', CRITIC), ('"refined"', RESOLVER)):
+            if key in schema:
+                return answer
+        return "```python\n" + GOOD.get(stage_of(req) or "", "") + "\n```"
+    return ScriptedLLM(reply)
 
 
 def test_search_mode_grades_the_winner_and_its_solution_reproduces_the_submission(tmp_path: Path, ray_session):
@@ -61,3 +77,22 @@ def test_a_run_in_search_mode_loads_no_model_and_resuming_it_repeats_no_search(t
     stamp = (tmp_path / "out" / "s" / TASK / "search.json").stat().st_mtime_ns
     assert cli(args) == 0
     assert (tmp_path / "out" / "s" / TASK / "search.json").stat().st_mtime_ns == stamp
+
+
+def test_an_llm_path_out_of_its_budget_share_hands_the_instructions_to_the_search(tmp_path: Path, ray_session):
+    # a 2 s budget, half of it for the LLM path: the instructor's call alone outlasts the share
+    config = RunConfig(catalog="unused", out=str(tmp_path), run_id="r", coder={"styles": CODE_STYLES},
+                       search={"budget_s": 2, "llm_share": 0.5, "min_search_s": 20, "folds": 3, "space": "default"})
+    llm = slow_llm(1.2)
+    row = solve_row(competition(TASK), llm, config, tmp_path / TASK)
+
+    assert len(llm.requests) == 1  # the instructor's, never cut; no refinement, no stages
+    why = "LLM path: out of its budget share (1 s) after the instructions"
+    assert row["status"] == "graded" and row["solution_source"] == "search" and not row["fallback_used"]
+    assert row["error"] == why and row["details"]["llm_path"] == {"budget_share_s": 1.0, "error": why}
+    assert row["attempts"] == 1  # the search's final run; the staged script never ran
+    search = json.loads((tmp_path / TASK / "search.json").read_text())
+    assert [w["source"] for w in search["warm_starts"]][:3] == ["instruction 1", "instruction 2", "instruction 3"]
+    assert search["trials"][0]["source"].startswith("instruction")  # the instructions ran first
+    instructions = json.loads((tmp_path / TASK / "instructions.json").read_text())
+    assert len(instructions["candidates"]) == 3 and "refined" not in instructions

@@ -1,0 +1,20 @@
+"""The LLM path's share of a competition's time budget: when it is spent, the path stops where it is and
+hands the rest of the budget to the search (jobs/solve.py). Checked only between steps: a model call
+or an execution under way is never cut."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Deadline:
+    at: float  # time.monotonic() when the share is spent
+    share_s: float  # the share's length, for the message
+
+    def passed(self) -> bool:
+        return time.monotonic() >= self.at
+
+    def why(self, where: str) -> str:
+        """e.g. "out of its budget share (150 s) after refinement" (the row's error names it)."""
+        return f"out of its budget share ({self.share_s:.0f} s) {where}"

@@ -1,0 +1,40 @@
+"""write_stages with a scripted LLM and the real sandbox checks: past the LLM path's deadline, no further
+stage is asked for, and the error names the stage it stopped before."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from actors.deadline import Deadline
+from actors.journal import Journal
+from actors.llm.base import ChatRequest
+from actors.sandbox.sandbox import Sandbox, SandboxConfig
+from actors.stages.coder import Coder, CoderConfig
+from actors.stages.instruction import instruction_from
+from actors.stages.staged import write_stages
+from jobs.inputs import stage_inputs
+from tests.helpers.fakes import ScriptedLLM
+from tests.helpers.open_tasks import context
+from tests.helpers.scripted import CODE_STYLES, GOOD, PLAN, stage_of
+
+pytestmark = pytest.mark.sandbox
+
+
+def test_no_stage_is_asked_for_once_the_deadline_has_passed(tmp_path: Path):
+    ctx = context("penguins")
+    deadline = Deadline(time.monotonic() + 0.5, 90.0)
+    asked: list[str | None] = []
+
+    def reply(req: ChatRequest) -> str:
+        asked.append(stage_of(req))
+        time.sleep(max(0.0, deadline.at - time.monotonic()) + 0.05)  # the first stage's call outlasts the share
+        return "```python\n" + GOOD[stage_of(req) or "preprocess"] + "\n```"
+
+    coder = Coder(ScriptedLLM(reply), Sandbox(SandboxConfig(timeout_s=60)), CoderConfig(styles=CODE_STYLES))
+    journal = Journal()
+    staged, error = write_stages(coder, ctx, instruction_from(PLAN, rank=1), stage_inputs(ctx.competition, tmp_path),
+                                 journal, seed=0, deadline=deadline)
+    assert asked == ["preprocess"] and list(staged.passed) == ["preprocess"]  # written and checked, then no more
+    assert error == "out of its budget share (90 s) before stage model"
