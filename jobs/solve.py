@@ -23,7 +23,6 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +33,7 @@ from actors.context import TaskContext
 from actors.deadline import Deadline
 from actors.executor import Execution, Executor
 from actors.facts import compute_facts
-from actors.fixloop import Runner, fix_loop
+from actors.fixloop import Runner
 from actors.grading.leaderboard import LeaderboardError
 from actors.grading.validation import read_predictions, validation_score
 from actors.grading.verdict import NO_ANSWERS, Verdict, judge
@@ -48,13 +47,11 @@ from actors.search.step import run_step, summary
 from actors.stages.coder import Coder
 from actors.stages.instructor import Instructor
 from actors.stages.refiner import Refiner
-from actors.stages.instruction import Instruction
-from actors.stages.staged import write_stages
-from actors.stages.vanilla import VanillaScript
 from actors.task import Competition
 from jobs.config import RunConfig
 from jobs.grade import read_answers, read_leaderboard
 from jobs.inputs import stage_inputs
+from jobs.llm_path import LLMPath, llm_path
 from jobs.progress import Progress
 from jobs.run_inputs import temp_root
 from storage.artifacts import CompetitionArtifacts
@@ -175,7 +172,7 @@ def _solve(comp: Competition, s: CompetitionSolver, artifacts: CompetitionArtifa
     deadline = Deadline(started + share, share) if searching else None
     if config.mode != "search":
         try:
-            path = _llm_path(ctx, s, runner, deadline)  # 2.-5.
+            path = llm_path(ctx, s, runner, deadline)  # 2.-5.
         except storage.StorageError:
             raise  # the store is down or refuses: the floor could not save its artifacts either
         except Exception as exc:  # noqa: BLE001 - an LLM or stage failure: recorded, then the search or the floor
@@ -187,7 +184,9 @@ def _solve(comp: Competition, s: CompetitionSolver, artifacts: CompetitionArtifa
     if searching:  # 6. the search; never worse than the staged solution on the same folds
         s.progress.step(comp.competition_id, "search")
         staged_score = _validation(ctx, train, solution)[0] if solution is not None else None
-        step = run_step(ctx, llm=s.llm if config.mode != "search" else None, instructions=path.instructions,
+        # the space proposal is an LLM call too: once the LLM's share is spent, the facts' default space
+        proposer = None if config.mode == "search" or (deadline is not None and deadline.passed()) else s.llm
+        step = run_step(ctx, llm=proposer, instructions=path.instructions,
                         staged=solution, staged_stages=path.stages, staged_score=staged_score, runner=runner,
                         sandbox=s.sandbox, truth=train[[comp.id_column, *comp.target]], config=config.search,
                         seed=config.seed, deadline=started + config.search.budget_s, scratch=tmp / "search",
@@ -217,57 +216,6 @@ def _solve(comp: Competition, s: CompetitionSolver, artifacts: CompetitionArtifa
     return result.replace(status=verdict.status, score=verdict.score, valid_submission=verdict.valid_submission,
                           error=error, leaderboard_percentile=verdict.leaderboard_percentile, medal=verdict.medal,
                           leaderboard_note=verdict.leaderboard_note, validation_score=score, validation_note=note)
-
-
-@dataclass(frozen=True)
-class LLMPath:
-    """What the LLM path left for the search: its successful execution (or why there is none), the ranked
-    instructions (warm starts), the stages of that execution, and its journal id."""
-
-    execution: Execution | None = None
-    error: str | None = None
-    instructions: list[Instruction] = field(default_factory=list)
-    stages: dict[str, str] | None = None
-    parent: int | None = None
-
-
-def _llm_path(ctx: TaskContext, s: CompetitionSolver, runner: Runner, deadline: Deadline | None) -> LLMPath:
-    """Past the deadline (checked between steps, never before the instructions: they are the search's first
-    trials) the path stops and keeps what it has."""
-    config, cid = s.config, ctx.competition.competition_id
-    if config.mode == "vanilla":
-        s.progress.step(cid, "vanilla script")
-        outcome = fix_loop(VanillaScript(s.coder, ctx), runner, config.executor.max_fix, label="vanilla")
-        return LLMPath(outcome.execution, None if outcome.ok else f"LLM path: {outcome.error}")
-    s.progress.step(cid, "instructions")
-    candidates = s.instructor.run(ctx)  # 2. three ranked instructions
-    if deadline is not None and deadline.passed():
-        runner.artifacts.instructions({"candidates": [c.to_dict() for c in candidates]})
-        return _stopped(cid, deadline.why("after the instructions"), candidates)
-    s.progress.step(cid, "refinement")
-    refinement = s.refiner.run(ctx, candidates)  # 3. critic and resolver
-    runner.artifacts.instructions(refinement.to_dict())
-    if deadline is not None and deadline.passed():
-        return _stopped(cid, deadline.why("after refinement"), candidates)
-    s.progress.step(cid, "stages")
-    staged, error = write_stages(s.coder, ctx, refinement.refined, runner.inputs, runner.journal,  # 4. stages
-                                 config.seed, deadline)
-    for stage, code in staged.stages.items():
-        runner.artifacts.stage(stage, code)
-    if error is not None:
-        return LLMPath(error=f"LLM path: {error}", instructions=list(candidates))
-    if deadline is not None and deadline.passed():
-        return _stopped(cid, deadline.why("after the stages"), candidates)
-    s.progress.step(cid, "fix loop")
-    outcome = fix_loop(staged, runner, config.executor.max_fix, deadline=deadline)  # 5. execution and fix loop
-    last = runner.journal.last("execution")
-    return LLMPath(outcome.execution, None if outcome.ok else f"LLM path: {outcome.error}", list(candidates),
-                   dict(staged.stages), last.id if last else None)
-
-
-def _stopped(cid: str, why: str, candidates: list[Instruction]) -> LLMPath:
-    logger.info("%s LLM path: %s; the search takes over", cid, why)
-    return LLMPath(error=f"LLM path: {why}", instructions=list(candidates))
 
 
 def _floor(ctx: TaskContext, runner: Runner, seed: int) -> Execution | str:

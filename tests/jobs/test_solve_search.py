@@ -82,11 +82,12 @@ def test_a_run_in_search_mode_loads_no_model_and_resuming_it_repeats_no_search(t
 def test_an_llm_path_out_of_its_budget_share_hands_the_instructions_to_the_search(tmp_path: Path, ray_session):
     # a 2 s budget, half of it for the LLM path: the instructor's call alone outlasts the share
     config = RunConfig(catalog="unused", out=str(tmp_path), run_id="r", coder={"styles": CODE_STYLES},
-                       search={"budget_s": 2, "llm_share": 0.5, "min_search_s": 20, "folds": 3, "space": "default"})
+                       search={"budget_s": 2, "llm_share": 0.5, "min_search_s": 90, "max_trials": 4, "folds": 3,
+                               "space": "llm+default"})
     llm = slow_llm(1.2)
     row = solve_row(competition(TASK), llm, config, tmp_path / TASK)
 
-    assert len(llm.requests) == 1  # the instructor's, never cut; no refinement, no stages
+    assert len(llm.requests) == 1  # the instructor's, never cut; no refinement, no stages, no space proposal
     why = "LLM path: out of its budget share (1 s) after the instructions"
     assert row["status"] == "graded" and row["solution_source"] == "search" and not row["fallback_used"]
     assert row["error"] == why and row["details"]["llm_path"] == {"budget_share_s": 1.0, "error": why}
@@ -94,5 +95,6 @@ def test_an_llm_path_out_of_its_budget_share_hands_the_instructions_to_the_searc
     search = json.loads((tmp_path / TASK / "search.json").read_text())
     assert [w["source"] for w in search["warm_starts"]][:3] == ["instruction 1", "instruction 2", "instruction 3"]
     assert search["trials"][0]["source"].startswith("instruction")  # the instructions ran first
+    assert search["proposal"] == {"source": "default"} and search["space_source"] == "default"
     instructions = json.loads((tmp_path / TASK / "instructions.json").read_text())
     assert len(instructions["candidates"]) == 3 and "refined" not in instructions

@@ -1,0 +1,71 @@
+"""The LLM path of one competition (jobs/solve.py step 2-5): three ranked instructions, critic and
+resolver, code in stages each checked on real data, then the execution and its fix loop; or, in vanilla
+mode, one script and its fix loop. With the search on it runs against a deadline, its share of the
+competition's budget (actors/deadline.py): past it (checked between steps, never before the
+instructions, which are the search's first trials) the path stops and keeps what it has.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from actors.context import TaskContext
+from actors.deadline import Deadline
+from actors.executor import Execution
+from actors.fixloop import Runner, fix_loop
+from actors.stages.instruction import Instruction
+from actors.stages.staged import write_stages
+from actors.stages.vanilla import VanillaScript
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class LLMPath:
+    """What the LLM path left for the search: its successful execution (or why there is none), the ranked
+    instructions (warm starts), the stages of that execution, and its journal id."""
+
+    execution: Execution | None = None
+    error: str | None = None
+    instructions: list[Instruction] = field(default_factory=list)
+    stages: dict[str, str] | None = None
+    parent: int | None = None
+
+
+def llm_path(ctx: TaskContext, s: Any, runner: Runner, deadline: Deadline | None) -> LLMPath:
+    """`s` is the competition's CompetitionSolver (its config, progress, instructor, refiner and coder)."""
+    config, cid = s.config, ctx.competition.competition_id
+    if config.mode == "vanilla":
+        s.progress.step(cid, "vanilla script")
+        outcome = fix_loop(VanillaScript(s.coder, ctx), runner, config.executor.max_fix, label="vanilla")
+        return LLMPath(outcome.execution, None if outcome.ok else f"LLM path: {outcome.error}")
+    s.progress.step(cid, "instructions")
+    candidates = s.instructor.run(ctx)  # 2. three ranked instructions
+    if deadline is not None and deadline.passed():
+        runner.artifacts.instructions({"candidates": [c.to_dict() for c in candidates]})
+        return _stopped(cid, deadline.why("after the instructions"), candidates)
+    s.progress.step(cid, "refinement")
+    refinement = s.refiner.run(ctx, candidates)  # 3. critic and resolver
+    runner.artifacts.instructions(refinement.to_dict())
+    if deadline is not None and deadline.passed():
+        return _stopped(cid, deadline.why("after refinement"), candidates)
+    s.progress.step(cid, "stages")
+    staged, error = write_stages(s.coder, ctx, refinement.refined, runner.inputs, runner.journal,  # 4. stages
+                                 config.seed, deadline)
+    for stage, code in staged.stages.items():
+        runner.artifacts.stage(stage, code)
+    if error is not None:
+        return LLMPath(error=f"LLM path: {error}", instructions=list(candidates))
+    if deadline is not None and deadline.passed():
+        return _stopped(cid, deadline.why("after the stages"), candidates)
+    s.progress.step(cid, "fix loop")
+    outcome = fix_loop(staged, runner, config.executor.max_fix, deadline=deadline)  # 5. execution and fix loop
+    last = runner.journal.last("execution")
+    return LLMPath(outcome.execution, None if outcome.ok else f"LLM path: {outcome.error}", list(candidates),
+                   dict(staged.stages), last.id if last else None)
+
+
+def _stopped(cid: str, why: str, candidates: list[Instruction]) -> LLMPath:
+    logger.info("%s LLM path: %s; the search takes over", cid, why)
+    return LLMPath(error=f"LLM path: {why}", instructions=list(candidates))
