@@ -67,6 +67,7 @@ LINGUACODUS_VARIANTS = {
     "linguacodus-search-only": ("--mode", "search"),
     "linguacodus-no-search": ("--search", "off"),
     "linguacodus-facts-space": ("--search-space", "default"),
+    "linguacodus-base-instructor": ("--instructor-adapter", "none"),  # the base model + few-shot, not the adapter
 }
 
 
