@@ -32,9 +32,10 @@ from tests.helpers.catalogs import AWS_VARS, one_task_catalog
 from tests.helpers.paths import REPO
 
 BIN = Path(sys.executable).parent  # the venv's bin: the head (and so every job) uses this Python
-# uploaded with --working-dir: the code only (Ray caps working_dir at 512 MiB; .venv alone is GBs)
-EXCLUDES = [".venv", ".git", "**/__pycache__", ".ruff_cache", ".pytest_cache", "*.gguf", "*.parquet",
-            "data", "bench/out"]
+# uploaded with --working-dir: the code only (Ray caps working_dir at 512 MiB; .venv alone is GBs), and
+# the shipped instructor adapter, which the run verifies and loads by default
+EXCLUDES = [".venv", ".git", "**/__pycache__", ".ruff_cache", ".pytest_cache", "*.gguf", "!actors/llm/adapters/*.gguf",
+            "*.parquet", "data", "bench/out"]
 
 
 @dataclass
