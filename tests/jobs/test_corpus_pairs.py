@@ -23,13 +23,14 @@ TASK = "penguins"  # multiclass, categorical columns with missing values: trials
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    # 45 s: penguins trials take ~3 s on an idle machine, but the pairs need 3 distinct completed trials
-    # even on a loaded one (20 s gave only 2 beside a benchmark, load 10)
+    # 90 s: penguins trials take ~3 s on an idle machine, but the pairs need 3 distinct completed trials
+    # even on a loaded one (20 s gave only 2 beside a benchmark, load 10; 45 s none beside a benchmark
+    # and a fine-tune's bench)
     root = tmp_path_factory.mktemp("pairs-run")
     catalog = write_catalog(root / "c.parquet", [catalog_row(TASK)])
     try:
         assert cli(["run", "--catalog", catalog, "--out", str(root / "out"), "--run-id", "s", "--mode", "search",
-                    "--budget-s", "45", "--cv-folds", "3", "--concurrency", "1", "--model", "no-such-model"]) == 0
+                    "--budget-s", "90", "--cv-folds", "3", "--concurrency", "1", "--model", "no-such-model"]) == 0
     finally:
         ray = sys.modules.get("ray")
         if ray is not None and ray.is_initialized():

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 import storage
+from actors.llm.adapters import shipped
 from jobs.cli import main as cli
 from tests.helpers.open_tasks import catalog_row
 from tests.helpers.catalogs import write_catalog
@@ -27,7 +28,9 @@ def test_the_default_model_solves_a_small_task_end_to_end_and_the_run_replays_of
     assert cli([*base, "--run-id", "live"]) == 0
     row = pd.read_parquet(out / "live" / "results.parquet").iloc[0]
     assert row["status"] == "graded" and row["valid_submission"]
-    assert row["model"] == "qwen2.5-coder-0.5b" and row["prompt_tokens"] > 0 and row["completion_tokens"] > 0
+    # the default: the base model, with the shipped adapter on the instructor's calls (named in the row)
+    assert row["model"] == f"qwen2.5-coder-0.5b+lora:{shipped('qwen2.5-coder-0.5b').path.stem}"
+    assert row["prompt_tokens"] > 0 and row["completion_tokens"] > 0
     assert row["seconds_llm"] > 0 and row["attempts"] >= 1
     folder = out / "live" / TASK
     instructions = json.loads((folder / "instructions.json").read_text())
