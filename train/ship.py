@@ -14,7 +14,8 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from actors.llm.adapters import SHIPPED, sha256_of
+from actors.llm.adapters import SHIPPED
+from actors.llm.weights import sha256_file
 
 
 def manifest(ft_out: Path, pairs: Path, name: str, tags: list[str]) -> dict:
@@ -25,9 +26,9 @@ def manifest(ft_out: Path, pairs: Path, name: str, tags: list[str]) -> dict:
     cfg = metrics.get("config") or {}
     return {
         "name": name, "base": metrics["base"], "tags": tags, "file": f"{name}.gguf",
-        "sha256": sha256_of(ft_out / "adapter.gguf"), "bytes": (ft_out / "adapter.gguf").stat().st_size,
+        "sha256": sha256_file(ft_out / "adapter.gguf"), "bytes": (ft_out / "adapter.gguf").stat().st_size,
         "created": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "pairs": {"file": pairs.name, "sha256": sha256_of(pairs), "rows": len(frame),
+        "pairs": {"file": pairs.name, "sha256": sha256_file(pairs), "rows": len(frame),
                   "split": frame["split"].value_counts().to_dict() if "split" in frame else {},
                   "competitions": sorted(frame["competition_id"].astype(str).unique().tolist())},
         "finetune": {

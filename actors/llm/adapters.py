@@ -12,13 +12,13 @@ against `FILE.json` beside it when there is one).
 """
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from actors.errors import ConfigError, ModelFileError
+from actors.llm.weights import sha256_file
 
 SHIPPED = Path(__file__).with_name("adapters")
 
@@ -80,21 +80,13 @@ def _choose(option: str | None, model: str, backend: str) -> Adapter | None:
     return Adapter(path=path, sha256=None, base=None, tags=("instructor",), manifest={})
 
 
-def sha256_of(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(1 << 20):
-            h.update(block)
-    return h.hexdigest()
-
-
 def verify(path: Path, sha256: str | None) -> None:
     """Raise ModelFileError unless `path` exists and (when given) has this sha256."""
     if not path.is_file():
         raise ModelFileError(f"LoRA adapter {path} does not exist")
     if sha256 is None:
         return
-    got = sha256_of(path)
+    got = sha256_file(path)
     if got != sha256:
         raise ModelFileError(f"LoRA adapter {path} is corrupt: sha256 {got[:16]}..., its manifest says "
                              f"{sha256[:16]}... (restore the file, or run with --instructor-adapter none)")

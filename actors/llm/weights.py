@@ -54,7 +54,7 @@ def check_gguf_magic(path: Path) -> None:
         raise ModelFileError(f"{path} is not a GGUF file (starts with {head!r}, expected {GGUF_MAGIC!r})")
 
 
-def _sha256_file(path: Path) -> str:
+def sha256_file(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         while block := fh.read(_BLOCK):
@@ -170,7 +170,7 @@ def resolve_gguf(name: str, cache_dir: Path | None = None, package_root: Path | 
             return target
         if target.is_file():
             log.info("verifying %s (%d MB)", target, target.stat().st_size >> 20)
-            if _sha256_file(target) == spec.sha256:
+            if sha256_file(target) == spec.sha256:
                 check_gguf_magic(target)
                 _write_stamp(cache_dir, target, spec)
                 return target

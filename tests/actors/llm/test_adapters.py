@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from actors.errors import ModelFileError
-from actors.llm.adapters import SHIPPED, instructor_adapter, sha256_of, shipped
+from actors.llm.adapters import SHIPPED, instructor_adapter, shipped
+from actors.llm.weights import sha256_file
 from jobs.run_options import RunOptions, to_config
 from jobs.examples import TASKS
 from jobs.rdatasets_dedup import EXCLUDED_NAMES, excluded_by_name
@@ -22,7 +23,7 @@ def test_the_shipped_instructor_adapter_matches_its_manifest_and_is_small() -> N
     assert adapter is not None, f"no adapter for {BASE} in {SHIPPED}"
     assert adapter.path.stat().st_size < 20 << 20
     assert adapter.path.read_bytes()[:4] == b"GGUF"
-    assert sha256_of(adapter.path) == adapter.sha256 == adapter.manifest["sha256"]
+    assert sha256_file(adapter.path) == adapter.sha256 == adapter.manifest["sha256"]
     assert adapter.tags == ("instructor",) and adapter.manifest["finetune"]["steps"] > 0
 
 

@@ -41,7 +41,7 @@ def test_a_verified_file_is_not_hashed_again(tiny_model, tmp_path, monkeypatch):
         raise AssertionError("re-hashed or re-joined although the stamp matches")
 
     monkeypatch.setattr(weights, "_join", must_not_run)
-    monkeypatch.setattr(weights, "_sha256_file", must_not_run)
+    monkeypatch.setattr(weights, "sha256_file", must_not_run)
     assert resolve_gguf("tiny", cache_dir=cache, package_root=root) == path
 
 
