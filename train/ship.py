@@ -33,9 +33,10 @@ def manifest(ft_out: Path, pairs: Path, name: str, tags: list[str]) -> dict:
                   "competitions": sorted(frame["competition_id"].astype(str).unique().tolist())},
         "finetune": {
             "command": "linguacodus finetune " + " ".join(
-                f"--{k.replace('_', '-')} {v}" for k, v in cfg.items()
-                if k in ("base", "workers", "max_seq_len", "batch_size", "grad_accum", "max_steps", "lr",
-                         "warmup_steps", "lora_r", "lora_alpha", "seed")),
+                (f"--{k.replace('_', '-')}" if v is True else f"--{k.replace('_', '-')} {v}") for k, v in cfg.items()
+                if v is not False and k in ("base", "workers", "max_seq_len", "batch_size", "grad_accum", "max_steps",
+                                            "lr", "warmup_steps", "lora_r", "lora_alpha", "seed", "checkpoint_every",
+                                            "gradient_checkpointing")),
             "steps": metrics.get("steps"), "seconds": metrics.get("seconds"), "tokens_seen": metrics.get("tokens_seen"),
             "eval_loss_start": metrics.get("eval_loss_start"), "eval_loss_end": metrics.get("eval_loss_end"),
             "loss_curve": [{"step": h.get("step"), "loss": h.get("loss")} for h in metrics.get("loss_curve") or []],
