@@ -28,7 +28,7 @@ from actors.sandbox.readback import MAX_TABLE_BYTES, ReadBackError, read_back_cs
 from actors.sandbox.sandbox import SandboxConfig
 from actors.stages.estimators import ESTIMATORS, family
 from actors.search.proposal import default_ranges
-from actors.search.select import Candidate, Choice, choose
+from actors.search.select import Candidate, Choice, choose, sample_winner
 from actors.search.space import (DENSE_SVD_COMPONENTS, EstimatorSpace, ParamRange, PreprocessConfig, ProgramConfig,
                                  SearchSpace, config_params, render_config)
 from actors.search.trials import TrialSpec, TuneSettings, run_tune
@@ -154,8 +154,11 @@ def candidates(trials: list[dict[str, Any]], scratch: Path, ctx: TaskContext) ->
 def run_search(ctx: TaskContext, *, inputs: dict[str, Path], truth: pd.DataFrame, sandbox: SandboxConfig,
                config: SearchRunConfig, space: SearchSpace, space_source: str, warm: list[WarmStart],
                late: list[WarmStart] | None = None,
-               baseline: Candidate | None, time_budget_s: float, seed: int, scratch: Path) -> SearchOutcome:
-    """Tune over the space from the warm starts, then choose the final solution (never raises)."""
+               baseline: Candidate | None, time_budget_s: float, seed: int, scratch: Path,
+               sample_fallback: bool = False) -> SearchOutcome:
+    """Tune over the space from the warm starts, then choose the final solution (never raises).
+    With `sample_fallback` (nothing else to grade), a search whose trials all stopped before their full
+    run still gives a solution: the best sample-run program (actors/search/select.py)."""
     cid = ctx.competition.competition_id
     started = time.monotonic()
     # grounded instructions first, then one point per default estimator, then the instructions that
@@ -187,6 +190,8 @@ def run_search(ctx: TaskContext, *, inputs: dict[str, Path], truth: pd.DataFrame
         record["trials"] = trials
         pool = ([baseline] if baseline else []) + candidates(trials, scratch, ctx)
         choice = choose(ctx, pool, truth, constants, top=config.ensemble_top, rounds=config.ensemble_rounds)
+        if choice.script is None and baseline is None and sample_fallback:
+            choice = sample_winner(ctx, trials, constants) or choice
     except Exception as exc:  # noqa: BLE001 - the search must never cost a competition its solution
         logger.warning("%s search failed, the staged solution stands: %s: %s", cid, type(exc).__name__, exc)
         record["error"] = f"{type(exc).__name__}: {exc}"

@@ -95,7 +95,7 @@ def run_step(ctx: TaskContext, *, llm: Any, instructions: list[Instruction], sta
     budget = max(config.min_search_s, deadline - time.monotonic() - reserve)
     out = run_search(ctx, inputs=runner.inputs, truth=truth, sandbox=sandbox, config=config, space=space,
                      space_source=source, warm=warm, late=late, baseline=baseline, time_budget_s=budget, seed=seed,
-                     scratch=scratch)
+                     scratch=scratch, sample_fallback=staged is None or not staged.ok)
     record = {**out.record, "proposal": proposal, "instructions": grounding}
     execution, score = staged, staged_score
     final_source = "staged" if staged is not None and staged.ok else "none"

@@ -122,3 +122,44 @@ def test_the_search_space_from_the_facts_always_has_candidates():
     ctx, _ = _ctx("movie-rating")
     space = default_space(ctx)
     assert isinstance(space, SearchSpace) and len(space.estimators) >= 3 and space.preprocess
+
+
+def _sample_trials(pre: PreprocessConfig) -> list[dict]:
+    def trial(tid: str, status: str, score: float | None, program: ProgramConfig) -> dict:
+        return {"trial_id": tid, "status": status, "rung": 1, "sample_score": score, "cv_score": None,
+                "params": {}, "program": program.model_dump()}
+
+    return [trial("lr", "stopped", 0.80, ProgramConfig(preprocess=pre, estimator="LogisticRegression",
+                                                       params={"C": 1.0, "max_iter": 500})),
+            trial("rf", "out_of_budget", 0.95, ProgramConfig(preprocess=pre, estimator="RandomForestClassifier",
+                                                             params={"n_estimators": 50})),
+            trial("crash", "failed", 0.99, ProgramConfig(preprocess=pre, estimator="KNeighborsClassifier",
+                                                         params={"n_neighbors": 500}))]
+
+
+@pytest.mark.sandbox
+def test_without_a_full_run_the_best_sample_program_is_refit_and_predicts_every_test_row(tmp_path, monkeypatch):
+    import actors.search.run as run_module
+    from actors.sandbox.sandbox import Sandbox
+
+    ctx, train = _ctx("penguins")
+    pre = PreprocessConfig(fill_missing=["bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g", "sex"],
+                           one_hot=["island", "sex"])
+    monkeypatch.setattr(run_module, "run_tune", lambda *a, **k: _sample_trials(pre))  # Tune's outcome, scripted
+    common = dict(inputs=_inputs("penguins"), truth=train[["id", "species"]], sandbox=SandboxConfig(),
+                  config=SearchRunConfig(), space=default_space(ctx), space_source="default", warm=[],
+                  baseline=None, time_budget_s=60, seed=0, scratch=tmp_path)
+    kept = run_search(ctx, **common)  # something else (a staged solution) is graded: no sample choice
+    assert kept.choice.winner == "staged" and kept.choice.script is None
+    out = run_search(ctx, **common, sample_fallback=True)
+    # the best sample score among trials that did not crash; its score is unknown on the full folds
+    assert out.choice.winner == "trial rf" and out.choice.score is None
+    assert "RandomForestClassifier" in out.choice.script and "no trial finished" in out.record["selection"]["decision"]
+    (tmp_path / "work").mkdir()
+    (tmp_path / "work" / "solution.py").write_text(out.choice.script)
+    result = Sandbox(SandboxConfig()).run(tmp_path / "work" / "solution.py", tmp_path / "work", _inputs("penguins"),
+                                          args=["--folds", "0"])
+    assert result.ok, result.stderr[-2000:] if hasattr(result, "stderr") else result
+    submission = pd.read_csv(tmp_path / "work" / "submission.csv", dtype={"id": str})
+    test = pd.read_csv(OPEN / "penguins" / "test.csv", dtype={"id": str})
+    assert sorted(submission["id"]) == sorted(test["id"]) and submission["species"].isin(ctx.facts.classes).all()
