@@ -16,6 +16,7 @@ from pathlib import Path
 from pydantic import BaseModel, Field
 
 from actors.context import TaskContext
+from actors.deadline import Deadline
 from actors.harness.diagnose import stage_error
 from actors.harness.integrate import STAGE_FUNCTIONS, StageCodeError, assemble, floor_stages, sanitize_stage
 from actors.journal import Journal, StageAttempt
@@ -101,16 +102,20 @@ class Coder:
     def generate_stage(self, ctx: TaskContext, plan: Instruction, stage: str, accepted: dict[str, str],
                        inputs: dict[str, Path], journal: Journal, *, previous: str | None = None,
                        error: str | None = None, reflection: str | None = None, first_try: int = 0,
-                       parent: int | None = None) -> str | None:
+                       parent: int | None = None, deadline: Deadline | None = None) -> str | None:
         """Up to stage_tries generations of one stage, each checked and journaled; the first that passes,
         else None.
 
         With `previous`/`error` given, this is a fix: the first prompt shows the failed code, the error
         and the reflection on it, and `parent` is the journal id of the execution it fixes. Each later
-        try points at the try before it."""
+        try points at the try before it. Past `deadline` (the LLM path's share) no further try is made:
+        each costs a generation and a sandbox check."""
         cid = ctx.competition.competition_id
         reset = False
         for i in range(first_try, first_try + self.config.stage_tries):
+            if i > first_try and deadline is not None and deadline.passed():
+                logger.info("%s coder: stage %s: %s", cid, stage, deadline.why(f"after {i - first_try} tries"))
+                return None
             temps = self.config.temperatures
             temperature = temps[min(i - first_try, len(temps) - 1)]
             code = None
@@ -131,6 +136,7 @@ class Coder:
                 continue
             previous, error = code or previous, new_error
             contract = (new_error or "").startswith(("ContractError", "StageCodeError")) or code is None
-            last = i == first_try + self.config.stage_tries - 1  # no next try to use a reflection
+            # no next try to use a reflection: the last one, or the share is spent
+            last = i == first_try + self.config.stage_tries - 1 or (deadline is not None and deadline.passed())
             reflection = None if contract or last or previous is None else self.reflect(ctx, previous, new_error or "")
         return None

@@ -38,3 +38,21 @@ def test_no_stage_is_asked_for_once_the_deadline_has_passed(tmp_path: Path):
                                  journal, seed=0, deadline=deadline)
     assert asked == ["preprocess"] and list(staged.passed) == ["preprocess"]  # written and checked, then no more
     assert error == "out of its budget share (90 s) before stage model"
+
+
+def test_a_failing_stage_gets_no_further_try_once_the_deadline_has_passed(tmp_path: Path):
+    ctx = context("penguins")
+    deadline = Deadline(time.monotonic() + 0.5, 90.0)
+    asked: list[str | None] = []
+
+    def reply(req: ChatRequest) -> str:
+        asked.append(stage_of(req))
+        time.sleep(max(0.0, deadline.at - time.monotonic()) + 0.05)
+        return "```python\ndef preprocess(train, test):\n    raise RuntimeError('broken')\n```"
+
+    coder = Coder(ScriptedLLM(reply), Sandbox(SandboxConfig(timeout_s=60)), CoderConfig(styles=CODE_STYLES))
+    staged, error = write_stages(coder, ctx, instruction_from(PLAN, rank=1), stage_inputs(ctx.competition, tmp_path),
+                                 Journal(), seed=0, deadline=deadline)
+    # one try (no reflection, no second or third try), its code kept for the fix loop; then no next stage
+    assert asked == ["preprocess"] and not staged.passed and "broken" not in (error or "")
+    assert error == "out of its budget share (90 s) before stage model"
