@@ -1,6 +1,7 @@
 """The LLM path's share of a competition's time budget: when it is spent, the path stops where it is and
 hands the rest of the budget to the search (jobs/solve.py). Checked only between steps: a model call
-or an execution under way is never cut."""
+or an execution under way is never cut, so a step is started only when its expected cost (from the
+model calls already timed in this competition) fits in what is left of the share."""
 from __future__ import annotations
 
 import time
@@ -14,6 +15,13 @@ class Deadline:
 
     def passed(self) -> bool:
         return time.monotonic() >= self.at
+
+    def left(self) -> float:
+        return self.at - time.monotonic()
+
+    def fits(self, expected_s: float) -> bool:
+        """Whether a step expected to take `expected_s` ends before the share is spent."""
+        return self.left() >= expected_s
 
     def why(self, where: str) -> str:
         """e.g. "out of its budget share (150 s) after refinement" (the row's error names it)."""

@@ -7,6 +7,7 @@ instructions, which are the search's first trials) the path stops and keeps what
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,6 +20,7 @@ from actors.stages.staged import write_stages
 from actors.stages.vanilla import VanillaScript
 
 logger = logging.getLogger(__name__)
+REFINEMENT_CALLS = 1.5  # the refinement's expected cost in instructor calls (two calls, shorter completions)
 
 
 @dataclass(frozen=True)
@@ -31,6 +33,7 @@ class LLMPath:
     instructions: list[Instruction] = field(default_factory=list)
     stages: dict[str, str] | None = None
     parent: int | None = None
+    out_of_share: bool = False  # stopped for its budget share: no further model call (space proposal) either
 
 
 def llm_path(ctx: TaskContext, s: Any, runner: Runner, deadline: Deadline | None) -> LLMPath:
@@ -41,10 +44,15 @@ def llm_path(ctx: TaskContext, s: Any, runner: Runner, deadline: Deadline | None
         outcome = fix_loop(VanillaScript(s.coder, ctx), runner, config.executor.max_fix, label="vanilla")
         return LLMPath(outcome.execution, None if outcome.ok else f"LLM path: {outcome.error}")
     s.progress.step(cid, "instructions")
+    started = time.monotonic()
     candidates = s.instructor.run(ctx)  # 2. three ranked instructions
-    if deadline is not None and deadline.passed():
+    call_s = time.monotonic() - started  # one model call of this size, on this machine, now: the yardstick
+    # a call under way is never cut, so a step that cannot end within the share is not started: it would
+    # eat the search's time. Critic + resolver took 1.0-2.0x the instructor's call (bench/quality.py runs)
+    why = _no_time(deadline, "after the instructions", "refinement", REFINEMENT_CALLS * call_s)
+    if why:
         runner.artifacts.instructions({"candidates": [c.to_dict() for c in candidates]})
-        return _stopped(cid, deadline.why("after the instructions"), candidates)
+        return _stopped(cid, why, candidates)
     s.progress.step(cid, "refinement")
     refinement = s.refiner.run(ctx, candidates)  # 3. critic and resolver
     runner.artifacts.instructions(refinement.to_dict())
@@ -66,6 +74,17 @@ def llm_path(ctx: TaskContext, s: Any, runner: Runner, deadline: Deadline | None
                    dict(staged.stages), last.id if last else None)
 
 
+def _no_time(deadline: Deadline | None, where: str, step: str, expected_s: float) -> str | None:
+    """Why the path stops `where` (its share is spent, or `step` would not end within it), or None."""
+    if deadline is None:
+        return None
+    if deadline.passed():
+        return deadline.why(where)
+    if not deadline.fits(expected_s):
+        return deadline.why(f"{where}: {step} (~{expected_s:.0f} s) would not end in the {deadline.left():.0f} s left")
+    return None
+
+
 def _stopped(cid: str, why: str, candidates: list[Instruction]) -> LLMPath:
     logger.info("%s LLM path: %s; the search takes over", cid, why)
-    return LLMPath(error=f"LLM path: {why}", instructions=list(candidates))
+    return LLMPath(error=f"LLM path: {why}", instructions=list(candidates), out_of_share=True)

@@ -185,7 +185,8 @@ def _solve(comp: Competition, s: CompetitionSolver, artifacts: CompetitionArtifa
         s.progress.step(comp.competition_id, "search")
         staged_score = _validation(ctx, train, solution)[0] if solution is not None else None
         # the space proposal is an LLM call too: once the LLM's share is spent, the facts' default space
-        proposer = None if config.mode == "search" or (deadline is not None and deadline.passed()) else s.llm
+        proposer = (None if config.mode == "search" or path.out_of_share or (deadline is not None and deadline.passed())
+                    else s.llm)
         step = run_step(ctx, llm=proposer, instructions=path.instructions,
                         staged=solution, staged_stages=path.stages, staged_score=staged_score, runner=runner,
                         sandbox=s.sandbox, truth=train[[comp.id_column, *comp.target]], config=config.search,
