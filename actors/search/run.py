@@ -84,6 +84,18 @@ def _dense_key(p: PreprocessConfig) -> dict[str, Any]:
     return p.model_dump(exclude={"text": {"svd_components"}})
 
 
+def split_repeats(warm: list[WarmStart]) -> tuple[list[WarmStart], list[WarmStart]]:
+    """(the first start of each program shape: estimator, preprocessing, fit option; the later ones)."""
+    seen: set[str] = set()
+    distinct, repeats = [], []
+    for w in warm:
+        c = w.config
+        key = json.dumps([c.estimator, _dense_key(c.preprocess), c.fit_option], sort_keys=True, default=str)
+        (repeats if key in seen else distinct).append(w)
+        seen.add(key)
+    return distinct, repeats
+
+
 def widen(ctx: TaskContext, space: SearchSpace, warm: list[WarmStart]) -> SearchSpace:
     """The space with every warm start inside it: its preprocessing variant, its estimator, its values."""
     variants = list(space.preprocess)
@@ -162,8 +174,11 @@ def run_search(ctx: TaskContext, *, inputs: dict[str, Path], truth: pd.DataFrame
     cid = ctx.competition.competition_id
     started = time.monotonic()
     # grounded instructions first, then one point per default estimator, then the instructions that
-    # name columns the task lacks: under a small budget the order decides what is tried at all
-    warm = [*warm, *default_warm_starts(space, ctx), *(late or [])]
+    # name columns the task lacks: under a small budget the order decides what is tried at all. A start
+    # that repeats an earlier one's program up to its hyper-parameters waits behind the distinct ones
+    # (TPE tunes hyper-parameters anyway; a distinct estimator or preprocessing is information)
+    distinct, repeats = split_repeats([*warm, *default_warm_starts(space, ctx)])
+    warm = [*distinct, *repeats, *(late or [])]
     record: dict[str, Any] = {"metric": ctx.competition.metric, "higher_is_better": ctx.higher_is_better,
                               "space_source": space_source, "budget_s": round(time_budget_s, 1),
                               "warm_starts": [{"source": w.source, "program": w.config.model_dump()} for w in warm],

@@ -94,3 +94,24 @@ def test_instructions_naming_columns_the_task_lacks_are_tried_only_after_the_def
     first, late, report = warm_starts(ctx, [copied, grounded])
     assert [w.source for w in first] == ["instruction 2"] and [w.source for w in late] == ["instruction 1"]
     assert [r["grounded"] for r in report] == [False, True] and report[0]["copied"]
+
+
+def test_instructions_differing_only_in_hyper_parameters_wait_behind_the_distinct_programs():
+    # measured: the fine-tuned instructor often ranks one program three times with other C values
+    from actors.search.proposal import default_space
+    from actors.search.run import default_warm_starts, split_repeats
+    from actors.search.step import warm_starts
+
+    ctx = _ctx("penguins")
+    pre = "fill missing body_mass_g and sex; one-hot encode island and sex"
+    ranked = [Instruction(i + 1, pre, f"logistic regression with C {c}", "fit on all training rows",
+                          "write the predicted label") for i, c in enumerate((1, 3, 10))]
+    first, _, _ = warm_starts(ctx, ranked)
+    assert len(first) == 3
+    defaults = default_warm_starts(default_space(ctx), ctx)
+    distinct, repeats = split_repeats([*first, *defaults])
+    assert [w.source for w in distinct][0] == "instruction 1"
+    assert [w.source for w in repeats][:2] == ["instruction 2", "instruction 3"]
+    assert all(w.source.startswith("default") for w in distinct[1:]) and len(distinct) >= 3
+    shapes = {(w.config.estimator, w.config.preprocess.model_dump_json()) for w in distinct}
+    assert len(shapes) == len(distinct)
