@@ -227,3 +227,12 @@ class ProgressView:
         for handler in logging.getLogger().handlers:
             if isinstance(handler, logging.StreamHandler) and handler.stream is original:
                 self._streams.append((handler, handler.setStream(sys.stderr)))
+
+
+def peak_rss_mb(children: bool = False) -> float:
+    """Peak resident memory of this process (or of its largest waited-for child, with its own waited-for
+    descendants) in MiB: Linux reports ru_maxrss in KiB."""
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN if children else resource.RUSAGE_SELF)
+    return round(usage.ru_maxrss / 1024, 1)

@@ -46,11 +46,12 @@ def _versions() -> dict[str, str]:
     return out
 
 
-def _solve_all(config: RunConfig, todo: list[Competition]) -> None:
+def _solve_all(config: RunConfig, todo: list[Competition]) -> dict[str, Any]:
+    """Solve `todo` on Ray; return the session's throughput and peak memory (for run.json)."""
     import ray
 
     from actors.llm.actor import start_llm_actor
-    from jobs.progress import ProgressView, start_board
+    from jobs.progress import ProgressView, peak_rss_mb, start_board
     from jobs.solve import CompetitionSolver
 
     if not ray.is_initialized():
@@ -77,8 +78,13 @@ def _solve_all(config: RunConfig, todo: list[Competition]) -> None:
                         compute=ray.data.ActorPoolStrategy(size=min(config.concurrency, len(todo)),
                                                            max_tasks_in_flight_per_actor=1))
     layout = storage.RunLayout(config.out, config.run_id)
+    solvers: dict[int, float] = {}  # solver actor pid -> its peak RSS
+    children, finished, t0 = 0.0, 0, time.monotonic()
     with ProgressView(board, len(todo)) as view:
         for done in ds.iter_rows():
+            finished += 1
+            solvers[done["pid"]] = max(solvers.get(done["pid"], 0.0), done["peak_rss_mb"])
+            children = max(children, done["children_peak_rss_mb"])
             view.finished(done["competition_id"], done["status"], json.loads(done["score"]))
             if done["unwritten_row"]:  # the actor's store gave up: one more try from here, then no row
                 try:
@@ -86,6 +92,15 @@ def _solve_all(config: RunConfig, todo: list[Competition]) -> None:
                                        json.loads(done["unwritten_row"]))
                 except storage.StorageError as exc:
                     logger.error("%s: result.json not written: %s", done["competition_id"], exc)
+    hours = (time.monotonic() - t0) / 3600
+    resources = {"competitions": finished, "tasks_per_hour": round(finished / hours, 1) if hours > 0 else None,
+            "driver_peak_rss_mb": peak_rss_mb(), "solver_actors": len(solvers),
+            "solver_peak_rss_mb": max(solvers.values(), default=None),
+            # the largest sandboxed program a solver ran (Tune's trials run in their own workers)
+            "sandbox_peak_rss_mb": children or None,
+            "llm_actor_peak_rss_mb": llm.peak_rss_mb() if llm is not None else None}
+    logger.info("session: %s", ", ".join(f"{k} {v}" for k, v in resources.items()))
+    return resources
 
 
 def _quiet_ray_data() -> None:
@@ -133,7 +148,7 @@ def run(config: RunConfig) -> list[dict[str, Any]]:
     shutil.rmtree(scratch, ignore_errors=True)  # what a killed session of this run left behind
     if todo:
         try:
-            _solve_all(config, todo)
+            run_info["sessions"][-1]["resources"] = _solve_all(config, todo)
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
     ids = [c.competition_id for c in valid] + [b["folder"] for b in bad]

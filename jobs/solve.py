@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 import tempfile
 import time
 import uuid
@@ -52,7 +53,7 @@ from jobs.config import RunConfig
 from jobs.grade import read_answers, read_leaderboard
 from jobs.inputs import stage_inputs
 from jobs.llm_path import LLMPath, llm_path
-from jobs.progress import Progress
+from jobs.progress import Progress, peak_rss_mb
 from jobs.run_inputs import temp_root
 from storage.artifacts import CompetitionArtifacts
 from storage.results import CompetitionResult
@@ -83,7 +84,8 @@ class CompetitionSolver:
         self.scratch = temp_root(config.out, config.run_id) / uuid.uuid4().hex[:12]
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, list[Any]]:
-        out: dict[str, list[Any]] = {"competition_id": [], "status": [], "score": [], "unwritten_row": []}
+        out: dict[str, list[Any]] = {"competition_id": [], "status": [], "score": [], "unwritten_row": [],
+                                     "pid": [], "peak_rss_mb": [], "children_peak_rss_mb": []}
         for raw in batch["competition"]:
             comp = Competition.model_validate_json(str(raw))
             result, unwritten = self.solve_one(comp)
@@ -91,6 +93,10 @@ class CompetitionSolver:
             out["status"].append(result.status)
             out["score"].append(json.dumps(result.score))
             out["unwritten_row"].append(json.dumps(unwritten, default=str) if unwritten else "")
+            # this actor's memory so far, and its largest finished child (a sandboxed program): run.json
+            out["pid"].append(os.getpid())
+            out["peak_rss_mb"].append(peak_rss_mb())
+            out["children_peak_rss_mb"].append(peak_rss_mb(children=True))
         return out
 
     def solve_one(self, comp: Competition) -> tuple[CompetitionResult, dict[str, Any] | None]:

@@ -28,6 +28,12 @@ class LLMServer:
     def chat(self, request: ChatRequest) -> ChatResponse:
         return self.llm.chat(request)
 
+    def peak_rss_mb(self) -> float:
+        """This actor's peak resident memory (the model's weights and KV caches), for run.json."""
+        import resource
+
+        return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
 
 class RemoteLLM:
     """The LLM interface over an LLMServer actor handle (picklable, so it can be sent to actors)."""
@@ -41,6 +47,12 @@ class RemoteLLM:
             return ray.get(self.handle.chat.remote(req))
         except ray.exceptions.RayActorError as exc:
             raise LLMUnavailableError(f"the LLM actor died: {exc}") from exc
+
+    def peak_rss_mb(self) -> float | None:
+        try:
+            return float(ray.get(self.handle.peak_rss_mb.remote(), timeout=30))
+        except Exception:  # noqa: BLE001 - a measurement only: never the run's failure
+            return None
 
 
 def start_llm_actor(config: LLMConfig, *, num_cpus: float, max_concurrency: int) -> RemoteLLM:
