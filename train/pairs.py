@@ -1,7 +1,8 @@
 """Ranked instruction pairs from graded search trials: what the fine-tuned instructor learns (issue 11).
 
 For every competition of a run that has a search.json, the three best *distinct* programs by
-cross-validated score (distinct: another estimator, or another preprocessing) are rendered as
+cross-validated score (another estimator for each rank while the search completed one, else another
+preprocessing or fit option) are rendered as
 instructions (actors/grounding.render_instruction: real column names, real estimators, stated
 hyper-parameters), ranked best first, as the JSON the instructor's grammar produces. The prompt is
 exactly the instructor's messages for that task without a few-shot example (system + user, from
@@ -65,18 +66,29 @@ def _distinct_key(program: dict[str, Any]) -> str:
 
 
 def best_distinct(trials: list[dict[str, Any]], higher_is_better: bool, n: int = MIN_DISTINCT) -> list[dict[str, Any]]:
-    """The n best completed trials, none sharing estimator + preprocessing + fit option with a better one."""
+    """The n best completed trials, none sharing estimator + preprocessing + fit option with a better one,
+    and each rank another estimator while the run has one: the best program of each of the best
+    estimators first, then the best remaining distinct programs (another preprocessing or fit option).
+    Ranked instructions are the search's warm starts: three hyper-parameter variants of one program
+    tell the search less than three estimators (the v2 adapter, trained on the first rule only, gave
+    three differing programs for 6 of 13 tasks)."""
     done = [t for t in trials if t.get("status") == "completed" and t.get("cv_score") is not None and t.get("program")]
     done.sort(key=lambda t: -t["cv_score"] if higher_is_better else t["cv_score"])
-    out, seen = [], set()
+    distinct, seen = [], set()
     for t in done:
         key = _distinct_key(t["program"])
         if key not in seen:
             seen.add(key)
-            out.append(t)
-        if len(out) == n:
-            break
-    return out
+            distinct.append(t)
+    estimators: set[str] = set()
+    first = []
+    for t in distinct:
+        if t["program"].get("estimator") not in estimators:
+            estimators.add(t["program"].get("estimator"))
+            first.append(t)
+    chosen = first[:n]
+    chosen += [t for t in distinct if t not in chosen][:n - len(chosen)]
+    return sorted(chosen, key=lambda t: -t["cv_score"] if higher_is_better else t["cv_score"])
 
 
 def pair_for(comp: Competition, facts: dict[str, Any], trials: list[dict[str, Any]],
