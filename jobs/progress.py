@@ -229,10 +229,9 @@ class ProgressView:
                 self._streams.append((handler, handler.setStream(sys.stderr)))
 
 
-def peak_rss_mb(children: bool = False) -> float:
-    """Peak resident memory of this process (or of its largest waited-for child, with its own waited-for
-    descendants) in MiB: Linux reports ru_maxrss in KiB."""
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process in MiB (Linux reports ru_maxrss in KiB). Sandboxed programs
+    are not counted: a child's ru_maxrss starts from its parent's at fork, so it says nothing of them."""
     import resource
 
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN if children else resource.RUSAGE_SELF)
-    return round(usage.ru_maxrss / 1024, 1)
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)

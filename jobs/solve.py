@@ -85,7 +85,7 @@ class CompetitionSolver:
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, list[Any]]:
         out: dict[str, list[Any]] = {"competition_id": [], "status": [], "score": [], "unwritten_row": [],
-                                     "pid": [], "peak_rss_mb": [], "children_peak_rss_mb": []}
+                                     "pid": [], "peak_rss_mb": []}
         for raw in batch["competition"]:
             comp = Competition.model_validate_json(str(raw))
             result, unwritten = self.solve_one(comp)
@@ -93,10 +93,8 @@ class CompetitionSolver:
             out["status"].append(result.status)
             out["score"].append(json.dumps(result.score))
             out["unwritten_row"].append(json.dumps(unwritten, default=str) if unwritten else "")
-            # this actor's memory so far, and its largest finished child (a sandboxed program): run.json
-            out["pid"].append(os.getpid())
+            out["pid"].append(os.getpid())  # this actor's peak memory so far, for run.json
             out["peak_rss_mb"].append(peak_rss_mb())
-            out["children_peak_rss_mb"].append(peak_rss_mb(children=True))
         return out
 
     def solve_one(self, comp: Competition) -> tuple[CompetitionResult, dict[str, Any] | None]:

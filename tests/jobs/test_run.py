@@ -63,8 +63,8 @@ def test_a_batch_with_bad_rows_still_grades_the_good_ones_and_resumes_without_du
     for session, solved in zip(sessions, (3, 1), strict=True):  # throughput and memory of each session
         res = session["resources"]
         assert res["competitions"] == solved and res["tasks_per_hour"] > 0 and res["solver_actors"] == 1
-        # a Python process with pandas and Ray loaded holds well over 50 MiB; so does a sandboxed script
-        assert res["driver_peak_rss_mb"] > 50 and res["solver_peak_rss_mb"] > 50 and res["sandbox_peak_rss_mb"] > 50
+        # a Python process with pandas and Ray loaded holds well over 50 MiB
+        assert res["driver_peak_rss_mb"] > 50 and res["solver_peak_rss_mb"] > 50
 
 
 def _scratch_dirs(tmp: Path) -> list[Path]:
