@@ -227,11 +227,3 @@ class ProgressView:
         for handler in logging.getLogger().handlers:
             if isinstance(handler, logging.StreamHandler) and handler.stream is original:
                 self._streams.append((handler, handler.setStream(sys.stderr)))
-
-
-def peak_rss_mb() -> float:
-    """Peak resident memory of this process in MiB (Linux reports ru_maxrss in KiB). Sandboxed programs
-    are not counted: a child's ru_maxrss starts from its parent's at fork, so it says nothing of them."""
-    import resource
-
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)

@@ -51,7 +51,8 @@ def _solve_all(config: RunConfig, todo: list[Competition]) -> dict[str, Any]:
     import ray
 
     from actors.llm.actor import start_llm_actor
-    from jobs.progress import ProgressView, peak_rss_mb, start_board
+    from actors.sandbox.cgroup import peak_rss_mb
+    from jobs.progress import ProgressView, start_board
     from jobs.solve import CompetitionSolver
 
     if not ray.is_initialized():
@@ -93,9 +94,9 @@ def _solve_all(config: RunConfig, todo: list[Competition]) -> dict[str, Any]:
                     logger.error("%s: result.json not written: %s", done["competition_id"], exc)
     hours = (time.monotonic() - t0) / 3600
     resources = {"competitions": finished, "tasks_per_hour": round(finished / hours, 1) if hours > 0 else None,
-            "driver_peak_rss_mb": peak_rss_mb(), "solver_actors": len(solvers),
-            "solver_peak_rss_mb": max(solvers.values(), default=None),
-            "llm_actor_peak_rss_mb": llm.peak_rss_mb() if llm is not None else None}
+                 "driver_peak_rss_mb": peak_rss_mb(), "solver_actors": len(solvers),
+                 "solver_peak_rss_mb": max(solvers.values(), default=None),
+                 "llm_actor_peak_rss_mb": llm.peak_rss_mb() if llm is not None else None}
     logger.info("session: %s", ", ".join(f"{k} {v}" for k, v in resources.items()))
     return resources
 

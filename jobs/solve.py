@@ -43,6 +43,7 @@ from actors.journal import Journal
 from actors.llm.base import LLM, NoLLM
 from actors.llm.build import build_llm
 from actors.llm.recording import RecordingLLM
+from actors.sandbox.cgroup import peak_rss_mb
 from actors.sandbox.sandbox import Sandbox
 from actors.search.step import run_step, summary
 from actors.stages.coder import Coder
@@ -53,7 +54,7 @@ from jobs.config import RunConfig
 from jobs.grade import read_answers, read_leaderboard
 from jobs.inputs import stage_inputs
 from jobs.llm_path import LLMPath, llm_path
-from jobs.progress import Progress, peak_rss_mb
+from jobs.progress import Progress
 from jobs.run_inputs import temp_root
 from storage.artifacts import CompetitionArtifacts
 from storage.results import CompetitionResult

@@ -10,6 +10,7 @@ import ray
 from actors.errors import LLMUnavailableError
 from actors.llm.base import ChatRequest, ChatResponse, LLMConfig, llm_name
 from actors.llm.build import build_llm
+from actors.sandbox.cgroup import peak_rss_mb
 
 logger = logging.getLogger(__name__)
 
@@ -30,9 +31,7 @@ class LLMServer:
 
     def peak_rss_mb(self) -> float:
         """This actor's peak resident memory (the model's weights and KV caches), for run.json."""
-        import resource
-
-        return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+        return peak_rss_mb()
 
 
 class RemoteLLM:
