@@ -24,7 +24,7 @@ import storage
 from actors.errors import ConfigError
 from actors.task import Competition
 from jobs.config import RunConfig
-from actors.sandbox.disk import sweep_stale_mounts
+from actors.sandbox.disk import sweep_stale, sweep_stale_mounts
 from jobs.run_inputs import check_inputs, temp_root
 from jobs.run_options import add_arguments, from_args, to_config
 from storage.results import CompetitionResult
@@ -143,12 +143,14 @@ def run(config: RunConfig) -> list[dict[str, Any]]:
     t0 = time.monotonic()
     scratch = temp_root(config.out, config.run_id)
     sweep_stale_mounts()  # a killed session's sandbox mounts would keep its scratch dirs
+    sweep_stale()  # and its sandbox disks in the temp dir
     shutil.rmtree(scratch, ignore_errors=True)  # what a killed session of this run left behind
     if todo:
         try:
             run_info["sessions"][-1]["resources"] = _solve_all(config, todo)
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
+            sweep_stale()  # a killed session's process that was still exiting at the start is gone now
     ids = [c.competition_id for c in valid] + [b["folder"] for b in bad]
     results = [CompetitionResult.from_json(storage.read_json(layout.competition(cid).result_json)) for cid in ids
                if storage.exists(layout.competition(cid).result_json)]

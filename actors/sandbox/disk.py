@@ -68,8 +68,12 @@ def sweep_stale_mounts() -> int:
     return len(stale)
 
 
-def _sweep_stale(parent: Path) -> None:
-    """Remove the private dirs of runs whose process was killed (their stale mounts detached)."""
+def sweep_stale(parent: Path | None = None) -> None:
+    """Remove the private dirs of runs whose process was killed (their stale mounts detached), below
+    parent (default: the temp dir). Every new run disk does it; a session does it at its start and
+    end too, so a killed session's leftovers go even when no sandbox run follows, or when its
+    processes were still exiting when the next session's first run began."""
+    parent = parent or Path(tempfile.gettempdir())
     folders = [f for f in parent.glob(f"{PREFIX}*") if _dead_owner(f.name)]
     if folders:
         sweep_stale_mounts()
@@ -182,7 +186,7 @@ class RunDisk:
         self.workdir = workdir
         self.budget = budget_bytes
         self.uid = uid
-        _sweep_stale(Path(tempfile.gettempdir()))
+        sweep_stale()
         self.private = Path(tempfile.mkdtemp(prefix=f"{PREFIX}{os.getpid()}-"))
         self.mode = "watchdog"
         self._fd: int | None = None

@@ -163,6 +163,20 @@ def candidates(trials: list[dict[str, Any]], scratch: Path, ctx: TaskContext) ->
     return out
 
 
+def unique_points(space: SearchSpace, warm: list[WarmStart]) -> tuple[list[dict[str, Any]], dict[str, str]]:
+    """Each distinct warm-start point once, in order, and {point: source of its first start}: two
+    instructions that render the same program cost one trial, labelled by the better-ranked one."""
+    points: list[dict[str, Any]] = []
+    sources: dict[str, str] = {}
+    for w in warm:
+        point = warm_point(space, w.config)
+        key = json.dumps(point, sort_keys=True)
+        if key not in sources:
+            sources[key] = w.source
+            points.append(point)
+    return points, sources
+
+
 def run_search(ctx: TaskContext, *, inputs: dict[str, Path], truth: pd.DataFrame, sandbox: SandboxConfig,
                config: SearchRunConfig, space: SearchSpace, space_source: str, warm: list[WarmStart],
                late: list[WarmStart] | None = None,
@@ -188,7 +202,7 @@ def run_search(ctx: TaskContext, *, inputs: dict[str, Path], truth: pd.DataFrame
     try:
         space = widen(ctx, space, warm)
         record["space"] = space.model_dump()
-        points = [warm_point(space, w.config) for w in warm]
+        points, sources = unique_points(space, warm)
         constants = ctx.harness_constants(seed, folds=config.folds)
         sample = config.sample_rows if ctx.facts.n_train > config.sample_above else None
         spec = TrialSpec(ctx=ctx, space=space, constants=constants,
@@ -199,7 +213,6 @@ def run_search(ctx: TaskContext, *, inputs: dict[str, Path], truth: pd.DataFrame
         settings = TuneSettings("max" if ctx.higher_is_better else "min", time_budget_s, config.max_trials,
                                 config.trial_cpus, config.max_concurrent, seed)
         trials = run_tune(spec, settings, points, name=f"search-{cid}")
-        sources = {json.dumps(p, sort_keys=True): w.source for p, w in zip(points, warm, strict=True)}
         for t in trials:
             t["source"] = sources.get(json.dumps(t["params"], sort_keys=True), "tpe")
         record["trials"] = trials

@@ -115,3 +115,22 @@ def test_instructions_differing_only_in_hyper_parameters_wait_behind_the_distinc
     assert all(w.source.startswith("default") for w in distinct[1:]) and len(distinct) >= 3
     shapes = {(w.config.estimator, w.config.preprocess.model_dump_json()) for w in distinct}
     assert len(shapes) == len(distinct)
+
+
+def test_instructions_rendering_the_same_program_cost_one_trial_labelled_by_the_first():
+    # measured: three scripted instructions that were one program ran as three trials, all labelled
+    # "instruction 3" in search.json (the labels were keyed by the point, the last start won)
+    from actors.search.proposal import default_space
+    from actors.search.run import unique_points, widen
+    from actors.search.step import warm_starts
+
+    ctx = _ctx("penguins")
+    same = [Instruction(i + 1, "fill missing body_mass_g and sex; one-hot encode island and sex",
+                        "random forest with 300 trees", "fit on all training rows", "write the predicted label")
+            for i in range(3)]
+    other = Instruction(4, "fill missing body_mass_g and sex; one-hot encode island and sex",
+                        "logistic regression with C 3", "fit on all training rows", "write the predicted label")
+    first, _, _ = warm_starts(ctx, [*same, other])
+    points, sources = unique_points(widen(ctx, default_space(ctx), first), first)
+    assert len(first) == 4 and len(points) == 2
+    assert list(sources.values()) == ["instruction 1", "instruction 4"]
