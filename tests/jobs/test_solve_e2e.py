@@ -45,6 +45,9 @@ def test_the_default_model_solves_a_small_task_end_to_end_and_the_run_replays_of
         assert (folder / name).exists(), name
     assert json.loads((folder / "result.json").read_text())["details"]["facts"]["n_train"] == 987
     assert (out / "live" / "_SUCCESS").exists()
+    # the LLM actor's memory in run.json: the 469 MiB of weights are mapped and read, so well over 300
+    resources = json.loads((out / "live" / "run.json").read_text())["sessions"][-1]["resources"]
+    assert resources["llm_actor_peak_rss_mb"] > 300
 
     # Offline replay: the same run from the recorded replies, with no model at all.
     assert cli([*base, "--run-id", "replayed", "--replay"]) == 0
