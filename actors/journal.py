@@ -46,12 +46,13 @@ class Attempt:
     duration_s: float
     timed_out: bool
     killed_reason: str | None
+    peak_memory_mb: float | None = None  # the sandbox's memory high-water mark
 
     @classmethod
     def of(cls, execution: Execution) -> Attempt:
         r = execution.result
         return cls(execution.number, execution.ok, execution.stage, execution.error, None, False, r.exit_code,
-                   r.duration_s, r.timed_out, r.killed_reason)
+                   r.duration_s, r.timed_out, r.killed_reason, r.peak_memory_mb)
 
 
 @dataclass(frozen=True)

@@ -80,11 +80,13 @@ def _solve_all(config: RunConfig, todo: list[Competition]) -> dict[str, Any]:
                                                            max_tasks_in_flight_per_actor=1))
     layout = storage.RunLayout(config.out, config.run_id)
     solvers: dict[int, float] = {}  # solver actor pid -> its peak RSS
+    sandboxes = 0.0  # the largest memory high-water mark of a sandboxed program
     finished, t0 = 0, time.monotonic()
     with ProgressView(board, len(todo)) as view:
         for done in ds.iter_rows():
             finished += 1
             solvers[done["pid"]] = max(solvers.get(done["pid"], 0.0), done["peak_rss_mb"])
+            sandboxes = max(sandboxes, done["sandbox_peak_mb"])
             view.finished(done["competition_id"], done["status"], json.loads(done["score"]))
             if done["unwritten_row"]:  # the actor's store gave up: one more try from here, then no row
                 try:
@@ -96,6 +98,7 @@ def _solve_all(config: RunConfig, todo: list[Competition]) -> dict[str, Any]:
     resources = {"competitions": finished, "tasks_per_hour": round(finished / hours, 1) if hours > 0 else None,
                  "driver_peak_rss_mb": peak_rss_mb(), "solver_actors": len(solvers),
                  "solver_peak_rss_mb": max(solvers.values(), default=None),
+                 "sandbox_peak_mb": sandboxes or None,
                  "llm_actor_peak_rss_mb": llm.peak_rss_mb() if llm is not None else None}
     logger.info("session: %s", ", ".join(f"{k} {v}" for k, v in resources.items()))
     return resources

@@ -83,10 +83,11 @@ class CompetitionSolver:
         # Temp dirs of every stage (sandbox work dirs, staged inputs) go below the run's scratch root,
         # which the next run of this id clears: a killed run leaves nothing behind for good.
         self.scratch = temp_root(config.out, config.run_id) / uuid.uuid4().hex[:12]
+        self.sandbox_peak_mb = 0.0  # the largest sandboxed program so far (run.json resources)
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, list[Any]]:
         out: dict[str, list[Any]] = {"competition_id": [], "status": [], "score": [], "unwritten_row": [],
-                                     "pid": [], "peak_rss_mb": []}
+                                     "pid": [], "peak_rss_mb": [], "sandbox_peak_mb": []}
         for raw in batch["competition"]:
             comp = Competition.model_validate_json(str(raw))
             result, unwritten = self.solve_one(comp)
@@ -96,6 +97,7 @@ class CompetitionSolver:
             out["unwritten_row"].append(json.dumps(unwritten, default=str) if unwritten else "")
             out["pid"].append(os.getpid())  # this actor's peak memory so far, for run.json
             out["peak_rss_mb"].append(peak_rss_mb())
+            out["sandbox_peak_mb"].append(self.sandbox_peak_mb)
         return out
 
     def solve_one(self, comp: Competition) -> tuple[CompetitionResult, dict[str, Any] | None]:
@@ -107,6 +109,7 @@ class CompetitionSolver:
         try:
             with _temp_dirs_under(self.scratch):
                 result, details = solve(comp, self, artifacts)
+            self.sandbox_peak_mb = max(self.sandbox_peak_mb, details.get("sandbox_peak_mb") or 0.0)
         except Exception as exc:  # noqa: BLE001 - solve() rows every failure it knows; this is the backstop
             logger.exception("%s: unexpected failure", cid)
             result, details = _failed(comp, self, f"{type(exc).__name__}: {exc}"), {}
@@ -154,7 +157,10 @@ def solve(comp: Competition, s: CompetitionSolver, artifacts: CompetitionArtifac
         earlier = result.error if result.status == "failed" else None
         result = result.replace(status="failed", error="; ".join(
             filter(None, (earlier, f"storage: llm_calls.jsonl not written: {exc}"))))
-    return result, {**details, **journal.details()}
+    runs = journal.details()
+    # the memory high-water mark of this competition's sandboxed programs: full runs and search trials
+    peaks = [a.get("peak_memory_mb") or 0 for a in runs["attempts"]] + [(details.get("search") or {}).get("sandbox_peak_mb") or 0]
+    return result, {**details, **runs, "sandbox_peak_mb": max(peaks) or None}
 
 
 def _solve(comp: Competition, s: CompetitionSolver, artifacts: CompetitionArtifacts, journal: Journal, tmp: Path,

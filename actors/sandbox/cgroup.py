@@ -170,6 +170,18 @@ class RunCgroup:
             pass
         return 0
 
+    def peak_bytes(self) -> int | None:
+        """The run's memory high-water mark as the memory controller charged it (anonymous memory and
+        the page cache of the files it read or wrote); None without a memory cgroup."""
+        where = self.dirs.get("memory")
+        if where is None:
+            return None
+        name = "memory.max_usage_in_bytes" if where.version == 1 else "memory.peak"  # v2: kernel 5.19+
+        try:
+            return int((where.directory / name).read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            return None
+
     def remove(self) -> None:
         for where in self.dirs.values():
             _active.discard(where.directory)

@@ -50,6 +50,7 @@ class Watch:
     bwrap_exit: int | None = None
     timed_out: bool = False
     killed_reason: str | None = None  # a limit the monitor saw the run go over
+    peak_rss: int = 0  # the most resident bytes the watchdog polled (only without a memory cgroup)
 
     def on_status(self, data: bytes, partial: bytearray) -> None:
         partial += data

@@ -80,6 +80,9 @@ class ExecutionResult:
     # Work-dir entries that are not regular files or folders (path -> "a symlink", "a FIFO", ...):
     # never read by the host, and not copied back from a per-run disk image.
     special_files: dict[str, str] = field(default_factory=dict)
+    # The run's memory high-water mark in MiB, summed over its processes: the memory cgroup's (page
+    # cache included), else the largest RSS the watchdog polled; None when neither was measured.
+    peak_memory_mb: float | None = None
 
     @property
     def ok(self) -> bool:
@@ -185,8 +188,9 @@ class Sandbox:
             special = disk.copy_back((owner.st_uid, owner.st_gid))
             # After the run a limit counts only if the script failed (e.g. on ENOSPC before the poll).
             reason = watch.killed_reason or (self._over_limit(disk, cgroup, watch) if watch.child_exit != 0 else None)
+            peak = cgroup.peak_bytes() or watch.peak_rss or None
             return self._result(watch, workdir, time.monotonic() - start, reason, self._enforcement(disk, cgroup),
-                                special)
+                                special, peak)
         finally:
             if disk is not None:
                 disk.close()
@@ -214,8 +218,10 @@ class Sandbox:
             if kills:
                 return (f"memory limit exceeded ({limit} MiB summed over the run's processes): "
                         f"the kernel killed {kills} process(es)")
-        elif watch.child_pid is not None and watch.child_exit is None and tree_rss(watch.child_pid) > limit * _MB:
-            return f"memory limit exceeded ({limit} MiB summed over the run's processes)"
+        elif watch.child_pid is not None and watch.child_exit is None:
+            watch.peak_rss = max(watch.peak_rss, rss := tree_rss(watch.child_pid))
+            if rss > limit * _MB:
+                return f"memory limit exceeded ({limit} MiB summed over the run's processes)"
         return None
 
     def _launch(self, disk: RunDisk, cgroup: RunCgroup, inputs: dict[str, Path], script_name: str,
@@ -254,7 +260,7 @@ class Sandbox:
         return watch
 
     def _result(self, watch: Watch, workdir: Path, duration: float, over_limit: str | None,
-                enforcement: dict[str, str], special: dict[str, str]) -> ExecutionResult:
+                enforcement: dict[str, str], special: dict[str, str], peak: int | None = None) -> ExecutionResult:
         stderr = watch.stderr.text()
         if over_limit is not None:
             code, reason = watch.child_exit if watch.child_exit is not None else watch.bwrap_exit, over_limit
@@ -270,5 +276,5 @@ class Sandbox:
             exit_code=code, stdout=watch.stdout.text(), stderr=stderr, duration_s=duration,
             timed_out=watch.timed_out, killed_reason=reason, files=list_files(workdir),
             output_truncated=watch.stdout.truncated or watch.stderr.truncated, enforcement=enforcement,
-            special_files=special,
+            special_files=special, peak_memory_mb=round(peak / _MB, 1) if peak else None,
         )

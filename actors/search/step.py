@@ -127,4 +127,5 @@ def summary(step: SearchStep) -> dict[str, Any]:
             "instructions": len(grounding), "instructions_grounded": sum(bool(g.get("grounded")) for g in grounding),
             "instructions_copying": sum(bool(g.get("copied")) for g in grounding),
             "winner_sources": members,
+            "sandbox_peak_mb": max((t.get("sandbox_peak_mb") or 0 for t in trials), default=0) or None,
             "error": r.get("error")}

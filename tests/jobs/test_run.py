@@ -65,6 +65,8 @@ def test_a_batch_with_bad_rows_still_grades_the_good_ones_and_resumes_without_du
         assert res["competitions"] == solved and res["tasks_per_hour"] > 0 and res["solver_actors"] == 1
         # a Python process with pandas and Ray loaded holds well over 50 MiB
         assert res["driver_peak_rss_mb"] > 50 and res["solver_peak_rss_mb"] > 50
+    # the first session ran the floor's script in the sandbox: pandas and scikit-learn take over 20 MiB
+    assert sessions[0]["resources"]["sandbox_peak_mb"] > 20
 
 
 def _scratch_dirs(tmp: Path) -> list[Path]:

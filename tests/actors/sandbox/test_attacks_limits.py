@@ -80,6 +80,24 @@ def test_processes_each_under_the_limit_but_over_it_together_are_killed(tmp_path
     assert result.enforcement["memory"].startswith(expected)
 
 
+@pytest.mark.parametrize("enforce", ["auto", "watchdog"])
+def test_a_run_reports_its_memory_high_water_mark(tmp_path: Path, enforce: str) -> None:
+    # 300 MiB held for 2 s (the watchdog polls), then freed: the peak, not the end, is reported
+    script = write_script(tmp_path / "src", """
+        import time
+        block = bytes(range(256)) * (300 << 12)
+        time.sleep(2)
+        del block
+        print("DONE", flush=True)
+    """)
+    small = write_script(tmp_path / "small", """print("DONE")""")
+    sandbox = Sandbox(SandboxConfig(timeout_s=60, memory_mb=1024, enforce=enforce))
+    big, little = sandbox.run(script, tmp_path / "work"), sandbox.run(small, tmp_path / "work-small")
+    assert big.ok and little.ok, (big.stderr[-500:], little.stderr[-500:])
+    assert big.peak_memory_mb is not None and 300 <= big.peak_memory_mb < 1024, big.peak_memory_mb
+    assert little.peak_memory_mb is None or little.peak_memory_mb < 150, little.peak_memory_mb
+
+
 def test_two_concurrent_sandboxes_each_get_their_full_process_budget(tmp_path: Path) -> None:
     marker = f"holder_{uuid.uuid4().hex}"
     control = tmp_path / "control"

@@ -50,6 +50,7 @@ def test_a_crashing_trial_is_recorded_and_the_search_goes_on_to_a_winner(tmp_pat
     by_source = {t["source"]: t for t in out.record["trials"]}
     assert by_source["crash"]["status"] == "failed" and "n_neighbors" in by_source["crash"]["error"]
     assert by_source["good"]["status"] == "completed" and by_source["good"]["cv_score"] > 0.9
+    assert by_source["good"]["sandbox_peak_mb"] > 20  # its program's memory (scikit-learn loaded)
     assert out.record["error"] is None and out.trials == 3
     assert out.choice.winner.startswith("trial") or out.choice.winner == "ensemble"
     assert out.choice.score >= by_source["good"]["cv_score"] and out.choice.script is not None
