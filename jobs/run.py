@@ -56,12 +56,7 @@ def _solve_all(config: RunConfig, todo: list[Competition]) -> dict[str, Any]:
     from jobs.solve import CompetitionSolver
 
     if not ray.is_initialized():
-        # RAY_ADDRESS (set by `ray job submit`, or "auto" by hand) joins a cluster; otherwise always a
-        # fresh local one, never whatever cluster /tmp/ray/ray_current_cluster happens to name.
-        address = os.environ.get("RAY_ADDRESS")
-        ray.init(address=address or "local", ignore_reinit_error=True, include_dashboard=False,
-                 logging_level=logging.WARNING,
-                 **({} if address else {"num_cpus": max(2, os.cpu_count() or 2)}))
+        _start_ray()
     llm = None
     if config.llm.backend == "embedded" and config.mode != "search":
         llm = start_llm_actor(config.llm, num_cpus=LLM_ACTOR_CPUS, max_concurrency=config.concurrency + 1)
@@ -204,6 +199,37 @@ def print_summary(rows: list[dict[str, Any]], out: str) -> None:
           f"{sum(int(r.get('completion_tokens') or 0) for r in rows)} completion")
 
 
+class RayStartError(RuntimeError):
+    """Ray could not be started or joined, after the retries."""
+
+
+RAY_START_TRIES = 3
+
+
+def _start_ray(tries: int = RAY_START_TRIES, backoff_s: float = 10.0) -> None:
+    """RAY_ADDRESS (set by `ray job submit`, or "auto" by hand) joins a cluster; otherwise always a fresh
+    local one, never whatever cluster /tmp/ray/ray_current_cluster happens to name. A start that times
+    out (measured: "the current node timed out during startup" at load average 25 on 2 cores) is
+    transient: it is retried with backoff, then reported in one line."""
+    import ray
+
+    address = os.environ.get("RAY_ADDRESS")
+    for attempt in range(1, tries + 1):
+        try:
+            ray.init(address=address or "local", ignore_reinit_error=True, include_dashboard=False,
+                     logging_level=logging.WARNING,
+                     **({} if address else {"num_cpus": max(2, os.cpu_count() or 2)}))
+            return
+        except Exception as exc:  # noqa: BLE001 - Ray raises bare Exception / ConnectionError here
+            ray.shutdown()  # what the failed start left (its processes, the half-made session)
+            if attempt == tries:
+                where = f"join the Ray cluster at {address}" if address else "start a local Ray node"
+                raise RayStartError(f"could not {where} after {tries} tries: {str(exc).splitlines()[0]}") from exc
+            logger.warning("Ray did not start (try %d of %d), again in %.0f s: %s", attempt, tries,
+                           backoff_s * attempt, str(exc).splitlines()[0])
+            time.sleep(backoff_s * attempt)
+
+
 def _fmt(v: Any) -> str:
     if v is None:
         return "-"
@@ -236,6 +262,9 @@ def _main(args: argparse.Namespace) -> int:
         return 2
     except storage.StorageError as exc:  # the store stayed unreachable for the whole retry window
         print(f"linguacodus run: error: storage: {exc}", file=sys.stderr)
+        return 1
+    except RayStartError as exc:  # nothing was solved; the same command resumes once Ray starts
+        print(f"linguacodus run: error: {exc}", file=sys.stderr)
         return 1
     print_summary(rows, storage.RunLayout(config.out, config.run_id).root)
     return 0 if rows else 1
