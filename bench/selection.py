@@ -1,6 +1,6 @@
 """Which final-selection rule gives the better test score: the best single trial, the Caruana ensemble
-whenever its out-of-fold score is higher (the rule until this bench), or the ensemble only when the
-selection itself wins a nested cross-validation?
+whenever its out-of-fold score is higher (actors/search/select.py's rule), or the ensemble only when
+the selection itself wins a nested cross-validation (measured here, not adopted: see the README)?
 
 For each competition of finished runs (OUT/RUN with search.json per task, run in search or
 linguacodus mode), the top-K completed trials by CV score are run again in the real sandbox as full
@@ -30,7 +30,7 @@ from actors.context import TaskContext
 from actors.facts import compute_facts
 from actors.harness.integrate import assemble
 from actors.sandbox.sandbox import Sandbox, SandboxConfig
-from actors.search.ensemble import align, caruana, nested_check, score_raw
+from actors.search.ensemble import align, caruana, score_raw
 from actors.search.space import ProgramConfig, render_config
 from actors.task import Competition
 from jobs.catalog_read import load_catalog
@@ -60,6 +60,24 @@ def member(ctx: TaskContext, constants: dict, program: dict, work: Path) -> tupl
     id_col = ctx.competition.id_column
     return (pd.read_csv(work / "oof_raw.csv", dtype={id_col: str}),
             pd.read_csv(work / "test_raw.csv", dtype={id_col: str}))
+
+
+def nested_check(preds: list[np.ndarray], score, y: np.ndarray, higher_is_better: bool, rounds: int = 25,
+                 folds: int = 5, seed: int = 0) -> tuple[float, float]:
+    """(ensemble, single): the mean outer-fold scores of two selection rules, each selecting on the
+    other folds' rows (Caruana's weights; the best single) and scored on rows it did not select on."""
+    order = np.random.default_rng(seed).permutation(len(y))
+    ens, single = [], []
+    for k in range(folds):
+        held = np.zeros(len(y), dtype=bool)
+        held[order[k::folds]] = True
+        y_fit, y_held = y[~held], y[held]
+        weights, _, singles = caruana([p[~held] for p in preds], lambda p, t=y_fit: score(p, t), higher_is_better,
+                                      rounds)
+        best = int(np.argmax(singles) if higher_is_better else np.argmin(singles))
+        ens.append(score(sum(w * p[held] for w, p in zip(weights, preds, strict=True)), y_held))
+        single.append(score(preds[best][held], y_held))
+    return float(np.mean(ens)), float(np.mean(single))
 
 
 def measure(comp: Competition, search: dict, config: dict, top: int, rounds: int, cache: Path) -> dict:

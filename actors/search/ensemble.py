@@ -36,9 +36,6 @@ class EnsembleSelection:
     member_scores: tuple[float, ...]  # each candidate's own OOF score
     rounds: int  # additions made, the first (best single) included
     rows: int  # OOF rows every candidate predicted
-    # (ensemble, single): mean outer-fold scores of the two rules, each selected on the other folds
-    # (nested_check); None when there are too few rows to split
-    nested: tuple[float, float] | None = None
 
 
 def format_raw(raw: np.ndarray, metric: str, classes: Sequence[str] = ()) -> np.ndarray:
@@ -108,45 +105,18 @@ def caruana(preds: Sequence[np.ndarray], score: Callable[[np.ndarray], float], h
     return best_counts / best_counts.sum(), best_score, singles
 
 
-def nested_check(preds: Sequence[np.ndarray], score: Callable[[np.ndarray, np.ndarray], float], y: np.ndarray,
-                 higher_is_better: bool, rounds: int = 25, folds: int = 5, seed: int = 0) -> tuple[float, float]:
-    """(ensemble, single): the mean outer-fold scores of two selection rules, each selecting on the
-    other folds' rows (Caruana's weights; the best single) and scored on rows it did not select on.
-    Caruana's own score is optimistic: it picked its weights on the very rows it is scored on."""
-    order = np.random.default_rng(seed).permutation(len(y))
-    ens, single = [], []
-    for k in range(folds):
-        held = np.zeros(len(y), dtype=bool)
-        held[order[k::folds]] = True
-        y_fit, y_held = y[~held], y[held]
-        weights, _, singles = caruana([p[~held] for p in preds], lambda p, t=y_fit: score(p, t), higher_is_better,
-                                      rounds)
-        best = int(np.argmax(singles) if higher_is_better else np.argmin(singles))
-        ens.append(score(sum(w * p[held] for w, p in zip(weights, preds, strict=True)), y_held))
-        single.append(score(preds[best][held], y_held))
-    return float(np.mean(ens)), float(np.mean(single))
-
-
 def select_ensemble(oof: Sequence[pd.DataFrame], truth: pd.DataFrame, *, metric: str, id_column: str,
-                    targets: Sequence[str], classes: Sequence[str] = (), rounds: int = 25,
-                    nested_min_rows: int | None = 100) -> EnsembleSelection:
-    """Caruana selection over the trials' oof_raw.csv frames; `truth` holds train.csv's id and targets.
-    With at least `nested_min_rows` rows (None: never) the selection is also judged by nested_check."""
+                    targets: Sequence[str], classes: Sequence[str] = (), rounds: int = 25) -> EnsembleSelection:
+    """Caruana selection over the trials' oof_raw.csv frames; `truth` holds train.csv's id and targets."""
     if not oof:
         raise ValueError("no trials to ensemble")
     matrices, y_true = align(oof, truth, id_column, targets)
     if not len(y_true):
         raise ValueError("the trials share no out-of-fold rows (different folds or samples?)")
-    hib = get_metric(metric).higher_is_better
-    weights, best, singles = caruana(matrices, lambda p: score_raw(p, y_true, metric, classes), hib, rounds)
-    nested = None
-    if nested_min_rows is not None and len(y_true) >= nested_min_rows and int((weights > 0).sum()) >= 2:
-        try:
-            nested = nested_check(matrices, lambda p, t: score_raw(p, t, metric, classes), y_true, hib, rounds)
-        except MetricError:  # a fold without both classes for AUC, say: no verdict, the rule above stands
-            nested = None
+    weights, best, singles = caruana(matrices, lambda p: score_raw(p, y_true, metric, classes),
+                                     get_metric(metric).higher_is_better, rounds)
     return EnsembleSelection(tuple(float(w) for w in weights), float(best), tuple(float(s) for s in singles),
-                             rounds, len(y_true), nested)
+                             rounds, len(y_true))
 
 
 def member_source(stages: dict[str, str]) -> str:

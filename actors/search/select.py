@@ -4,10 +4,7 @@ Candidates are every program with full out-of-fold predictions on the task's fol
 solution (the refined instruction, coded stage by stage and repaired by the fix loop) and each search
 trial that finished its full cross-validation. The best few distinct ones are offered to Caruana's
 greedy ensemble selection (actors/ensemble.py); the ensemble wins only if its out-of-fold score is
-strictly better than the best single program's and, with 100 rows or more, if it also wins the nested
-check: over 5 outer folds of the out-of-fold rows, the ensemble selected on 4 folds must beat the
-single selected on those 4, both scored on the 5th (its all-rows score is optimistic: its weights
-were picked on the rows it is scored on). The staged solution is kept unless something is
+strictly better than the best single program's. The staged solution is kept unless something is
 strictly better on the same folds, so the search can only improve a competition's validation score.
 
 When no program finished its full cross-validation within the budget (large data, a small budget) and
@@ -99,13 +96,8 @@ def choose(ctx: TaskContext, candidates: list[Candidate], truth: pd.DataFrame, c
             picked = tuple((c.label, w) for c, w in zip(offered, sel.weights, strict=True) if w > 0)
             record["ensemble"] = {"members": [{"label": c.label, "weight": w, "score": s}
                                               for c, w, s in zip(offered, sel.weights, sel.member_scores, strict=True)],
-                                  "score": sel.score, "rows": sel.rows, "rounds": sel.rounds,
-                                  "nested": ({"ensemble": sel.nested[0], "single": sel.nested[1]}
-                                             if sel.nested else None)}
-            # the ensemble's own score is optimistic (its weights were picked on these rows): it must
-            # also win where the selection is judged on rows it did not pick on, when there are enough
-            honest = sel.nested is None or better(sel.nested[0], sel.nested[1], hib)
-            if len(picked) >= 2 and better(sel.score, best.score, hib) and honest:
+                                  "score": sel.score, "rows": sel.rows, "rounds": sel.rounds}
+            if len(picked) >= 2 and better(sel.score, best.score, hib):
                 winner, score, members = "ensemble", sel.score, picked
     if staged is not None and winner != "ensemble" and not better(score, staged.score, hib):
         return Choice("staged", staged.score, (("staged", 1.0),), None,
