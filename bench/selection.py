@@ -99,12 +99,8 @@ def measure(comp: Competition, search: dict, config: dict, top: int, rounds: int
     runs = [member(ctx, constants, t["program"], cache / comp.competition_id / t["trial_id"]) for t in chosen]
     truth = train[[comp.id_column, *comp.target]]
     oof, y = align([o for o, _ in runs], truth, comp.id_column, list(comp.target))
-    tests, _ = align([t for _, t in runs], test[[comp.id_column]].assign(_=0), comp.id_column, ["_"])
-    answers = pd.read_csv(comp.answers_uri, dtype={comp.id_column: str}).set_index(comp.id_column)
-    ids = runs[0][1][comp.id_column].astype(str)
-    ids = [i for i in ids if i in set(test[comp.id_column].astype(str))]
-    y_test = answers.loc[ids, list(comp.target)]
-    y_test = y_test.iloc[:, 0].to_numpy() if len(comp.target) == 1 else y_test.to_numpy()
+    answers = pd.read_csv(comp.answers_uri, dtype={comp.id_column: str})
+    tests, y_test = align([t for _, t in runs], answers, comp.id_column, list(comp.target))
 
     def score(p: np.ndarray, truth_: np.ndarray) -> float:
         return score_raw(p, truth_, comp.metric, classes)
