@@ -14,6 +14,7 @@ import platform
 import shutil
 import sys
 import time
+from pathlib import Path
 from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
@@ -44,6 +45,14 @@ def _versions() -> dict[str, str]:
         except PackageNotFoundError:
             out[pkg] = "not installed"
     return out
+
+
+def _clear_scratch(scratch: Path) -> None:
+    """Remove a run's scratch dir and the sandbox disks killed processes left in the temp dir. Their
+    host mounts go first: a mount point cannot be removed, wherever below the temp dir it is."""
+    sweep_stale_mounts()
+    sweep_stale()
+    shutil.rmtree(scratch, ignore_errors=True)
 
 
 def _solve_all(config: RunConfig, todo: list[Competition]) -> dict[str, Any]:
@@ -140,15 +149,12 @@ def run(config: RunConfig) -> list[dict[str, Any]]:
     storage.write_json(layout.run_json, run_info)
     t0 = time.monotonic()
     scratch = temp_root(config.out, config.run_id)
-    sweep_stale_mounts()  # a killed session's sandbox mounts would keep its scratch dirs
-    sweep_stale()  # and its sandbox disks in the temp dir
-    shutil.rmtree(scratch, ignore_errors=True)  # what a killed session of this run left behind
+    _clear_scratch(scratch)  # what a killed session of this run left behind
     if todo:
         try:
             run_info["sessions"][-1]["resources"] = _solve_all(config, todo)
-        finally:
-            shutil.rmtree(scratch, ignore_errors=True)
-            sweep_stale()  # a killed session's process that was still exiting at the start is gone now
+        finally:  # again: a killed session's process that was still exiting at the start is gone now
+            _clear_scratch(scratch)
     ids = [c.competition_id for c in valid] + [b["folder"] for b in bad]
     results = [CompetitionResult.from_json(storage.read_json(layout.competition(cid).result_json)) for cid in ids
                if storage.exists(layout.competition(cid).result_json)]

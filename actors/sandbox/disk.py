@@ -43,10 +43,35 @@ _TOO_DEEP = f"a folder nested over {MAX_DEPTH} levels deep"
 _FOLDERS = {"/work": "work", "/tmp": "tmp", "/dev/shm": "shm"}
 
 
-def _dead_owner(name: str) -> bool:
-    """Whether a private dir name (lc-disk-PID-...) belongs to a process that no longer exists."""
+def _boot_time() -> float:
+    for line in Path("/proc/stat").read_text().splitlines():
+        if line.startswith("btime "):
+            return float(line.split()[1])
+    return 0.0
+
+
+def _dead_owner(name: str, folder: Path | None = None) -> bool:
+    """Whether a private dir name (lc-disk-PID-...) belongs to a process that no longer runs: none
+    has the pid, or it is a zombie (killed and never reaped: a container's init may reap no
+    orphans, so a killed Ray worker can stay one for good), or the pid's process started after
+    `folder` was last written (the pid was reused; the owner made the folder after it started)."""
     pid = name[len(PREFIX):].split("-", 1)[0]
-    return pid.isdigit() and not os.path.exists(f"/proc/{pid}")
+    if not pid.isdigit():
+        return False
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return True
+    if fields[0] in ("Z", "X"):
+        return True
+    if folder is None:
+        return False
+    try:
+        written = folder.stat().st_mtime
+    except OSError:
+        return False
+    started = _boot_time() + int(fields[19]) / os.sysconf("SC_CLK_TCK")
+    return started > written + 2  # btime has whole seconds
 
 
 def sweep_stale_mounts() -> int:
@@ -60,8 +85,9 @@ def sweep_stale_mounts() -> int:
     stale = []
     for line in lines:
         point = line.split(" ")[4].replace("\\040", " ")
-        owner = next((part for part in Path(point).parts if part.startswith(PREFIX)), None)
-        if owner is not None and _dead_owner(owner):
+        parts = Path(point).parts
+        at = next((i for i, part in enumerate(parts) if part.startswith(PREFIX)), None)
+        if at is not None and _dead_owner(parts[at], Path(*parts[:at + 1])):
             stale.append(point)
     for point in sorted(stale, key=len, reverse=True):  # the image below its private bind first
         _detach(Path(point))
@@ -74,7 +100,7 @@ def sweep_stale(parent: Path | None = None) -> None:
     end too, so a killed session's leftovers go even when no sandbox run follows, or when its
     processes were still exiting when the next session's first run began."""
     parent = parent or Path(tempfile.gettempdir())
-    folders = [f for f in parent.glob(f"{PREFIX}*") if _dead_owner(f.name)]
+    folders = [f for f in parent.glob(f"{PREFIX}*") if _dead_owner(f.name, f)]
     if folders:
         sweep_stale_mounts()
     for folder in folders:

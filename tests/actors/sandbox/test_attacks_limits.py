@@ -184,3 +184,29 @@ def test_a_mount_left_by_a_killed_run_is_detached_by_the_next_one(tmp_path: Path
     assert sweep_stale_mounts() >= 1
     assert str(folder) not in Path("/proc/self/mountinfo").read_text()
     folder.rmdir()  # a mount point could not be removed
+
+
+def test_a_zombie_or_a_reused_pid_does_not_keep_a_killed_runs_disk(tmp_path: Path) -> None:
+    """A killed Ray worker whose parent died is never reaped where init reaps no orphans (as in our
+    CI container): its pid stays a zombie, and its folder must count as dead all the same."""
+    from actors.sandbox.disk import sweep_stale
+    zombie = subprocess.Popen(["true"])  # not waited for: a zombie until reaped
+    deadline = time.monotonic() + 10
+    while Path(f"/proc/{zombie.pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    reused = subprocess.Popen(["sleep", "30"])  # a live process that started after the folder was written
+    try:
+        killed = tmp_path / f"lc-disk-{zombie.pid}-killed"
+        stale = tmp_path / f"lc-disk-{reused.pid}-reused"
+        alive = tmp_path / f"lc-disk-{os.getpid()}-alive"
+        for folder in (killed, stale, alive):
+            (folder / "tmp").mkdir(parents=True)
+        os.utime(stale, (time.time() - 3600, time.time() - 3600))
+        sweep_stale(tmp_path)
+        assert not killed.exists() and not stale.exists()
+        assert alive.exists()  # this process runs: its folder stays
+    finally:
+        reused.kill()
+        reused.wait()
+        zombie.wait()
