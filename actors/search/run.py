@@ -28,7 +28,7 @@ from actors.sandbox.readback import MAX_TABLE_BYTES, ReadBackError, read_back_cs
 from actors.sandbox.sandbox import SandboxConfig
 from actors.stages.estimators import ESTIMATORS, family
 from actors.search.proposal import default_ranges
-from actors.search.select import Candidate, Choice, choose, sample_winner
+from actors.search.select import Candidate, Choice, choose, sample_leader, sample_winner
 from actors.search.space import (DENSE_SVD_COMPONENTS, EstimatorSpace, ParamRange, PreprocessConfig, ProgramConfig,
                                  SearchSpace, config_params, render_config)
 from actors.search.trials import TrialSpec, TuneSettings, run_tune
@@ -220,6 +220,8 @@ def run_search(ctx: TaskContext, *, inputs: dict[str, Path], truth: pd.DataFrame
         choice = choose(ctx, pool, truth, constants, top=config.ensemble_top, rounds=config.ensemble_rounds)
         if choice.script is None and baseline is None and sample_fallback:
             choice = sample_winner(ctx, trials, constants) or choice
+        else:
+            choice = sample_leader(ctx, trials, choice, constants) or choice
     except Exception as exc:  # noqa: BLE001 - the search must never cost a competition its solution
         logger.warning("%s search failed, the staged solution stands: %s: %s", cid, type(exc).__name__, exc)
         record["error"] = f"{type(exc).__name__}: {exc}"

@@ -136,7 +136,7 @@ def trainable(params: dict[str, Any], spec: TrialSpec) -> None:
     trial_id = tune.get_context().get_trial_id()
     script = trial_script(spec, config)
     rungs = (1, 2) if spec.sample_rows else (2,)
-    seconds, peak = 0.0, 0.0
+    seconds, peak, sample = 0.0, 0.0, None
     for rung in rungs:
         keep = Path(spec.scratch) / trial_id if rung == 2 else None
         if time.time() > spec.deadline - 2:
@@ -147,7 +147,9 @@ def trainable(params: dict[str, Any], spec: TrialSpec) -> None:
             raise type(exc)(f"{exc} [program {config.model_dump_json()}]") from None
         seconds += spent
         peak = max(peak, memory or 0.0)
-        tune.report({METRIC: score, "rung": rung, "full": rung == 2, "program": config.model_dump_json(),
+        sample = score if rung == 1 else sample  # every report keeps it: the shared rung of all trials
+        tune.report({METRIC: score, "rung": rung, "full": rung == 2, "sample_score": sample,
+                     "program": config.model_dump_json(),
                      "started_at": started_at, "sandbox_seconds": round(seconds, 3), "sandbox_peak_mb": peak or None,
                      "trial_seconds": round(time.monotonic() - started, 3)})
 
@@ -251,7 +253,7 @@ def trial_record(result: Any) -> dict[str, Any]:
         "params": params, "program": json.loads(program) if isinstance(program, str) else program,
         "status": status, "rung": rung or 0, "started_at": metrics.get("started_at"),
         "cv_score": metrics.get(METRIC) if full else None,
-        "sample_score": metrics.get(METRIC) if rung == 1 else None,
+        "sample_score": metrics.get("sample_score", metrics.get(METRIC) if rung == 1 else None),
         "seconds": metrics.get("trial_seconds"), "sandbox_seconds": metrics.get("sandbox_seconds"),
         "sandbox_peak_mb": metrics.get("sandbox_peak_mb"),
         "error": message[-2000:] if message else None,

@@ -18,7 +18,7 @@ from actors.facts import compute_facts
 from actors.sandbox.sandbox import SandboxConfig
 from actors.search.proposal import default_space
 from actors.search.run import SearchRunConfig, WarmStart, run_search
-from actors.search.select import Candidate, choose
+from actors.search.select import Candidate, Choice, choose, sample_leader
 from actors.search.space import PreprocessConfig, ProgramConfig, SearchSpace
 from actors.search.trials import BudgetSpent, TrialFailed, TrialSpec, run_rung
 from tests.helpers.open_tasks import competition
@@ -164,3 +164,40 @@ def test_without_a_full_run_the_best_sample_program_is_refit_and_predicts_every_
     submission = pd.read_csv(tmp_path / "work" / "submission.csv", dtype={"id": str})
     test = pd.read_csv(OPEN / "penguins" / "test.csv", dtype={"id": str})
     assert sorted(submission["id"]) == sorted(test["id"]) and submission["species"].isin(ctx.facts.classes).all()
+
+
+@pytest.mark.sandbox
+def test_with_two_rungs_a_finished_trial_keeps_its_sample_score_beside_its_full_score(tmp_path, ray_session):
+    ctx, train = _ctx("penguins")
+    pre = PreprocessConfig(fill_missing=["bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g", "sex"],
+                           one_hot=["island", "sex"])
+    good = ProgramConfig(preprocess=pre, estimator="LogisticRegression", params={"C": 1.0, "max_iter": 500})
+    out = run_search(ctx, inputs=_inputs("penguins"), truth=train[["id", "species"]], sandbox=SandboxConfig(),
+                     config=SearchRunConfig(max_trials=1, max_concurrent=1, sample_above=100, sample_rows=120),
+                     space=default_space(ctx), space_source="default", warm=[WarmStart("good", good)],
+                     baseline=None, time_budget_s=240, seed=0, scratch=tmp_path)
+    (trial,) = out.record["trials"]
+    assert trial["status"] == "completed" and trial["rung"] == 2
+    # both rungs' scores: the sample one is what every trial is compared on (select.sample_leader)
+    assert trial["sample_score"] > 0.8 and trial["cv_score"] > 0.9
+
+
+def test_a_program_cut_in_its_full_run_replaces_a_winner_it_beats_on_the_shared_sample_rung():
+    ctx, _ = _ctx("penguins")
+    pre = PreprocessConfig(fill_missing=["bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g", "sex"],
+                           one_hot=["island", "sex"])
+    trials = _sample_trials(pre)
+    trials.append({"trial_id": "done", "status": "completed", "rung": 2, "sample_score": 0.90, "cv_score": 0.93,
+                   "params": {}, "program": ProgramConfig(preprocess=pre, estimator="LogisticRegression",
+                                                          params={"C": 1.0, "max_iter": 500}).model_dump()})
+    constants = ctx.harness_constants(0)
+    chosen = Choice("trial done", 0.93, (("trial done", 1.0),), "# the finished program", {"decision": "best"})
+    leader = sample_leader(ctx, trials, chosen, constants)
+    # rf (0.95 on the sample, cut by the budget) beats the finished program there (0.90); the stopped
+    # lr (0.80) and the crashed one (0.99) are never offered
+    assert leader is not None and leader.winner == "trial rf" and leader.score is None
+    assert "RandomForestClassifier" in leader.script and leader.record["replaced"]["winner"] == "trial done"
+    trials[-1]["sample_score"] = 0.96  # the finished program is the best on the sample too: it stands
+    assert sample_leader(ctx, trials, chosen, constants) is None
+    staged = Choice("staged", 0.97, (("staged", 1.0),), None, {})  # no sample score to compare: it stands
+    assert sample_leader(ctx, trials, staged, constants) is None
