@@ -151,7 +151,7 @@ def trainable(params: dict[str, Any], spec: TrialSpec) -> None:
         tune.report({METRIC: score, "rung": rung, "full": rung == 2, "sample_score": sample,
                      "program": config.model_dump_json(),
                      "started_at": started_at, "sandbox_seconds": round(seconds, 3), "sandbox_peak_mb": peak or None,
-                     "trial_seconds": round(time.monotonic() - started, 3)})
+                     "worker_pid": os.getpid(), "trial_seconds": round(time.monotonic() - started, 3)})
 
 
 @dataclass(frozen=True)
@@ -195,6 +195,10 @@ def run_tune(spec: TrialSpec, settings: TuneSettings, warm: list[dict[str, Any]]
             trainable_,
             tune_config=tune.TuneConfig(metric=METRIC, mode=settings.mode, search_alg=searcher, scheduler=scheduler,
                                         num_samples=settings.max_trials, max_concurrent_trials=settings.max_concurrent,
+                                        # one trial actor serves trial after trial: a fresh one per trial (Tune's
+                                        # default) spent ~4 s starting a Ray worker each time; measured on
+                                        # cars-mpg at 60 s: 11 trials without reuse, 24 with it
+                                        reuse_actors=True,
                                         time_budget_s=max(1.0, settings.time_budget_s)),
             run_config=tune.RunConfig(name=name, storage_path=storage_dir, verbose=0,
                                       failure_config=tune.FailureConfig(max_failures=0)))
@@ -255,7 +259,7 @@ def trial_record(result: Any) -> dict[str, Any]:
         "cv_score": metrics.get(METRIC) if full else None,
         "sample_score": metrics.get("sample_score", metrics.get(METRIC) if rung == 1 else None),
         "seconds": metrics.get("trial_seconds"), "sandbox_seconds": metrics.get("sandbox_seconds"),
-        "sandbox_peak_mb": metrics.get("sandbox_peak_mb"),
+        "sandbox_peak_mb": metrics.get("sandbox_peak_mb"), "worker_pid": metrics.get("worker_pid"),
         "error": message[-2000:] if message else None,
     }
 

@@ -167,19 +167,25 @@ def test_without_a_full_run_the_best_sample_program_is_refit_and_predicts_every_
 
 
 @pytest.mark.sandbox
-def test_with_two_rungs_a_finished_trial_keeps_its_sample_score_beside_its_full_score(tmp_path, ray_session):
+def test_with_two_rungs_finished_trials_keep_their_sample_score_and_share_one_trial_actor(tmp_path, ray_session):
     ctx, train = _ctx("penguins")
     pre = PreprocessConfig(fill_missing=["bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g", "sex"],
                            one_hot=["island", "sex"])
     good = ProgramConfig(preprocess=pre, estimator="LogisticRegression", params={"C": 1.0, "max_iter": 500})
+    other = ProgramConfig(preprocess=pre, estimator="LogisticRegression", params={"C": 0.3, "max_iter": 500})
     out = run_search(ctx, inputs=_inputs("penguins"), truth=train[["id", "species"]], sandbox=SandboxConfig(),
-                     config=SearchRunConfig(max_trials=1, max_concurrent=1, sample_above=100, sample_rows=120),
-                     space=default_space(ctx), space_source="default", warm=[WarmStart("good", good)],
+                     config=SearchRunConfig(max_trials=2, max_concurrent=1, sample_above=100, sample_rows=120),
+                     space=default_space(ctx), space_source="default",
+                     warm=[WarmStart("good", good), WarmStart("other", other)],
                      baseline=None, time_budget_s=240, seed=0, scratch=tmp_path)
-    (trial,) = out.record["trials"]
-    assert trial["status"] == "completed" and trial["rung"] == 2
+    trials = out.record["trials"]
+    assert len(trials) == 2 and len({t["trial_id"] for t in trials}) == 2
+    assert trials[0]["status"] == "completed" and trials[0]["rung"] == 2  # the first passes ASHA's rung alone
     # both rungs' scores: the sample one is what every trial is compared on (select.sample_leader)
-    assert trial["sample_score"] > 0.8 and trial["cv_score"] > 0.9
+    assert trials[0]["sample_score"] > 0.8 and trials[0]["cv_score"] > 0.9
+    assert trials[1]["status"] in ("completed", "stopped") and trials[1]["sample_score"] > 0.8
+    # one trial actor served both trials (Tune's reuse_actors): no Ray worker started per trial
+    assert trials[0]["worker_pid"] == trials[1]["worker_pid"]
 
 
 def test_a_program_cut_in_its_full_run_replaces_a_winner_it_beats_on_the_shared_sample_rung():
