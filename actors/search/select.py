@@ -13,8 +13,8 @@ train: it was chosen on a real, smaller validation, which beats the floor's untu
 
 On large data every trial first runs on the same sample (rung 1): that rung is the one comparison all
 trials share. When the budget cut a program during its full run while its sample score beats that of
-every program in the chosen solution, it is refit instead (`sample_leader`): a finished full score of a
-weaker program is not evidence against a stronger one the budget did not let finish.
+every program in the chosen solution by a clear margin (1%), it is refit instead (`sample_leader`): a
+finished full score of a weaker program is not evidence against a stronger one the budget cut.
 """
 from __future__ import annotations
 
@@ -30,6 +30,7 @@ from actors.harness.integrate import assemble
 from actors.search.space import ProgramConfig, render_config
 
 logger = logging.getLogger(__name__)
+SAMPLE_MARGIN = 0.01  # how much better (relative) a cut program must be on the sample rung to replace the choice
 
 
 @dataclass(frozen=True)
@@ -83,24 +84,24 @@ def choose(ctx: TaskContext, candidates: list[Candidate], truth: pd.DataFrame, c
     hib = ctx.higher_is_better
     pool = ranked(candidates, hib)
     staged = next((c for c in candidates if c.label == "staged"), None)
-    record: dict[str, Any] = {"candidates": [{"label": c.label, "score": c.score} for c in pool[:top]],
+    offer = pool[:top]
+    record: dict[str, Any] = {"candidates": [{"label": c.label, "score": c.score} for c in offer],
                               "ensemble": None}
     if not pool:
         return Choice("staged", staged.score if staged else None, (), None, {**record, "decision": "no candidates"})
     best = pool[0]
     winner, score, members = best.label, best.score, ((best.label, 1.0),)
-    offered = pool[:top]
-    if len(offered) >= 2:
+    if len(offer) >= 2:
         try:
-            sel = select_ensemble([c.oof for c in offered], truth, metric=comp.metric, id_column=comp.id_column,
+            sel = select_ensemble([c.oof for c in offer], truth, metric=comp.metric, id_column=comp.id_column,
                                   targets=list(comp.target), classes=list(ctx.facts.classes), rounds=rounds)
         except Exception as exc:  # noqa: BLE001 - no ensemble is a fine outcome; the best single stands
             logger.warning("%s search: ensemble selection failed: %s", comp.competition_id, exc)
             record["ensemble"] = {"error": f"{type(exc).__name__}: {exc}"}
         else:
-            picked = tuple((c.label, w) for c, w in zip(offered, sel.weights, strict=True) if w > 0)
+            picked = tuple((c.label, w) for c, w in zip(offer, sel.weights, strict=True) if w > 0)
             record["ensemble"] = {"members": [{"label": c.label, "weight": w, "score": s}
-                                              for c, w, s in zip(offered, sel.weights, sel.member_scores, strict=True)],
+                                              for c, w, s in zip(offer, sel.weights, sel.member_scores, strict=True)],
                                   "score": sel.score, "rows": sel.rows, "rounds": sel.rounds}
             if len(picked) >= 2 and better(sel.score, best.score, hib):
                 winner, score, members = "ensemble", sel.score, picked
@@ -158,7 +159,7 @@ def sample_winner(ctx: TaskContext, trials: list[dict[str, Any]], constants: dic
 def sample_leader(ctx: TaskContext, trials: list[dict[str, Any]], choice: Choice,
                   constants: dict[str, Any]) -> Choice | None:
     """The comparison on the one rung every trial ran: when the budget cut a program during its full run
-    whose sample score beats the sample score of every program in the chosen solution, that program is
+    whose sample score beats the sample score of every program in the chosen solution by over 1%, it is
     the best one known, and it is refit instead (a slow strong program must not lose to a fast weak one
     only because the budget let the weak one finish; measured on trump-tweet-device at 300 s: LightGBM
     0.802 and extra trees 0.797 on the sample, cut, lost to a finished logistic regression at 0.771).
@@ -169,8 +170,11 @@ def sample_leader(ctx: TaskContext, trials: list[dict[str, Any]], choice: Choice
     if choice.script is None or not members or any(m is None or m.get("sample_score") is None for m in members):
         return None
     best_member = max(m["sample_score"] for m in members) if hib else min(m["sample_score"] for m in members)
+    # by a clear margin: a sample of 2,000 rows scores to about a percent (on trump-tweet-device at
+    # 300 s a 0.802 against 0.8015 replaced an ensemble of two fully cross-validated programs)
+    bar = best_member + SAMPLE_MARGIN * abs(best_member) * (1 if hib else -1)
     for t in _by_sample([t for t in trials if t.get("status") == "out_of_budget"], hib):
-        if not better(t["sample_score"], best_member, hib):
+        if not better(t["sample_score"], bar, hib):
             return None
         decision = (f"trial {t['trial_id']} (sample score {t['sample_score']:.6g}, cut by the budget in its full run) "
                     f"beats every program of {choice.winner} on the shared sample rung (best {best_member:.6g}): "

@@ -203,7 +203,10 @@ def test_a_program_cut_in_its_full_run_replaces_a_winner_it_beats_on_the_shared_
     # lr (0.80) and the crashed one (0.99) are never offered
     assert leader is not None and leader.winner == "trial rf" and leader.score is None
     assert "RandomForestClassifier" in leader.script and leader.record["replaced"]["winner"] == "trial done"
+    trials[-1]["sample_score"] = 0.945  # within 1% of the cut one on a sample: noise, the choice stands
+    assert sample_leader(ctx, trials, chosen, constants) is None
     trials[-1]["sample_score"] = 0.96  # the finished program is the best on the sample too: it stands
     assert sample_leader(ctx, trials, chosen, constants) is None
     staged = Choice("staged", 0.97, (("staged", 1.0),), None, {})  # no sample score to compare: it stands
     assert sample_leader(ctx, trials, staged, constants) is None
+
