@@ -11,6 +11,8 @@ on all of train, predicting test). Then, on those out-of-fold and test predictio
 - nested: the same Caruana selection, taken only when, over 5 outer folds of the out-of-fold rows,
   the ensemble selected on 4 folds scores better on the 5th than the single selected on those 4
   (mean over the outer folds). Its weights are then the all-rows selection's.
+- diverse: the caruana rule over a pool of the best trial of each program shape (estimator,
+  preprocessing, fit option) first, then the next best (select.offered), instead of the top K.
 Each rule's test predictions (the members' raw test predictions, weighted) are graded against the
 private answers with the project's metric functions. Nothing here tunes anything: it measures.
 
@@ -31,6 +33,7 @@ from actors.facts import compute_facts
 from actors.harness.integrate import assemble
 from actors.sandbox.sandbox import Sandbox, SandboxConfig
 from actors.search.ensemble import align, caruana, score_raw
+from actors.search.run import shape
 from actors.search.space import ProgramConfig, render_config
 from actors.task import Competition
 from jobs.catalog_read import load_catalog
@@ -95,15 +98,37 @@ def measure(comp: Competition, search: dict, config: dict, top: int, rounds: int
         if key not in seen:
             seen.add(key)
             chosen.append(t)
-    chosen = chosen[:top]
-    runs = [member(ctx, constants, t["program"], cache / comp.competition_id / t["trial_id"]) for t in chosen]
+    # the pool by shape: the best of each estimator/preprocessing/fit option first (select.offered)
+    firsts, rest, shapes = [], [], set()
+    for t in chosen:
+        key = shape(ProgramConfig.model_validate(t["program"]))
+        (rest if key in shapes else firsts).append(t)
+        shapes.add(key)
+    diverse, chosen = (firsts + rest)[:top], chosen[:top]
+    union = list({t["trial_id"]: t for t in chosen + diverse}.values())
+    runs = {t["trial_id"]: member(ctx, constants, t["program"], cache / comp.competition_id / t["trial_id"])
+            for t in union}
     truth = train[[comp.id_column, *comp.target]]
-    oof, y = align([o for o, _ in runs], truth, comp.id_column, list(comp.target))
     answers = pd.read_csv(comp.answers_uri, dtype={comp.id_column: str})
-    tests, y_test = align([t for _, t in runs], answers, comp.id_column, list(comp.target))
 
     def score(p: np.ndarray, truth_: np.ndarray) -> float:
         return score_raw(p, truth_, comp.metric, classes)
+
+    def caruana_test(pool: list[dict]) -> tuple[float, float, bool]:
+        """(OOF score, test score) of the all-rows Caruana rule over `pool`, and whether it took the ensemble."""
+        oof_, y_ = align([runs[t["trial_id"]][0] for t in pool], truth, comp.id_column, list(comp.target))
+        tests_, y_test_ = align([runs[t["trial_id"]][1] for t in pool], answers, comp.id_column, list(comp.target))
+        w_, ens_, singles_ = caruana(oof_, lambda p: score(p, y_), hib, rounds)
+        b_ = int(np.argmax(singles_) if hib else np.argmin(singles_))
+        take = (ens_ > singles_[b_] if hib else ens_ < singles_[b_]) and int((w_ > 0).sum()) >= 2
+        if not take:
+            return singles_[b_], score(tests_[b_], y_test_), False
+        return ens_, score(sum(w * t for w, t in zip(w_, tests_)), y_test_), True
+
+    diverse_oof, diverse_test, diverse_took = caruana_test(diverse)
+    runs_list = [runs[t["trial_id"]] for t in chosen]
+    oof, y = align([o for o, _ in runs_list], truth, comp.id_column, list(comp.target))
+    tests, y_test = align([t for _, t in runs_list], answers, comp.id_column, list(comp.target))
 
     weights, ens_oof, singles = caruana(oof, lambda p: score(p, y), hib, rounds)
     best = int(np.argmax(singles) if hib else np.argmin(singles))
@@ -112,12 +137,14 @@ def measure(comp: Competition, search: dict, config: dict, top: int, rounds: int
     nested_ens = nested_e > nested_s if hib else nested_e < nested_s
     blend = sum(w * t for w, t in zip(weights, tests))
     test_single, test_ens = score(tests[best], y_test), score(blend, y_test)
-    return {"task": comp.competition_id, "metric": comp.metric, "hib": hib, "members": len(runs),
+    return {"task": comp.competition_id, "metric": comp.metric, "hib": hib, "members": len(runs_list),
             "rows": len(y), "oof_single": singles[best], "oof_ensemble": ens_oof,
             "nested_single": nested_s, "nested_ensemble": nested_e,
             "test_single": test_single, "test_ensemble": test_ens,
             "test_caruana": test_ens if use_ens else test_single,
-            "test_nested": test_ens if use_ens and nested_ens else test_single}
+            "test_nested": test_ens if use_ens and nested_ens else test_single,
+            "shapes": len(shapes), "oof_diverse": diverse_oof, "test_diverse": diverse_test,
+            "diverse_took_ensemble": diverse_took}
 
 
 def main() -> None:
@@ -151,7 +178,8 @@ def main() -> None:
 
     print(f"\n{len(df)} tasks; test score of each rule (wins / losses of the first named):")
     for a, b in (("test_caruana", "test_single"), ("test_nested", "test_single"), ("test_nested", "test_caruana"),
-                 ("test_ensemble", "test_single")):
+                 ("test_ensemble", "test_single"), ("test_diverse", "test_caruana"), ("test_diverse", "test_single"),
+                 ("oof_diverse", "oof_ensemble")):
         w, lost = wins(a, b)
         print(f"  {a} vs {b}: {w} better, {lost} worse, {len(df) - w - lost} equal")
     print(f"  the nested rule took the ensemble on {int((df['test_nested'] != df['test_single']).sum())} tasks, "
