@@ -60,6 +60,8 @@ def nice_range(values: Sequence[float], pad: float = 0.05) -> tuple[float, float
 
 
 def ticks(lo: float, hi: float, n: int = 5) -> list[float]:
+    if not hi > lo:  # an empty or one-point axis: one tick, no log of zero
+        return [lo]
     step = 10 ** math.floor(math.log10((hi - lo) / n))
     step *= next(m for m in (1, 2, 2.5, 5, 10) if (hi - lo) / (step * m) <= n)
     first = math.ceil(lo / step) * step
@@ -153,7 +155,7 @@ def search_progress(trials: Sequence[dict], higher_is_better: bool, original: fl
     """Each trial's validation score (dots) and the best so far (step line), in trial order."""
     scored = [(i + 1, trial_score(t)) for i, t in enumerate(trials)]
     values = [s for _, s in scored if s is not None] + ([original] if original is not None else [])
-    if not values:
+    if not trials or not values:  # a search that recorded no trial (its budget ended first) has no progress
         return None
     lo, hi = nice_range(values)
     x = Scale(0.5, len(trials) + 0.5, LEFT, WIDTH - RIGHT)

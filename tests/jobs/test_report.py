@@ -135,3 +135,11 @@ def test_the_best_so_far_line_follows_the_metric_direction() -> None:
 
     # y pixels grow downwards: lower-is-better keeps going down in score, so its line ends lowest in value
     assert best_line(lower)[-1] > best_line(higher)[-1]
+
+
+def test_a_search_that_recorded_no_trial_has_no_progress_chart_and_a_flat_axis_has_one_tick() -> None:
+    # measured in the README's main command: a 30 s search with no finished trial beside the staged
+    # solution's score made the report fail on log10(0) ("report.html not written")
+    assert charts.search_progress([], higher_is_better=False, original=56.9, title="t") is None
+    assert charts.ticks(0.5, 0.5) == [0.5]
+    assert charts.ticks(0.0, 10.0) == [0.0, 2.0, 4.0, 6.0, 8.0, 10.0]
