@@ -12,7 +12,8 @@ on all of train, predicting test). Then, on those out-of-fold and test predictio
   the ensemble selected on 4 folds scores better on the 5th than the single selected on those 4
   (mean over the outer folds). Its weights are then the all-rows selection's.
 - diverse: the caruana rule over a pool of the best trial of each program shape (estimator,
-  preprocessing, fit option) first, then the next best (select.offered), instead of the top K.
+  preprocessing, fit option) first, then the next best (the warm starts' rule, run.split_repeats),
+  instead of the top K (measured, not adopted: see the README).
 Each rule's test predictions (the members' raw test predictions, weighted) are graded against the
 private answers with the project's metric functions. Nothing here tunes anything: it measures.
 
@@ -33,7 +34,7 @@ from actors.facts import compute_facts
 from actors.harness.integrate import assemble
 from actors.sandbox.sandbox import Sandbox, SandboxConfig
 from actors.search.ensemble import align, caruana, score_raw
-from actors.search.run import shape
+from actors.search.run import WarmStart, split_repeats
 from actors.search.space import ProgramConfig, render_config
 from actors.task import Competition
 from jobs.catalog_read import load_catalog
@@ -98,52 +99,45 @@ def measure(comp: Competition, search: dict, config: dict, top: int, rounds: int
         if key not in seen:
             seen.add(key)
             chosen.append(t)
-    # the pool by shape: the best of each estimator/preprocessing/fit option first (select.offered)
-    firsts, rest, shapes = [], [], set()
-    for t in chosen:
-        key = shape(ProgramConfig.model_validate(t["program"]))
-        (rest if key in shapes else firsts).append(t)
-        shapes.add(key)
-    diverse, chosen = (firsts + rest)[:top], chosen[:top]
-    union = list({t["trial_id"]: t for t in chosen + diverse}.values())
+    # the pool by shape: the best of each estimator/preprocessing/fit option first, then the next best
+    # (the search's own rule for warm starts, actors/search/run.py split_repeats)
+    by_id = {t["trial_id"]: t for t in chosen}
+    firsts, rest = split_repeats([WarmStart(t["trial_id"], ProgramConfig.model_validate(t["program"])) for t in chosen])
+    shapes = len(firsts)
+    diverse, chosen = [by_id[w.source] for w in (firsts + rest)[:top]], chosen[:top]
     runs = {t["trial_id"]: member(ctx, constants, t["program"], cache / comp.competition_id / t["trial_id"])
-            for t in union}
+            for t in chosen + diverse}
     truth = train[[comp.id_column, *comp.target]]
     answers = pd.read_csv(comp.answers_uri, dtype={comp.id_column: str})
 
     def score(p: np.ndarray, truth_: np.ndarray) -> float:
         return score_raw(p, truth_, comp.metric, classes)
 
-    def caruana_test(pool: list[dict]) -> tuple[float, float, bool]:
-        """(OOF score, test score) of the all-rows Caruana rule over `pool`, and whether it took the ensemble."""
+    def select(pool: list[dict]) -> tuple:
+        """Caruana over `pool`: (oof, y, tests, y_test, weights, ensemble OOF score, singles, best, take),
+        take: whether the all-rows rule takes the ensemble."""
         oof_, y_ = align([runs[t["trial_id"]][0] for t in pool], truth, comp.id_column, list(comp.target))
         tests_, y_test_ = align([runs[t["trial_id"]][1] for t in pool], answers, comp.id_column, list(comp.target))
         w_, ens_, singles_ = caruana(oof_, lambda p: score(p, y_), hib, rounds)
         b_ = int(np.argmax(singles_) if hib else np.argmin(singles_))
         take = (ens_ > singles_[b_] if hib else ens_ < singles_[b_]) and int((w_ > 0).sum()) >= 2
-        if not take:
-            return singles_[b_], score(tests_[b_], y_test_), False
-        return ens_, score(sum(w * t for w, t in zip(w_, tests_)), y_test_), True
+        return oof_, y_, tests_, y_test_, w_, ens_, singles_, b_, take
 
-    diverse_oof, diverse_test, diverse_took = caruana_test(diverse)
-    runs_list = [runs[t["trial_id"]] for t in chosen]
-    oof, y = align([o for o, _ in runs_list], truth, comp.id_column, list(comp.target))
-    tests, y_test = align([t for _, t in runs_list], answers, comp.id_column, list(comp.target))
-
-    weights, ens_oof, singles = caruana(oof, lambda p: score(p, y), hib, rounds)
-    best = int(np.argmax(singles) if hib else np.argmin(singles))
-    use_ens = (ens_oof > singles[best] if hib else ens_oof < singles[best]) and int((weights > 0).sum()) >= 2
+    _, _, d_tests, d_y_test, d_weights, d_ens, d_singles, d_best, diverse_took = select(diverse)
+    diverse_oof = d_ens if diverse_took else d_singles[d_best]
+    diverse_test = score(sum(w * t for w, t in zip(d_weights, d_tests)) if diverse_took else d_tests[d_best], d_y_test)
+    oof, y, tests, y_test, weights, ens_oof, singles, best, use_ens = select(chosen)
     nested_e, nested_s = nested_check(oof, score, y, hib, rounds)
     nested_ens = nested_e > nested_s if hib else nested_e < nested_s
     blend = sum(w * t for w, t in zip(weights, tests))
     test_single, test_ens = score(tests[best], y_test), score(blend, y_test)
-    return {"task": comp.competition_id, "metric": comp.metric, "hib": hib, "members": len(runs_list),
+    return {"task": comp.competition_id, "metric": comp.metric, "hib": hib, "members": len(chosen),
             "rows": len(y), "oof_single": singles[best], "oof_ensemble": ens_oof,
             "nested_single": nested_s, "nested_ensemble": nested_e,
             "test_single": test_single, "test_ensemble": test_ens,
             "test_caruana": test_ens if use_ens else test_single,
             "test_nested": test_ens if use_ens and nested_ens else test_single,
-            "shapes": len(shapes), "oof_diverse": diverse_oof, "test_diverse": diverse_test,
+            "shapes": shapes, "oof_diverse": diverse_oof, "test_diverse": diverse_test,
             "diverse_took_ensemble": diverse_took}
 
 

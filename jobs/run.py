@@ -14,9 +14,9 @@ import platform
 import shutil
 import sys
 import time
-from pathlib import Path
 from collections import Counter
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError

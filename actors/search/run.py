@@ -84,17 +84,13 @@ def _dense_key(p: PreprocessConfig) -> dict[str, Any]:
     return p.model_dump(exclude={"text": {"svd_components"}})
 
 
-def shape(c: ProgramConfig) -> str:
-    """A program's shape: its estimator, preprocessing and fit option, hyper-parameters aside."""
-    return json.dumps([c.estimator, _dense_key(c.preprocess), c.fit_option], sort_keys=True, default=str)
-
-
 def split_repeats(warm: list[WarmStart]) -> tuple[list[WarmStart], list[WarmStart]]:
     """(the first start of each program shape: estimator, preprocessing, fit option; the later ones)."""
     seen: set[str] = set()
     distinct, repeats = [], []
     for w in warm:
-        key = shape(w.config)
+        c = w.config
+        key = json.dumps([c.estimator, _dense_key(c.preprocess), c.fit_option], sort_keys=True, default=str)
         (repeats if key in seen else distinct).append(w)
         seen.add(key)
     return distinct, repeats

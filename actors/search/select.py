@@ -84,24 +84,24 @@ def choose(ctx: TaskContext, candidates: list[Candidate], truth: pd.DataFrame, c
     hib = ctx.higher_is_better
     pool = ranked(candidates, hib)
     staged = next((c for c in candidates if c.label == "staged"), None)
-    offer = pool[:top]
-    record: dict[str, Any] = {"candidates": [{"label": c.label, "score": c.score} for c in offer],
+    record: dict[str, Any] = {"candidates": [{"label": c.label, "score": c.score} for c in pool[:top]],
                               "ensemble": None}
     if not pool:
         return Choice("staged", staged.score if staged else None, (), None, {**record, "decision": "no candidates"})
     best = pool[0]
     winner, score, members = best.label, best.score, ((best.label, 1.0),)
-    if len(offer) >= 2:
+    offered = pool[:top]
+    if len(offered) >= 2:
         try:
-            sel = select_ensemble([c.oof for c in offer], truth, metric=comp.metric, id_column=comp.id_column,
+            sel = select_ensemble([c.oof for c in offered], truth, metric=comp.metric, id_column=comp.id_column,
                                   targets=list(comp.target), classes=list(ctx.facts.classes), rounds=rounds)
         except Exception as exc:  # noqa: BLE001 - no ensemble is a fine outcome; the best single stands
             logger.warning("%s search: ensemble selection failed: %s", comp.competition_id, exc)
             record["ensemble"] = {"error": f"{type(exc).__name__}: {exc}"}
         else:
-            picked = tuple((c.label, w) for c, w in zip(offer, sel.weights, strict=True) if w > 0)
+            picked = tuple((c.label, w) for c, w in zip(offered, sel.weights, strict=True) if w > 0)
             record["ensemble"] = {"members": [{"label": c.label, "weight": w, "score": s}
-                                              for c, w, s in zip(offer, sel.weights, sel.member_scores, strict=True)],
+                                              for c, w, s in zip(offered, sel.weights, sel.member_scores, strict=True)],
                                   "score": sel.score, "rows": sel.rows, "rounds": sel.rounds}
             if len(picked) >= 2 and better(sel.score, best.score, hib):
                 winner, score, members = "ensemble", sel.score, picked
