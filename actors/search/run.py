@@ -128,7 +128,7 @@ def warm_point(space: SearchSpace, config: ProgramConfig) -> dict[str, Any]:
     return point
 
 
-def default_warm_starts(space: SearchSpace, ctx: TaskContext, limit: int = 3) -> list[WarmStart]:
+def default_warm_starts(space: SearchSpace, ctx: TaskContext, limit: int = 4) -> list[WarmStart]:
     """One mid-range program per candidate estimator (the first variant): cheap, robust first trials."""
     out = []
     for est in space.estimators[:limit]:

@@ -66,6 +66,12 @@ _GB = {"n_estimators": _i(1, 2000, (50, 500), True), "learning_rate": _f(1e-4, 1
        "max_depth": _i(1, 64, (2, 8)), "subsample": _f(0.05, 1.0, (0.5, 1.0)),
        "min_samples_leaf": _i(1, _BIG, (1, 50), True)}
 _KNN = {"n_neighbors": _i(1, 500, (3, 50), True)}
+# XGBoost as FLAML searches it (leaf-wise, max_leaves): its winning configurations on the quality
+# bench were often few trees with a small learning rate, hence n_estimators down to 20.
+_XGB = {"n_estimators": _i(1, 5000, (20, 1000), True), "learning_rate": _f(1e-4, 1.0, (0.01, 0.3), True),
+        "max_leaves": _i(2, 4096, (4, 256), True), "min_child_weight": _f(1e-3, 1e3, (1e-2, 20.0), True),
+        "subsample": _f(0.1, 1.0, (0.5, 1.0)), "colsample_bytree": _f(0.05, 1.0, (0.3, 1.0)),
+        "reg_alpha": _f(0.0, _BIG, (1e-3, 10.0), True), "reg_lambda": _f(0.0, _BIG, (1e-3, 10.0), True)}
 # LightGBM ignores subsample unless bagging is switched on: subsample_freq=1 makes the knob real.
 # It also ignores OMP_NUM_THREADS (measured: 300 trees on 258 rows took 9 s with its default threads
 # on a busy 2-core host, 0.33 s with n_jobs=1): one thread, as the sandbox gives every run.
@@ -73,6 +79,7 @@ _LGBM_FIXED = {"verbose": -1, "subsample_freq": 1, "n_jobs": 1}
 
 _TABLE = (
     Estimator("LGBMClassifier", "classifier", "lightgbm", _BOOST, sparse_ok=True, fixed=_LGBM_FIXED),
+    Estimator("XGBClassifier", "classifier", "", _XGB, sparse_ok=True, cls="XGBoostClassifier"),
     Estimator("HistGradientBoostingClassifier", "classifier", "sklearn.ensemble", _HGB),
     Estimator("RandomForestClassifier", "classifier", "sklearn.ensemble", _TREES),
     Estimator("ExtraTreesClassifier", "classifier", "sklearn.ensemble", _TREES),
@@ -90,6 +97,7 @@ _TABLE = (
               sparse_ok=True, scaled=True, cls="NBSVMClassifier"),
     Estimator("KNeighborsClassifier", "classifier", "sklearn.neighbors", _KNN, scaled=True, seeded=False),
     Estimator("LGBMRegressor", "regressor", "lightgbm", _BOOST, sparse_ok=True, fixed=_LGBM_FIXED),
+    Estimator("XGBRegressor", "regressor", "", _XGB, sparse_ok=True, cls="XGBoostRegressor"),
     Estimator("HistGradientBoostingRegressor", "regressor", "sklearn.ensemble", _HGB),
     Estimator("RandomForestRegressor", "regressor", "sklearn.ensemble", _TREES),
     Estimator("ExtraTreesRegressor", "regressor", "sklearn.ensemble", _TREES),

@@ -33,7 +33,8 @@ ALIASES: tuple[tuple[str, str], ...] = (
     ("nb-svm", "NBSVM"), ("nbsvm", "NBSVM"), ("naive bayes svm", "NBSVM"), ("linear svm", "LinearSVC"),
     ("linearsvc", "LinearSVC"), ("linear svc", "LinearSVC"), ("linear svr", "LinearSVR"), ("linearsvr", "LinearSVR"),
     ("sgd", "SGD"), ("stochastic gradient descent", "SGD"), ("ridge", "Ridge"), ("k-nearest", "KNeighbors"),
-    ("k nearest", "KNeighbors"), ("knn", "KNeighbors"), ("kneighbors", "KNeighbors"),
+    ("k nearest", "KNeighbors"), ("knn", "KNeighbors"), ("kneighbors", "KNeighbors"), ("xgboost", "XGB"),
+    ("xgb", "XGB"),
 )
 # Words that look like identifiers in instructions but are not column names.
 _VOCAB = {"n_estimators", "learning_rate", "num_leaves", "max_depth", "min_child_samples", "subsample",
@@ -42,7 +43,8 @@ _VOCAB = {"n_estimators", "learning_rate", "num_leaves", "max_depth", "min_child
           "test_csv", "train_csv", "log1p", "expm1", "tf_idf", "tfidf", "one_hot", "roc_auc", "f1_macro",
           "multiclass_log_loss", "mean_roc_auc", "rmse_log", "mean_columnwise_rmsle", "word_ngrams", "char_ngrams",
           "svd_components", "fill_missing", "encode_categories", "date_features", "text_features", "to_number",
-          "drop_columns", "tfidf_words", "tfidf_chars", "fit_option", "log_target", "balanced_class_weights"}
+          "drop_columns", "tfidf_words", "tfidf_chars", "fit_option", "log_target", "balanced_class_weights",
+          *(k for fam in ESTIMATORS.values() for est in fam.values() for k in est.params)}
 # The made-up house task of the instructor's and coder's few-shot examples (actors/coder.example_context).
 EXAMPLE_COLUMNS = ("city", "rooms", "built", "notes", "house_type", "sold", "price")
 _IDENT = re.compile(r"`([^`]+)`|'([A-Za-z_][\w.-]*)'|\"([A-Za-z_][\w.-]*)\"|\b([A-Za-z]+_[\w]+|[a-z]+[A-Z]\w*)\b")
@@ -151,7 +153,7 @@ def ground(ctx: TaskContext, ins: Instruction) -> Grounding:
     idents = _identifiers(everything)
     est_words = {n.lower() for fam in ESTIMATORS.values() for n in fam} | {a for a, _ in ALIASES}
     unknown = sorted({w for w in idents if w.lower() not in known and w.lower() not in _VOCAB
-                      and w.lower() not in est_words and not w.lower().startswith(("sklearn", "lightgbm"))})
+                      and w.lower() not in est_words and not w.lower().startswith(("sklearn", "lightgbm", "xgboost"))})
     example_words = [w for w in EXAMPLE_COLUMNS if w not in known
                      and re.search(rf"(?<![\w]){w}(?![\w])", everything.lower())]
     unknown = sorted(set(unknown) | set(example_words))

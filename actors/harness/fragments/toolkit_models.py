@@ -103,3 +103,57 @@ class CalibratedLinearSVC(ClassifierMixin, BaseEstimator):
 
     def predict(self, X):
         return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+
+
+class _XGBoostBase(BaseEstimator):
+    """XGBoost's histogram trees grown leaf-wise (max_leaves, no depth limit: the form FLAML searches)
+    on one thread, as the sandbox gives every run. Features reach it as a float matrix (dense or
+    sparse; NaN is XGBoost's missing value), so column names with brackets cannot trip it."""
+
+    def __init__(self, n_estimators=100, learning_rate=0.1, max_leaves=31, min_child_weight=1.0, subsample=1.0,
+                 colsample_bytree=1.0, reg_alpha=0.0, reg_lambda=1.0, random_state=None):
+        self.n_estimators, self.learning_rate, self.max_leaves = n_estimators, learning_rate, max_leaves
+        self.min_child_weight, self.subsample, self.colsample_bytree = min_child_weight, subsample, colsample_bytree
+        self.reg_alpha, self.reg_lambda, self.random_state = reg_alpha, reg_lambda, random_state
+
+    def _xgb_params(self):
+        return dict(n_estimators=int(self.n_estimators), learning_rate=self.learning_rate,
+                    max_leaves=int(self.max_leaves), max_depth=0, grow_policy="lossguide", tree_method="hist",
+                    min_child_weight=self.min_child_weight, subsample=self.subsample,
+                    colsample_bytree=self.colsample_bytree, reg_alpha=self.reg_alpha, reg_lambda=self.reg_lambda,
+                    random_state=0 if self.random_state is None else int(self.random_state), n_jobs=1, verbosity=0)
+
+
+class XGBoostClassifier(ClassifierMixin, _XGBoostBase):
+    """XGBClassifier over labels of any type (XGBoost itself takes only 0..k-1)."""
+
+    def fit(self, X, y, sample_weight=None):
+        from xgboost import XGBClassifier
+
+        self.classes_, codes = np.unique(np.asarray(y), return_inverse=True)
+        self.model_ = None
+        if len(self.classes_) > 1:
+            self.model_ = XGBClassifier(**self._xgb_params()).fit(_tk_matrix(X), codes, sample_weight=sample_weight)
+        return self
+
+    def predict_proba(self, X):
+        if self.model_ is None:  # one class seen in training
+            return np.ones((X.shape[0], 1))
+        return self.model_.predict_proba(_tk_matrix(X))
+
+    def predict(self, X):
+        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+
+
+class XGBoostRegressor(_XGBoostBase):
+    """XGBRegressor (squared error)."""
+
+    def fit(self, X, y, sample_weight=None):
+        from xgboost import XGBRegressor
+
+        self.model_ = XGBRegressor(**self._xgb_params()).fit(_tk_matrix(X), np.asarray(y, dtype=np.float64),
+                                                             sample_weight=sample_weight)
+        return self
+
+    def predict(self, X):
+        return self.model_.predict(_tk_matrix(X))

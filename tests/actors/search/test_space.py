@@ -77,7 +77,7 @@ def test_a_proposal_is_validated_by_its_schema_and_clipped_into_valid_ranges():
     # what a grammar cannot stop: out-of-range numbers, unknown names, nothing proposed at all
     odd = parse_space(ctx, {"estimators": [{"name": "LGBMRegressor", "params": {"learning_rate": {"low": -1, "high": 9},
                                                                                "nope": {"low": 1, "high": 2}}},
-                                           {"name": "XGBRegressor", "params": {}}],
+                                           {"name": "CatBoostRegressor", "params": {}}],
                             "preprocess": [{"one_hot": ["title", "mpaa"], "text": {"max_features": 10**9}}]})
     lr = odd.estimators[0].params["learning_rate"]
     assert [e.name for e in odd.estimators] == ["LGBMRegressor"] and set(odd.estimators[0].params) == {"learning_rate"}
