@@ -134,6 +134,11 @@ def trainable(params: dict[str, Any], spec: TrialSpec) -> None:
     started_at = time.time()
     config = suggest_config(spec.space, FixedSuggest(params))
     trial_id = tune.get_context().get_trial_id()
+    # a trial Tune cuts at its time budget before the first report leaves no result: this marker
+    # lets the record say it ran (run_tune), instead of the search showing no trial at all
+    marker = Path(spec.scratch) / f"{trial_id}.started"
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    marker.write_text(json.dumps({"started_at": started_at, "program": config.model_dump_json()}))
     script = trial_script(spec, config)
     rungs = (1, 2) if spec.sample_rows else (2,)
     seconds, peak, sample = 0.0, 0.0, None
@@ -211,9 +216,10 @@ def run_tune(spec: TrialSpec, settings: TuneSettings, warm: list[dict[str, Any]]
         finally:
             for q, level in zip(quiet, levels, strict=True):
                 q.setLevel(level)
-        # Trials Tune created after the budget ran out never started: not worth a record.
-        records = [r for r in (trial_record(r) for r in grid)
-                   if r["status"] != "not_run" and "before rung 1" not in (r["error"] or "")]
+        # Trials Tune created after the budget ran out never started: not worth a record. One that
+        # started and was cut before its first report is recorded as out of budget.
+        records = [_started(r, Path(spec.scratch)) for r in (trial_record(r) for r in grid)]
+        records = [r for r in records if r["status"] != "not_run" and "before rung 1" not in (r["error"] or "")]
         return sorted(records, key=lambda t: (t["started_at"] is None, t["started_at"] or 0.0))
     finally:
         shutil.rmtree(storage_dir, ignore_errors=True)
@@ -262,6 +268,24 @@ def trial_record(result: Any) -> dict[str, Any]:
         "sandbox_peak_mb": metrics.get("sandbox_peak_mb"), "worker_pid": metrics.get("worker_pid"),
         "error": message[-2000:] if message else None,
     }
+
+
+def _started(record: dict[str, Any], scratch: Path) -> dict[str, Any]:
+    """A record without a report whose trial left its start marker: out of budget in its first rung."""
+    if record["status"] != "not_run":
+        return record
+    # without a report the id is Tune's trial folder name, which holds the trial id
+    markers = [m for m in scratch.glob("*.started") if m.name.removesuffix(".started") in record["trial_id"]]
+    try:
+        started = json.loads(markers[0].read_text()) if markers else None
+    except (OSError, ValueError):
+        started = None
+    if started is None:
+        return record
+    return {**record, "trial_id": markers[0].name.removesuffix(".started"), "status": "out_of_budget",
+            "started_at": started.get("started_at"),
+            "program": record["program"] or json.loads(started.get("program") or "null"),
+            "error": "out of budget: the search's time ran out during its first rung"}
 
 
 def _trial_id(result: Any) -> str:

@@ -6,6 +6,7 @@ the same folds; an ensemble wins only when its out-of-fold score beats the best 
 """
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -210,3 +211,22 @@ def test_a_program_cut_in_its_full_run_replaces_a_winner_it_beats_on_the_shared_
     staged = Choice("staged", 0.97, (("staged", 1.0),), None, {})  # no sample score to compare: it stands
     assert sample_leader(ctx, trials, staged, constants) is None
 
+
+
+
+def test_a_trial_cut_by_the_search_budget_before_its_first_report_is_still_recorded(tmp_path):
+    # Tune's time budget can stop a running trial before it reports (the sandbox's own deadline then has
+    # not fired yet): such a result has no metrics and its id is only Tune's folder name. The trial's
+    # start marker makes it a record instead of a search that shows fewer trials than it ran.
+    from actors.search.trials import _started
+
+    program = ProgramConfig(estimator="LogisticRegression", params={"C": 1.0})
+    (tmp_path / "3f2e1_00003.started").write_text(
+        json.dumps({"started_at": 1234.5, "program": program.model_dump_json()}))
+    cut = {"trial_id": "trial_search_penguins_ab12cd34_3f2e1_00003_3_estimator=LogisticRegression", "params": {},
+           "program": None, "status": "not_run", "rung": 0, "started_at": None, "cv_score": None, "error": None}
+    record = _started(cut, tmp_path)
+    assert record["status"] == "out_of_budget" and record["trial_id"] == "3f2e1_00003"
+    assert record["started_at"] == 1234.5 and record["program"]["estimator"] == "LogisticRegression"
+    never = {**cut, "trial_id": "trial_search_penguins_ab12cd34_3f2e1_00004_4_estimator=Ridge"}
+    assert _started(never, tmp_path) == never  # created after the budget ran out, never started: no record
