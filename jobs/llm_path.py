@@ -21,6 +21,10 @@ from actors.stages.vanilla import VanillaScript
 
 logger = logging.getLogger(__name__)
 REFINEMENT_CALLS = 1.5  # the refinement's expected cost in instructor calls (two calls, shorter completions)
+# The three plan stages' cost in instructor calls: 0.7-1.65, median about 1.3, over the 7 runs of
+# bench/quality.py that wrote all three. Refinement only feeds the stages (the search's warm starts are
+# the instructor's own instructions), so it starts only when the stages can follow it in the share.
+STAGE_CALLS = 1.3
 
 
 @dataclass(frozen=True)
@@ -48,16 +52,20 @@ def llm_path(ctx: TaskContext, s: Any, runner: Runner, deadline: Deadline | None
     candidates = s.instructor.run(ctx)  # 2. three ranked instructions
     call_s = time.monotonic() - started  # one model call of this size, on this machine, now: the yardstick
     # a call under way is never cut, so a step that cannot end within the share is not started: it would
-    # eat the search's time. Critic + resolver took 1.0-2.0x the instructor's call (bench/quality.py runs)
-    why = _no_time(deadline, "after the instructions", "refinement", REFINEMENT_CALLS * call_s)
+    # eat the search's time. Critic + resolver took 1.0-2.0x the instructor's call (bench/quality.py runs).
+    # Measured at 300 s on 2 loaded cores (stop 18): refinement ran and the share ended before the first
+    # stage on 6 of 7 tasks, ~100 s each that served nothing
+    why = _no_time(deadline, "after the instructions", "refinement and stages",
+                   (REFINEMENT_CALLS + STAGE_CALLS) * call_s)
     if why:
         runner.artifacts.instructions({"candidates": [c.to_dict() for c in candidates]})
         return _stopped(cid, why, candidates)
     s.progress.step(cid, "refinement")
     refinement = s.refiner.run(ctx, candidates)  # 3. critic and resolver
     runner.artifacts.instructions(refinement.to_dict())
-    if deadline is not None and deadline.passed():
-        return _stopped(cid, deadline.why("after refinement"), candidates)
+    why = _no_time(deadline, "after refinement", "stages", STAGE_CALLS * call_s)
+    if why:
+        return _stopped(cid, why, candidates)
     s.progress.step(cid, "stages")
     staged, error = write_stages(s.coder, ctx, refinement.refined, runner.inputs, runner.journal,  # 4. stages
                                  config.seed, deadline)
