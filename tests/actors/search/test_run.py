@@ -212,8 +212,6 @@ def test_a_program_cut_in_its_full_run_replaces_a_winner_it_beats_on_the_shared_
     assert sample_leader(ctx, trials, staged, constants) is None
 
 
-
-
 def test_a_trial_cut_by_the_search_budget_before_its_first_report_is_still_recorded(tmp_path):
     # Tune's time budget can stop a running trial before it reports (the sandbox's own deadline then has
     # not fired yet): such a result has no metrics and its id is only Tune's folder name. The trial's
