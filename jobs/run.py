@@ -35,6 +35,17 @@ LLM_ACTOR_CPUS = 0.5  # logical CPUs: with 2 cores, whole-CPU actors would starv
 SOLVER_CPUS = 0.25
 
 
+def trial_concurrency(cluster_cpus: float, reserved_cpus: float, trial_cpus: float, competitions: int,
+                      cap: int) -> int:
+    """Trials one competition's search may run at once, so that `competitions` searching together each
+    get their share of the CPUs the pipeline's actors leave. Tune's reused trial actors keep their CPUs
+    for the whole search: with 2 trials each, the first of two searches on 2 cores took both free
+    trial slots and the second ran 0 trials in 245 s (the README's main command, stop 19). At least
+    one (a search always gets a slot eventually), at most `cap` (--search max_concurrent)."""
+    slots = int((cluster_cpus - reserved_cpus) / trial_cpus + 1e-9)
+    return max(1, min(cap, slots // max(1, competitions)))
+
+
 def _versions() -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 
@@ -71,6 +82,14 @@ def _solve_all(config: RunConfig, todo: list[Competition]) -> dict[str, Any]:
         llm = start_llm_actor(config.llm, num_cpus=LLM_ACTOR_CPUS, max_concurrency=config.concurrency + 1)
     _quiet_ray_data()
     import ray.data
+
+    competitions = min(config.concurrency, len(todo))
+    fair = trial_concurrency(ray.cluster_resources().get("CPU", 0.0),
+                             (LLM_ACTOR_CPUS if llm is not None else 0.0) + SOLVER_CPUS * competitions,
+                             config.search.trial_cpus, competitions, config.search.max_concurrent)
+    if fair != config.search.max_concurrent:
+        logger.info("trials at once per competition: %d (%d competitions share the free CPUs)", fair, competitions)
+        config = config.model_copy(update={"search": config.search.model_copy(update={"max_concurrent": fair})})
 
     board = start_board()  # the solvers report each step there; the view below shows them
     ds = ray.data.from_items([{"competition": c.model_dump_json()} for c in todo],

@@ -31,7 +31,7 @@ from actors.search.proposal import default_ranges
 from actors.search.select import Candidate, Choice, choose, sample_leader, sample_winner
 from actors.search.space import (DENSE_SVD_COMPONENTS, EstimatorSpace, ParamRange, PreprocessConfig, ProgramConfig,
                                  SearchSpace, config_params, render_config)
-from actors.search.trials import TrialSpec, TuneSettings, run_tune
+from actors.search.trials import NoTrialStarted, TrialSpec, TuneSettings, run_tune
 
 logger = logging.getLogger(__name__)
 
@@ -212,7 +212,12 @@ def run_search(ctx: TaskContext, *, inputs: dict[str, Path], truth: pd.DataFrame
                          deadline=time.time() + time_budget_s)
         settings = TuneSettings("max" if ctx.higher_is_better else "min", time_budget_s, config.max_trials,
                                 config.trial_cpus, config.max_concurrent, seed)
-        trials = run_tune(spec, settings, points, name=f"search-{cid}")
+        record["max_concurrent"] = config.max_concurrent
+        try:
+            trials = run_tune(spec, settings, points, name=f"search-{cid}")
+        except NoTrialStarted as exc:  # the staged solution (or the floor) stands, and search.json says why
+            logger.warning("%s: %s", cid, exc)
+            record["error"] = str(exc)
         for t in trials:
             t["source"] = sources.get(json.dumps(t["params"], sort_keys=True), "tpe")
         record["trials"] = trials

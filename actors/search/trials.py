@@ -159,6 +159,10 @@ def trainable(params: dict[str, Any], spec: TrialSpec) -> None:
                      "worker_pid": os.getpid(), "trial_seconds": round(time.monotonic() - started, 3)})
 
 
+class NoTrialStarted(RuntimeError):
+    """Tune's budget ended before any trial started: the cluster never had a trial's CPUs free."""
+
+
 @dataclass(frozen=True)
 class TuneSettings:
     mode: str  # "max" | "min", from the metric's direction
@@ -185,6 +189,7 @@ def run_tune(spec: TrialSpec, settings: TuneSettings, warm: list[dict[str, Any]]
     if started_ray:
         ray.init(include_dashboard=False, logging_level=logging.WARNING, log_to_driver=False,
                  **({} if os.environ.get("RAY_ADDRESS") else {"num_cpus": max(2, os.cpu_count() or 2)}))
+    free_cpus = ray.available_resources().get("CPU", 0.0)  # for the message when no trial can start
     storage_dir = tempfile.mkdtemp(prefix="lc-tune-")  # Tune's own files: scratch, not artifacts
     try:
         # define-by-run (the conditional space, drawn by TPE); a partial of a module function pickles
@@ -220,6 +225,11 @@ def run_tune(spec: TrialSpec, settings: TuneSettings, warm: list[dict[str, Any]]
         # started and was cut before its first report is recorded as out of budget.
         records = [_started(r, Path(spec.scratch)) for r in (trial_record(r) for r in grid)]
         records = [r for r in records if r["status"] != "not_run" and "before rung 1" not in (r["error"] or "")]
+        if not records:
+            raise NoTrialStarted(
+                f"no trial started in the search's {settings.time_budget_s:.0f} s: a trial needs "
+                f"{settings.trial_cpus:g} CPU and {free_cpus:.2f} of {ray.cluster_resources().get('CPU', 0.0):g} were "
+                "free when it began (other searches' trials or the pipeline's actors held them)")
         return sorted(records, key=lambda t: (t["started_at"] is None, t["started_at"] or 0.0))
     finally:
         shutil.rmtree(storage_dir, ignore_errors=True)

@@ -15,6 +15,7 @@ from actors.sandbox.sandbox import Sandbox, SandboxConfig
 from jobs.cli import main as cli
 from actors.llm.base import ChatRequest
 from jobs.config import RunConfig
+from jobs.run import trial_concurrency
 from tests.helpers.fakes import ScriptedLLM
 from tests.helpers.catalogs import write_catalog
 from tests.helpers.open_tasks import catalog_row, competition
@@ -67,17 +68,34 @@ def test_search_mode_grades_the_winner_and_its_solution_reproduces_the_submissio
     assert (work / "submission.csv").read_bytes() == (tmp_path / TASK / "submission.csv").read_bytes()
 
 
-def test_a_run_in_search_mode_loads_no_model_and_resuming_it_repeats_no_search(tmp_path: Path, ray_session):
-    catalog = write_catalog(tmp_path / "c.parquet", [catalog_row(TASK)])
+def test_a_run_in_search_mode_loads_no_model_shares_the_cpus_and_resuming_it_repeats_no_search(
+        tmp_path: Path, ray_session):
+    # two competitions at once on 2 CPUs: the solvers hold 0.5, which leaves 3 trial slots of 0.5; one
+    # trial each at a time (Tune's reused trial actors keep their CPUs for a whole search, so a search
+    # taking 2 could leave the other none: 0 trials in 245 s in the README's main command, stop 19)
+    tasks = (TASK, "cars-mpg")
+    catalog = write_catalog(tmp_path / "c.parquet", [catalog_row(t) for t in tasks])
     args = ["run", "--catalog", catalog, "--out", str(tmp_path / "out"), "--run-id", "s", "--mode", "search",
-            "--budget-s", "20", "--cv-folds", "3", "--concurrency", "1", "--model", "no-such-model"]
+            "--budget-s", "20", "--cv-folds", "3", "--concurrency", "2", "--model", "no-such-model"]
     assert cli(args) == 0  # an unknown model is fine: search mode never loads one
-    rows = pd.read_parquet(tmp_path / "out" / "s" / "results.parquet")
-    assert list(rows["status"]) == ["graded"] and rows["trials"].iloc[0] >= 1
-    assert rows["mode"].iloc[0] == "search" and rows["solution_source"].iloc[0] == "search"
+    rows = pd.read_parquet(tmp_path / "out" / "s" / "results.parquet").set_index("competition_id")
+    assert sorted(rows.index) == sorted(tasks) and set(rows["status"]) == {"graded"}
+    assert (rows["trials"] >= 1).all() and set(rows["mode"]) == {"search"} and set(rows["solution_source"]) == {"search"}
+    for task in tasks:
+        assert json.loads((tmp_path / "out" / "s" / task / "search.json").read_text())["max_concurrent"] == 1
     stamp = (tmp_path / "out" / "s" / TASK / "search.json").stat().st_mtime_ns
     assert cli(args) == 0
     assert (tmp_path / "out" / "s" / TASK / "search.json").stat().st_mtime_ns == stamp
+
+
+@pytest.mark.parametrize(("cpus", "reserved", "competitions", "expected"), [
+    (2, 0.5 + 2 * 0.25, 2, 1),  # the README's main command on 2 cores: LLM actor and two solvers
+    (2, 0.5 + 0.25, 1, 2),  # one competition left: both free slots
+    (2, 1.9, 2, 1),  # no whole slot free: still one (it waits for CPUs rather than never searching)
+    (64, 0.5 + 8 * 0.25, 8, 2),  # a cluster: capped at --search max_concurrent
+])
+def test_trials_at_once_per_competition_are_a_fair_share_of_the_free_cpus(cpus, reserved, competitions, expected):
+    assert trial_concurrency(cpus, reserved, 0.5, competitions, cap=2) == expected
 
 
 def test_an_llm_path_out_of_its_budget_share_hands_the_instructions_to_the_search(tmp_path: Path, ray_session):

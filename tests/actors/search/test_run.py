@@ -58,6 +58,18 @@ def test_a_crashing_trial_is_recorded_and_the_search_goes_on_to_a_winner(tmp_pat
     compile(out.choice.script, "solution.py", "exec")
 
 
+
+def test_a_search_whose_trials_never_get_their_cpus_says_so_and_the_baseline_stands(tmp_path, ray_session):
+    # a trial asks for more CPUs than the (2-CPU) Ray has: Tune keeps it pending until the budget ends
+    ctx, train = _ctx("penguins")
+    out = run_search(ctx, inputs=_inputs("penguins"), truth=train[["id", "species"]], sandbox=SandboxConfig(),
+                     config=SearchRunConfig(max_trials=2, max_concurrent=1, trial_cpus=64), space=default_space(ctx),
+                     space_source="default", warm=[], baseline=None, time_budget_s=8, seed=0, scratch=tmp_path)
+    assert out.trials == 0 and out.record["trials"] == []
+    assert out.record["error"].startswith("no trial started in the search's 8 s: a trial needs 64 CPU and "), \
+        out.record["error"]
+    assert out.choice.winner == "staged" and out.choice.script is None and out.record["max_concurrent"] == 1
+
 def _spec(ctx: TaskContext, train: pd.DataFrame, tmp_path: Path, timeout_s: float, deadline: float) -> TrialSpec:
     return TrialSpec(ctx=ctx, space=default_space(ctx), constants=ctx.harness_constants(0),
                      inputs={k: str(v) for k, v in _inputs("penguins").items()}, truth=train[["id", "species"]],
