@@ -132,7 +132,12 @@ def render_train(ctx: TaskContext, plan: dict[str, Any]) -> str:
                 "def train_model(model, X, y):\n"
                 "    if np.min(y) <= -1:  # log1p needs targets above -1: fit on the target as it is\n"
                 "        return model.fit(X, y)\n"
-                "    model = TransformedTargetRegressor(regressor=model, func=np.log1p, inverse_func=np.expm1)\n"
+                "    z = np.log1p(np.asarray(y, dtype=float))\n"
+                "    pad = 0.1 * (z.max() - z.min())  # predictions stay near the targets seen: a linear model's\n"
+                "    low, high = z.min() - pad, z.max() + pad  # log-space outlier would explode in expm1\n\n"
+                "    def inverse(p):\n"
+                "        return np.expm1(np.clip(p, low, high))\n\n"
+                "    model = TransformedTargetRegressor(regressor=model, func=np.log1p, inverse_func=inverse)\n"
                 "    return model.fit(X, y)\n")
     return "def train_model(model, X, y):\n    model.fit(X, y)\n    return model\n"
 

@@ -96,5 +96,7 @@ def test_train_plans_fit_with_class_weights_or_a_log_target():
     y = np.expm1(X["a"].to_numpy() * 2)
     fitted = _run(sanitize_stage("train", log_target), ns)["train_model"](LinearRegression(), X, y)
     assert np.allclose(fitted.predict(X), y, rtol=1e-6)  # exact in log space, inverted when predicting
+    far = pd.DataFrame({"a": [50.0], "b": [0.5]})  # log-space prediction 100: expm1 would give 2.7e43
+    assert fitted.predict(far)[0] == pytest.approx(np.expm1(np.log1p(y).max() * 1.1 - np.log1p(y).min() * 0.1))
     negative = _run(sanitize_stage("train", log_target), ns)["train_model"](LinearRegression(), X, -y - 5)
     assert isinstance(negative, LinearRegression)
