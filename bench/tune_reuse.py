@@ -5,9 +5,13 @@ side by side in one invocation, alternating the order per repeat (machines are n
 2. The real search (`run_search`, default space and warm starts, sandboxed trials) on an open task at a
    fixed budget: trials started and trials that finished their full cross-validation. Without reuse is
    measured by patching `tune.TuneConfig` in this process only: the product has no switch for it.
+3. `--concurrent`: two searches at once with reused actors, as `linguacodus run --concurrency 2` runs
+   them on 2 cores (a 0.5-CPU stand-in for the LLM actor, each search in a 0.25-CPU actor, trials of 2 s
+   at 0.5 CPU, a 30 s budget each, the second starting 3 s later): trials each with 2 at a time per
+   search (before jobs/run.py's `trial_concurrency`) and with 1 (its fair share there).
 
 Run: .venv/bin/python bench/tune_reuse.py [--trials 12] [--task cars-mpg] [--budget-s 60] [--repeats 1]
-     [--open ../shared/benchmarks/open]   (--budget-s 0 skips the real search)
+     [--open ../shared/benchmarks/open] [--concurrent]   (--budget-s 0 skips the real search)
 """
 from __future__ import annotations
 
@@ -88,6 +92,41 @@ def real_search(task: str, open_dir: Path, budget_s: float) -> tuple[int, int]:
     return len(trials), sum(t["status"] == "completed" for t in trials)
 
 
+def two_searches(max_concurrent: int) -> tuple[int, int]:
+    """Trials that reported in each of two concurrent searches (first, second)."""
+    import ray
+    from ray import tune
+
+    def trainable(config: dict) -> None:
+        time.sleep(2.0)
+        tune.report({"score": config["x"]})
+
+    @ray.remote(num_cpus=0.25)
+    class Searcher:
+        def search(self, delay: float) -> int:
+            time.sleep(delay)
+            tuner = tune.Tuner(tune.with_resources(trainable, {"cpu": 0.5}), param_space={"x": tune.uniform(0, 1)},
+                               tune_config=tune.TuneConfig(metric="score", mode="max", num_samples=500,
+                                                           max_concurrent_trials=max_concurrent, reuse_actors=True,
+                                                           time_budget_s=30),
+                               run_config=tune.RunConfig(storage_path=tempfile.mkdtemp(prefix="lc-bench-reuse-"),
+                                                         verbose=0))
+            return sum(1 for r in tuner.fit() if r.metrics and "score" in r.metrics)
+
+    @ray.remote(num_cpus=0.5)
+    class StandIn:  # the LLM actor's logical CPUs
+        def ready(self) -> bool:
+            return True
+
+    llm = StandIn.remote()
+    ray.get(llm.ready.remote())
+    a, b = Searcher.remote(), Searcher.remote()
+    first, second = ray.get([a.search.remote(0.0), b.search.remote(3.0)])
+    for actor in (a, b, llm):
+        ray.kill(actor)
+    return first, second
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--trials", type=int, default=12)
@@ -95,6 +134,7 @@ def main() -> None:
     ap.add_argument("--budget-s", type=float, default=60.0)
     ap.add_argument("--repeats", type=int, default=1)
     ap.add_argument("--open", type=Path, default=REPO.parent / "shared" / "benchmarks" / "open")
+    ap.add_argument("--concurrent", action="store_true", help="only part 3: two searches at once")
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
@@ -102,6 +142,14 @@ def main() -> None:
 
     ray.init(include_dashboard=False, logging_level=logging.WARNING, log_to_driver=False,
              num_cpus=max(2, os.cpu_count() or 2))
+    if args.concurrent:
+        for repeat in range(args.repeats):
+            for at_once in ((2, 1) if repeat % 2 == 0 else (1, 2)):
+                first, second = two_searches(at_once)
+                print(f"repeat {repeat} two searches, {at_once} trial(s) at once each: {first} and {second} trials",
+                      flush=True)
+        ray.shutdown()
+        return
     trivial(2)  # warm-up, not recorded: the first Tune run of a session pays Ray's worker start-up
     rows = []
     for repeat in range(args.repeats):
