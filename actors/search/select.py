@@ -176,7 +176,7 @@ def sample_leader(ctx: TaskContext, trials: list[dict[str, Any]], choice: Choice
     for t in _by_sample([t for t in trials if t.get("status") == "out_of_budget"], hib):
         if not better(t["sample_score"], bar, hib):
             return None
-        decision = (f"trial {t['trial_id']} (sample score {t['sample_score']:.6g}, cut by the budget in its full run) "
+        decision = (f"trial {t['trial_id']} (sample score {t['sample_score']:.6g}, full run cut or skipped for the budget) "
                     f"beats every program of {choice.winner} on the shared sample rung (best {best_member:.6g}): "
                     "refit on all of train")
         leader = _refit(ctx, t, constants, "the best on the shared sample rung", decision)

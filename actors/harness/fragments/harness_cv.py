@@ -10,6 +10,7 @@
 #   test_raw.csv         test raw predictions (id + RAW_COLUMNS)
 # A solution is one or more members (weight, stages); raw predictions are averaged with the weights.
 import argparse
+import time
 
 
 def _lc_time_order(train):
@@ -101,12 +102,15 @@ def main(argv=None, members=None):
     train = train.reset_index(drop=True)
     test = _lc_sample(test, args.sample)
     folds = args.folds if args.folds is not None else (2 if args.check or args.sample else FOLDS)
+    cv_seconds = 0.0  # the part of the run that grows with the rows (the search predicts full runs from it)
     if folds >= 2:
+        cv_started = time.perf_counter()
         ids, oof = _lc_cross_validate(members, train, folds, args.out_dir)
         _lc_raw_frame(ids, oof).to_csv(os.path.join(args.out_dir, "oof_raw.csv"), index=False)
         _lc_frame(ids, _lc_format(oof)).to_csv(os.path.join(args.out_dir, "val_predictions.csv"), index=False)
+        cv_seconds = time.perf_counter() - cv_started
     if args.oof_only:
-        print(f"LINGUACODUS_OOF rows={len(train)} folds={folds}", flush=True)
+        print(f"LINGUACODUS_OOF rows={len(train)} folds={folds} cv_seconds={cv_seconds:.3f}", flush=True)
         return
     if args.check:
         print("LINGUACODUS_CHECK_OK " + json.dumps({"stage": args.check, "rows": len(train), "folds": folds}),

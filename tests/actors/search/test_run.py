@@ -7,6 +7,7 @@ the same folds; an ensemble wins only when its out-of-fold score beats the best 
 from __future__ import annotations
 
 import json
+import re
 import time
 from pathlib import Path
 
@@ -21,7 +22,7 @@ from actors.search.proposal import default_space
 from actors.search.run import SearchRunConfig, WarmStart, run_search
 from actors.search.select import Candidate, Choice, choose, sample_leader
 from actors.search.space import PreprocessConfig, ProgramConfig, SearchSpace
-from actors.search.trials import BudgetSpent, TrialFailed, TrialSpec, run_rung
+from actors.search.trials import BudgetSpent, TrialFailed, TrialSpec, full_run_seconds, run_rung
 from tests.helpers.open_tasks import competition
 from tests.helpers.paths import OPEN
 
@@ -200,6 +201,33 @@ def test_with_two_rungs_finished_trials_keep_their_sample_score_and_share_one_tr
     # one trial actor served both trials (Tune's reuse_actors): no Ray worker started per trial
     assert trials[0]["worker_pid"] == trials[1]["worker_pid"]
 
+
+
+@pytest.mark.sandbox
+def test_a_full_run_predicted_from_its_sample_run_to_overrun_is_not_started(tmp_path, ray_session):
+    # 2,000 extra trees: the sample run's 2-fold CV on 100 rows takes seconds; 10 folds on all 259 rows
+    # fit 23x the rows, far past the 30 s a trial may run, so the full run is not started at all
+    ctx, train = _ctx("penguins")
+    pre = PreprocessConfig(fill_missing=["bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g", "sex"],
+                           one_hot=["island", "sex"])
+    slow = ProgramConfig(preprocess=pre, estimator="ExtraTreesClassifier",
+                         params={"n_estimators": 2000, "max_features": 1.0, "min_samples_leaf": 1})
+    out = run_search(ctx, inputs=_inputs("penguins"), truth=train[["id", "species"]], sandbox=SandboxConfig(),
+                     config=SearchRunConfig(max_trials=1, max_concurrent=1, sample_above=100, sample_rows=100,
+                                            sample_folds=2, folds=10, trial_timeout_s=30),
+                     space=default_space(ctx), space_source="default", warm=[WarmStart("slow", slow)],
+                     baseline=None, time_budget_s=240, seed=0, scratch=tmp_path)
+    [trial] = out.record["trials"]
+    assert trial["status"] == "out_of_budget" and trial["rung"] == 1 and trial["sample_score"] > 0.8
+    assert re.match(r"out of budget: its full run \(~\d+ s, from the sample run's \d+ s\) would not end in the "
+                    r"(30|29) s it may still run", trial["error"]), trial["error"]
+    assert trial["seconds"] < 30  # the sample run only
+
+
+def test_the_full_run_is_predicted_from_the_rows_the_sample_run_fitted():
+    # 4 s of start-up as measured, 6 s of 3-fold CV on 2,000 rows -> 5 folds on 15,000: 15x the rows fitted
+    assert full_run_seconds(10.0, 6.0, 15000, 2000, 5, 3) == pytest.approx(4 + 6 * 15)
+    assert full_run_seconds(10.0, 6.0, 1500, 2000, 5, 3) == pytest.approx(4 + 6 * 4 * 1500 / (2 * 1500))
 
 def test_a_program_cut_in_its_full_run_replaces_a_winner_it_beats_on_the_shared_sample_rung():
     ctx, _ = _ctx("penguins")
