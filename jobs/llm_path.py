@@ -21,10 +21,14 @@ from actors.stages.vanilla import VanillaScript
 
 logger = logging.getLogger(__name__)
 REFINEMENT_CALLS = 1.5  # the refinement's expected cost in instructor calls (two calls, shorter completions)
-# The three plan stages' cost in instructor calls: 0.7-1.65, median about 1.3, over the 7 runs of
-# bench/quality.py that wrote all three. Refinement only feeds the stages (the search's warm starts are
-# the instructor's own instructions), so it starts only when the stages can follow it in the share.
-STAGE_CALLS = 1.3
+# The three plan stages and the staged solution's run, in instructor calls. The stages alone took
+# 0.7-1.65 calls (median 1.3) over stop 19's 7 bench runs that wrote all three; in stop 20's 300 s
+# bench (2 loaded cores, one engine thread) 1.6 and 2.1 where all three were written (plus a 9 s run)
+# and over 1.7 and 2.2 where the share ended after two. A step the share cuts serves nothing, one not
+# started leaves its time to the search, so the estimate is taken high. Refinement only feeds the
+# stages (the search's warm starts are the instructor's own instructions), so it starts only when
+# the stages can follow it in the share.
+STAGE_CALLS = 2.0
 
 
 @dataclass(frozen=True)

@@ -135,7 +135,7 @@ def test_refinement_is_not_started_when_the_stages_it_feeds_cannot_follow_it_wit
     # measured at 300 s on 2 loaded cores: the critic and resolver ran, then the share ended before the
     # first stage on 6 of 7 tasks; their ~100 s served nothing (the search's warm starts are the
     # instructor's instructions). Here a 20 s budget gives the path 10 s; after the instructor's 3 s call
-    # about 6-7 s are left: enough for refinement alone (~4.5 s), not for refinement and stages (~8.4 s)
+    # about 6-7 s are left: enough for refinement alone (~4.5 s), not for refinement and stages (~10.5 s)
     config = RunConfig(catalog="unused", out=str(tmp_path), run_id="r", coder={"styles": CODE_STYLES},
                        search={"budget_s": 20, "llm_share": 0.5, "min_search_s": 90, "max_trials": 3, "folds": 3,
                                "space": "llm+default"})
