@@ -33,21 +33,30 @@ class Event:
 class ProgressBoard:
     """The Ray actor the solvers report to and the driver drains (ray.remote(num_cpus=0) in `start_board`)."""
 
-    def __init__(self) -> None:
+    def __init__(self, total: int = 0) -> None:
         self._events: list[Event] = []
+        self._total = total  # the competitions of this session
+        self._finished: set[str] = set()
 
     def record(self, event: Event) -> None:
         self._events.append(event)
+        if event.step == FINISHED:
+            self._finished.add(event.competition_id)
+
+    def unfinished(self) -> int:
+        """Competitions of the session without a result yet (a search starting now shares the CPUs
+        with at most these)."""
+        return max(0, self._total - len(self._finished))
 
     def drain(self) -> list[Event]:
         events, self._events = self._events, []
         return events
 
 
-def start_board() -> Any:
+def start_board(total: int = 0) -> Any:
     import ray
 
-    return ray.remote(num_cpus=0)(ProgressBoard).remote()
+    return ray.remote(num_cpus=0)(ProgressBoard).remote(total)
 
 
 class Progress:
@@ -64,6 +73,19 @@ class Progress:
         """Waits until the board has it (and so, calls from one process running in order, every step before
         it): when the driver gets the row, the board holds the whole story."""
         self._send(Event(cid, FINISHED, time.time(), status, score), wait=True)
+
+    def unfinished(self, default: int) -> int:
+        """The board's count of competitions without a result, or `default` without a board (or when
+        it does not answer within 10 s)."""
+        if self.board is None:
+            return default
+        try:
+            import ray
+
+            return int(ray.get(self.board.unfinished.remote(), timeout=10))
+        except Exception as exc:  # noqa: BLE001 - e.g. the driver (and its board) is gone
+            logger.debug("unfinished competitions not known: %s", exc)
+            return default
 
     def _send(self, event: Event, wait: bool = False) -> None:
         logger.debug("%s: %s", event.competition_id, event.step)

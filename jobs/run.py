@@ -28,22 +28,12 @@ from jobs.config import RunConfig
 from actors.sandbox.disk import sweep_stale, sweep_stale_mounts
 from jobs.run_inputs import check_inputs, temp_root
 from jobs.run_options import add_arguments, from_args, to_config
+from jobs.slots import TrialSlots
 from storage.results import CompetitionResult
 
 logger = logging.getLogger(__name__)
 LLM_ACTOR_CPUS = 0.5  # logical CPUs: with 2 cores, whole-CPU actors would starve Ray Data (see README)
 SOLVER_CPUS = 0.25
-
-
-def trial_concurrency(cluster_cpus: float, reserved_cpus: float, trial_cpus: float, competitions: int,
-                      cap: int) -> int:
-    """Trials one competition's search may run at once, so that `competitions` searching together each
-    get their share of the CPUs the pipeline's actors leave. Tune's reused trial actors keep their CPUs
-    for the whole search: with 2 trials each, the first of two searches on 2 cores took both free
-    trial slots and the second ran 0 trials in 245 s (the README's main command, stop 19). At least
-    one (a search always gets a slot eventually), at most `cap` (--search max_concurrent)."""
-    slots = int((cluster_cpus - reserved_cpus) / trial_cpus + 1e-9)
-    return max(1, min(cap, slots // max(1, competitions)))
 
 
 def _versions() -> dict[str, str]:
@@ -84,18 +74,16 @@ def _solve_all(config: RunConfig, todo: list[Competition]) -> dict[str, Any]:
     import ray.data
 
     competitions = min(config.concurrency, len(todo))
-    fair = trial_concurrency(ray.cluster_resources().get("CPU", 0.0),
-                             (LLM_ACTOR_CPUS if llm is not None else 0.0) + SOLVER_CPUS * competitions,
-                             config.search.trial_cpus, competitions, config.search.max_concurrent)
-    if fair != config.search.max_concurrent:
-        logger.info("trials at once per competition: %d (%d competitions share the free CPUs)", fair, competitions)
-        config = config.model_copy(update={"search": config.search.model_copy(update={"max_concurrent": fair})})
+    slots = TrialSlots.of(ray.cluster_resources().get("CPU", 0.0),
+                          (LLM_ACTOR_CPUS if llm is not None else 0.0) + SOLVER_CPUS * competitions,
+                          config.search.trial_cpus, competitions, config.search.max_concurrent)
+    logger.info("trial slots: %d free, for %d competition(s) at once", slots.free, competitions)
 
-    board = start_board()  # the solvers report each step there; the view below shows them
+    board = start_board(len(todo))  # the solvers report each step there; the view below shows them
     ds = ray.data.from_items([{"competition": c.model_dump_json()} for c in todo],
                              override_num_blocks=len(todo))
     ds = ds.map_batches(CompetitionSolver, fn_constructor_kwargs={"config_json": config.model_dump_json(),
-                                                                  "llm": llm, "board": board},
+                                                                  "llm": llm, "board": board, "slots": slots},
                         batch_size=1, num_cpus=SOLVER_CPUS,
                         # one competition per actor at a time: by default Ray Data queues several on the
                         # first actor that is up, and --concurrency 2 then solves them one after the other

@@ -46,6 +46,7 @@ from actors.llm.recording import RecordingLLM
 from actors.sandbox.cgroup import peak_rss_mb
 from actors.sandbox.sandbox import Sandbox
 from actors.search.step import run_step, summary
+from actors.search.run import SearchRunConfig
 from actors.stages.coder import Coder
 from actors.stages.instructor import Instructor
 from actors.stages.refiner import Refiner
@@ -56,6 +57,7 @@ from jobs.inputs import stage_inputs
 from jobs.llm_path import LLMPath, llm_path
 from jobs.progress import Progress
 from jobs.run_inputs import temp_root
+from jobs.slots import TrialSlots
 from storage.artifacts import CompetitionArtifacts
 from storage.results import CompetitionResult
 
@@ -65,7 +67,8 @@ logger = logging.getLogger(__name__)
 class CompetitionSolver:
     """Ray Data's callable: builds the LLM client, the stages, the sandboxes and the executor once."""
 
-    def __init__(self, config_json: str, llm: LLM | None = None, board: Any = None) -> None:
+    def __init__(self, config_json: str, llm: LLM | None = None, board: Any = None,
+                 slots: TrialSlots | None = None) -> None:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         logging.getLogger("ray").setLevel(logging.WARNING)  # Ray's own INFO (Tune's "Reached timeout"), as in the driver
         self.config = config = RunConfig.model_validate_json(config_json)
@@ -80,6 +83,7 @@ class CompetitionSolver:
         self.executor = Executor(Sandbox(config.sandbox), config.executor)
         self.layout = storage.RunLayout(config.out, config.run_id)
         self.progress = Progress(board)  # each step reported to the driver's view (jobs/progress.py)
+        self.slots = slots  # the run's free trial slots, shared by the competitions searching at once
         # Temp dirs of every stage (sandbox work dirs, staged inputs) go below the run's scratch root,
         # which the next run of this id clears: a killed run leaves nothing behind for good.
         self.scratch = temp_root(config.out, config.run_id) / uuid.uuid4().hex[:12]
@@ -200,8 +204,9 @@ def _solve(comp: Competition, s: CompetitionSolver, artifacts: CompetitionArtifa
                     else s.llm)
         step = run_step(ctx, llm=proposer, instructions=path.instructions,
                         staged=solution, staged_stages=path.stages, staged_score=staged_score, runner=runner,
-                        sandbox=s.sandbox, truth=train[[comp.id_column, *comp.target]], config=config.search,
-                        seed=config.seed, deadline=started + config.search.budget_s, scratch=tmp / "search",
+                        sandbox=s.sandbox, truth=train[[comp.id_column, *comp.target]],
+                        config=_search_config(s, comp.competition_id), seed=config.seed,
+                        deadline=started + config.search.budget_s, scratch=tmp / "search",
                         parent=path.parent)
         artifacts.search(step.record)
         details["search"] = summary(step)
@@ -228,6 +233,17 @@ def _solve(comp: Competition, s: CompetitionSolver, artifacts: CompetitionArtifa
     return result.replace(status=verdict.status, score=verdict.score, valid_submission=verdict.valid_submission,
                           error=error, leaderboard_percentile=verdict.leaderboard_percentile, medal=verdict.medal,
                           leaderboard_note=verdict.leaderboard_note, validation_score=score, validation_note=note)
+
+
+def _search_config(s: CompetitionSolver, cid: str) -> SearchRunConfig:
+    """The search's settings with its trials at once taken now: the run's free trial slots shared by the
+    competitions that can search beside it (jobs/slots.py)."""
+    if s.slots is None:  # a solver called directly (tests, tools): the configured value
+        return s.config.search
+    at_once = s.slots.at_once(s.progress.unfinished(default=s.slots.solvers))
+    logger.info("%s: %d trial(s) at once (%d free trial slot(s), %d solver(s))", cid, at_once, s.slots.free,
+                s.slots.solvers)
+    return s.config.search.model_copy(update={"max_concurrent": at_once})
 
 
 def _floor(ctx: TaskContext, runner: Runner, seed: int) -> Execution | str:

@@ -7,6 +7,7 @@ import json
 import re
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pandas as pd
 import pytest
@@ -15,7 +16,9 @@ from actors.sandbox.sandbox import Sandbox, SandboxConfig
 from jobs.cli import main as cli
 from actors.llm.base import ChatRequest
 from jobs.config import RunConfig
-from jobs.run import trial_concurrency
+from jobs.progress import Progress, start_board
+from jobs.slots import TrialSlots
+from jobs.solve import _search_config
 from tests.helpers.fakes import ScriptedLLM
 from tests.helpers.catalogs import write_catalog
 from tests.helpers.open_tasks import catalog_row, competition
@@ -88,14 +91,32 @@ def test_a_run_in_search_mode_loads_no_model_shares_the_cpus_and_resuming_it_rep
     assert (tmp_path / "out" / "s" / TASK / "search.json").stat().st_mtime_ns == stamp
 
 
-@pytest.mark.parametrize(("cpus", "reserved", "competitions", "expected"), [
-    (2, 0.5 + 2 * 0.25, 2, 1),  # the README's main command on 2 cores: LLM actor and two solvers
-    (2, 0.5 + 0.25, 1, 2),  # one competition left: both free slots
-    (2, 1.9, 2, 1),  # no whole slot free: still one (it waits for CPUs rather than never searching)
-    (64, 0.5 + 8 * 0.25, 8, 2),  # a cluster: capped at --search max_concurrent
+@pytest.mark.parametrize(("cpus", "reserved", "solvers", "unfinished", "expected"), [
+    (2, 0.5 + 2 * 0.25, 2, 3, 1),  # the README's main command on 2 cores: LLM actor and two solvers
+    (2, 0.5 + 2 * 0.25, 2, 1, 2),  # the same run's last competition, alone: both free slots (was 1)
+    (2, 0.5 + 0.25, 1, 5, 2),  # one competition at a time: both free slots
+    (2, 1.9, 2, 2, 1),  # no whole slot free: still one (it waits for CPUs rather than never searching)
+    (64, 0.5 + 8 * 0.25, 8, 8, 2),  # a cluster: capped at --search max_concurrent
 ])
-def test_trials_at_once_per_competition_are_a_fair_share_of_the_free_cpus(cpus, reserved, competitions, expected):
-    assert trial_concurrency(cpus, reserved, 0.5, competitions, cap=2) == expected
+def test_trials_at_once_are_a_fair_share_of_the_free_cpus_among_competitions_that_can_search_beside(
+        cpus, reserved, solvers, unfinished, expected):
+    assert TrialSlots.of(cpus, reserved, 0.5, solvers, cap=2).at_once(unfinished) == expected
+
+
+def test_a_search_takes_its_share_from_the_competitions_the_board_counts_unfinished(tmp_path: Path, ray_session):
+    import ray
+
+    ray.init(num_cpus=1, include_dashboard=False)
+    board = start_board(3)
+    solver = SimpleNamespace(config=RunConfig(catalog="unused", out=str(tmp_path), run_id="r"),
+                             progress=Progress(board), slots=TrialSlots(free=2, solvers=2, cap=2))
+    assert _search_config(solver, "c").max_concurrent == 1  # 3 without a result, 2 solvers: one slot each
+    solver.progress.finished("a", "graded", 1.0)
+    assert _search_config(solver, "c").max_concurrent == 1  # "b" may still search beside it
+    solver.progress.finished("b", "failed", None)
+    solver.progress.finished("b", "failed", None)  # a finish counts once
+    assert _search_config(solver, "c").max_concurrent == 2  # the last one: every slot
+    assert Progress(None).unfinished(default=7) == 7  # no board (a solver called directly): the default
 
 
 def test_an_llm_path_out_of_its_budget_share_hands_the_instructions_to_the_search(tmp_path: Path, ray_session):
