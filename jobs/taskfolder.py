@@ -84,12 +84,23 @@ def is_built(folder: Path, seed: int) -> bool:
         return False
 
 
+def _one_kind_of_line_break(frame: pd.DataFrame) -> pd.DataFrame:
+    """Text with "\r\n" or a bare "\r" as "\n". pandas quotes a field that holds "\n" but writes a bare
+    "\r" unquoted, and its reader ends the row there: 7 tweets of trump-tweet-device became 4 extra
+    rows, and favorite_count text (its numbers read as categories, by every contestant)."""
+    out = frame.copy()
+    for c in out.columns:
+        if out[c].dtype == object or pd.api.types.is_string_dtype(out[c]):
+            out[c] = out[c].map(lambda v: v.replace("\r\n", "\n").replace("\r", "\n") if isinstance(v, str) else v)
+    return out
+
+
 def write_task(out: Path, spec: TaskSpec, frame: pd.DataFrame, description: Callable[[pd.DataFrame, pd.DataFrame], str],
                seed: int, leaderboard: Callable[[pd.DataFrame, pd.DataFrame, pd.DataFrame], pd.DataFrame] | None = None
                ) -> Path:
     """Split frame and write OUT/spec.name/ atomically. `description(train, test)` gives description.md;
     `leaderboard(train, test, answers)` the leaderboard rows (team_id, score)."""
-    train, test = split(frame, spec, seed)
+    train, test = split(_one_kind_of_line_break(frame), spec, seed)
     answers = test[[spec.id_column, spec.target]]
     final = out / spec.name
     tmp = out / f".tmp-{spec.name}"
@@ -98,6 +109,9 @@ def write_task(out: Path, spec: TaskSpec, frame: pd.DataFrame, description: Call
     train.to_csv(tmp / "train.csv", index=False)
     test.drop(columns=[spec.target]).to_csv(tmp / "test.csv", index=False)
     answers.to_csv(tmp / "answers.csv", index=False)
+    for name, rows in (("train.csv", len(train)), ("test.csv", len(test)), ("answers.csv", len(answers))):
+        if (read := len(pd.read_csv(tmp / name))) != rows:  # what every reader downstream does
+            raise ValueError(f"{spec.name}: {name} reads back as {read} rows, not the {rows} written")
     (tmp / "description.md").write_text(description(train, test))
     if leaderboard is not None:
         board = leaderboard(train, test.drop(columns=[spec.target]), answers)

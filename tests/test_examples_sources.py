@@ -3,6 +3,7 @@ real datasets (not hundreds) and the two text tasks with their cheapest baseline
 from __future__ import annotations
 
 import filecmp
+import math
 from pathlib import Path
 
 import pandas as pd
@@ -128,9 +129,12 @@ def test_the_text_tasks_have_enough_real_text_and_a_valid_catalog(tmp_path):
         assert (meta["task_type"], meta["metric"], meta["data_type"]) == (task_type, metric, "text")
         f = _files(task)
         target = meta["target"]
-        assert len(f["train"]) + len(f["test"]) >= 5000 and len(f["test"]) == round(0.25 * (len(f["train"]) + len(f["test"])))
+        assert (len(f["train"]), len(f["test"])) == (meta["n_train"], meta["n_test"])  # no row split by a line break
+        assert len(f["train"]) + len(f["test"]) >= 5000 and len(f["test"]) == math.ceil(0.25 * (len(f["train"]) + len(f["test"])))
         assert f["train"][target].nunique() == n_classes and target not in f["test"].columns
         assert f["train"][text].str.split().str.len().median() >= 10  # real sentences, not labels
         assert set(f["answers"]["id"]) == set(f["test"]["id"])
         board = f["leaderboard"].set_index("team_id")["score"]
         assert board["tfidf-nb"] > board["majority"] + 0.1  # the text carries the signal
+    tweets = _files(tmp_path / "tasks" / "trump-tweet-device")["train"]
+    assert tweets["favorite_count"].dtype.kind in "if" and tweets["retweet_count"].dtype.kind in "if"
