@@ -68,12 +68,19 @@ def one_hot(train, test, columns, max_levels=30):
 
 
 def date_features(train, test, columns):
-    """Year, month, day, day of week and day of year as numbers; the date column is dropped."""
+    """Year, month, day, day of week, day of year, the hour when the values have times of day, and the
+    time itself (days since 1970, for a split at a moment: a change of habit, a new rule) as numbers;
+    the date column is dropped."""
     both = _tk_both(train, test)
     for c in _tk_present(train, columns, "date_features"):
-        d = pd.to_datetime(both[c], errors="coerce", format="mixed")
-        for part in ("year", "month", "day", "day_of_week", "day_of_year"):
+        d = pd.to_datetime(both[c], errors="coerce", format="mixed", utc=True)
+        parts = ["year", "month", "day", "day_of_week", "day_of_year"]
+        if (d.dt.hour.fillna(0) != 0).any():
+            parts.append("hour")
+        for part in parts:
             both[f"{c}_{part}"] = getattr(d.dt, part).astype(float).fillna(-1)
+        days = (d - pd.Timestamp(0, tz="UTC")).dt.total_seconds() / 86400
+        both[f"{c}_days"] = days.fillna(days.median() if days.notna().any() else 0.0)
         both = both.drop(columns=[c])
     return _tk_split(both)
 

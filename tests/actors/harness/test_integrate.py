@@ -119,6 +119,10 @@ def test_toolkit_operations_encode_train_and_test_together_without_losing_rows()
     assert b["city_Tromso"].tolist() == [1, 0] and a["city_Tromso"].sum() == 0
     a, b = tk["date_features"](a, b, ["built"])
     assert a["built_year"].tolist() == [2001, 2010, -1, 1999] and b["built_month"].tolist() == [6, -1]
+    assert a["built_days"].tolist()[:2] == [11356, 14974] and "built_hour" not in a.columns  # dates without times
+    stamps = pd.DataFrame({"at": ["2016-03-01T08:15:00Z", "2016-03-01T23:00:00+00:00", None]})
+    t, _ = tk["date_features"](stamps, stamps.head(1), ["at"])
+    assert t["at_hour"].tolist() == [8, 23, -1] and 16861.3 < t["at_days"].tolist()[2] < 16862  # a missing time: the median
     a, b = tk["text_features"](a, b, ["notes"])
     assert a["notes_words"].tolist() == [3, 1, 0, 4] and "notes" not in b.columns
     a, b = tk["to_number"](a, b, ["ok"])
