@@ -30,6 +30,11 @@ class LLMResponseError(LLMError, FatalError):
     """The model answered, but not in a usable form."""
 
 
+class LLMTimeoutError(LLMError, FatalError):
+    """The call ran past its time limit (ChatRequest.time_limit_s) and was stopped: the time it was
+    given is spent, so it is not tried again."""
+
+
 class ModelFileError(ConfigError):
     """Embedded model weights are missing or corrupt (names the package or file)."""
 

@@ -53,7 +53,8 @@ def llm_path(ctx: TaskContext, s: Any, runner: Runner, deadline: Deadline | None
         return LLMPath(outcome.execution, None if outcome.ok else f"LLM path: {outcome.error}")
     s.progress.step(cid, "instructions")
     started = time.monotonic()
-    candidates = s.instructor.run(ctx)  # 2. three ranked instructions
+    # 2. three ranked instructions, within the share: on a loaded host a call ran 7-8 min of a 300 s budget
+    candidates = s.instructor.run(ctx, time_limit_s=deadline.left() if deadline is not None else None)
     call_s = time.monotonic() - started  # one model call of this size, on this machine, now: the yardstick
     # a call under way is never cut, so a step that cannot end within the share is not started: it would
     # eat the search's time. Critic + resolver took 1.0-2.0x the instructor's call (bench/quality.py runs).

@@ -29,6 +29,9 @@ class ChatRequest:
     json_schema: dict | None = None
     stop: list[str] | None = None
     tag: str | None = field(default=None, compare=False)
+    # seconds the call may take, waiting for a free slot included; past them it is stopped and raises
+    # LLMTimeoutError (a budget spent, not a fault: never retried). None: the backend's own timeout only
+    time_limit_s: float | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)

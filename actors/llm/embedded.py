@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 from typing import Any, Self
 
-from actors.errors import LLMResponseError, LLMUnavailableError, ModelFileError
+from actors.errors import LLMResponseError, LLMTimeoutError, LLMUnavailableError, ModelFileError
 from actors.llm.adapters import verify
 from actors.llm.base import ChatRequest, ChatResponse, LLMConfig, llm_name
 from actors.llm.weights import check_gguf_magic, resolve_gguf
@@ -129,7 +129,10 @@ class EmbeddedLLM:
             raise LLMUnavailableError(f"embedded model {self.name} was closed")
         t0 = time.perf_counter()
         try:
-            result = self._server.handle_chat_completions(self._body(req))
+            if req.time_limit_s is None:
+                result = self._server.handle_chat_completions(self._body(req))
+            else:
+                result = self._streamed(req, t0)
         except (ValueError, RuntimeError) as e:
             raise LLMResponseError(f"embedded model {self.name} rejected the request: {e}") from e
         seconds = time.perf_counter() - t0
@@ -154,6 +157,34 @@ class EmbeddedLLM:
         except (KeyError, IndexError, TypeError) as e:
             raise LLMResponseError(f"embedded model {self.name} returned an unexpected reply: {result!r:.300}") \
                 from e
+
+    def _streamed(self, req: ChatRequest, t0: float) -> dict[str, Any]:
+        """The call in streaming mode, stopped at its next token once `req.time_limit_s` has passed (then
+        LLMTimeoutError); otherwise the chunks assembled into the reply the non-streaming call gives."""
+        assert self._server is not None and req.time_limit_s is not None
+        limit = req.time_limit_s
+        chunks: list[dict[str, Any]] = []
+
+        def on_chunk(chunk: dict[str, Any]) -> bool:  # runs in this thread, inside the engine call
+            chunks.append(chunk)
+            return time.perf_counter() - t0 > limit  # True stops this request
+
+        body = self._body(req) | {"stream": True, "stream_options": {"include_usage": True}}
+        self._server.handle_chat_completions(body, on_chunk)
+        text, finish, usage, timings = [], None, {}, {}
+        for chunk in chunks:
+            if "error" in chunk:
+                return chunk
+            for choice in chunk.get("choices") or []:
+                text.append((choice.get("delta") or {}).get("content") or "")
+                finish = choice.get("finish_reason") or finish
+            usage = chunk.get("usage") or usage
+            timings = chunk.get("timings") or timings
+        if finish is None and time.perf_counter() - t0 > limit:
+            raise LLMTimeoutError(f"embedded model {self.name}: stopped after {time.perf_counter() - t0:.0f} s, "
+                                  f"its time limit {limit:.0f} s ({len(text)} tokens written)")
+        return {"choices": [{"message": {"content": "".join(text)}, "finish_reason": finish or "stop"}],
+                "usage": usage, "timings": timings}
 
     def close(self) -> None:
         """Stop the engine and free the model (also happens when the object is garbage-collected)."""

@@ -15,7 +15,7 @@ from typing import Any
 
 import openai
 
-from actors.errors import ConfigError, LLMResponseError, LLMUnavailableError
+from actors.errors import ConfigError, LLMResponseError, LLMTimeoutError, LLMUnavailableError
 from actors.llm.base import ChatRequest, ChatResponse, LLMConfig, llm_name
 
 log = logging.getLogger(__name__)
@@ -62,13 +62,19 @@ class OpenAILLM:
         body = self._body(req)
         t0 = time.perf_counter()
         attempts = self.cfg.max_retries + 1
+        limit = req.time_limit_s
         for attempt in range(1, attempts + 1):
+            # with a time limit each attempt gets what is left of it; the limit spent is no fault to retry
+            timeout = self.cfg.timeout_s if limit is None else min(self.cfg.timeout_s, limit - (time.perf_counter() - t0))
             try:
-                completion = self.client.chat.completions.create(**body)
+                completion = self.client.chat.completions.create(**body, timeout=max(timeout, 0.01))
                 return self._response(completion, time.perf_counter() - t0)
             except (openai.APIConnectionError, openai.APIStatusError) as e:
                 if not _retryable(e):
                     raise LLMResponseError(f"{self.base_url} rejected the request: {_describe(e)}") from e
+                if limit is not None and time.perf_counter() - t0 >= limit:
+                    raise LLMTimeoutError(f"{self.base_url}: stopped after {time.perf_counter() - t0:.0f} s, its time "
+                                          f"limit {limit:.0f} s ({_describe(e)})") from e
                 if attempt == attempts:
                     raise LLMUnavailableError(
                         f"{self.base_url} unavailable after {attempts} attempt(s): {_describe(e)}") from e

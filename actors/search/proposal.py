@@ -126,7 +126,7 @@ def parse_space(ctx: TaskContext, data: dict[str, Any]) -> SearchSpace:
 
 
 def propose_space(llm: Any, ctx: TaskContext, instructions: list[Any], *, max_tokens: int = 700,
-                  seed: int = 0) -> tuple[SearchSpace, dict[str, Any]]:
+                  seed: int = 0, time_limit_s: float | None = None) -> tuple[SearchSpace, dict[str, Any]]:
     """The LLM's proposal for this task (one call under the schema's grammar), parsed and clipped; the
     default space when the call fails or proposes nothing usable. The record says which it was."""
     from actors.llm.base import ChatRequest
@@ -137,7 +137,8 @@ def propose_space(llm: Any, ctx: TaskContext, instructions: list[Any], *, max_to
                                                    max_variants=MAX_VARIANTS, max_estimators=MAX_ESTIMATORS)}]
     try:
         reply = llm.chat(ChatRequest(messages=messages, max_tokens=max_tokens, temperature=0.0, seed=seed,
-                                     json_schema=search_space_schema(ctx), tag="search_space"))
+                                     json_schema=search_space_schema(ctx), tag="search_space",
+                                     time_limit_s=time_limit_s))
         data = json.loads(reply.text)
         if not isinstance(data, dict):
             raise ValueError("the proposal is not a JSON object")

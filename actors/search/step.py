@@ -27,6 +27,7 @@ from actors.stages.grounding import ground, to_config
 from actors.stages.instruction import Instruction
 
 logger = logging.getLogger(__name__)
+PROPOSAL_SHARE = 0.5  # of the time left to the search: the space proposal's time limit
 FINAL_RUN_ARGS = ("--folds", "0")  # the choice's OOF score is known: the final run only refits and predicts
 
 
@@ -71,11 +72,12 @@ def staged_candidate(ctx: TaskContext, execution: Execution | None, stages: dict
 
 
 def choose_space(ctx: TaskContext, llm: Any, instructions: list[Instruction], config: SearchRunConfig,
-                 seed: int) -> tuple[Any, str, dict[str, Any]]:
+                 seed: int, time_limit_s: float | None = None) -> tuple[Any, str, dict[str, Any]]:
     """(space, source, proposal record): the LLM's, the facts' default, or the LLM's then the default's."""
     if config.space == "default" or llm is None:
         return default_space(ctx), "default", {"source": "default"}
-    space, record = propose_space(llm, ctx, instructions, max_tokens=config.proposal_tokens, seed=seed)
+    space, record = propose_space(llm, ctx, instructions, max_tokens=config.proposal_tokens, seed=seed,
+                                  time_limit_s=time_limit_s)
     if config.space == "llm+default" and record["source"] == "llm":
         return merge_spaces(space, default_space(ctx)), "llm+default", record
     return space, record["source"], record
@@ -89,7 +91,9 @@ def run_step(ctx: TaskContext, *, llm: Any, instructions: list[Instruction], sta
     cid = ctx.competition.competition_id
     started = time.monotonic()
     warm, late, grounding = warm_starts(ctx, instructions)
-    space, source, proposal = choose_space(ctx, llm, instructions, config, seed)
+    # the proposal may take at most half of the search's time (a call on a loaded host can take minutes)
+    space, source, proposal = choose_space(ctx, llm, instructions, config, seed,
+                                           time_limit_s=max(1.0, PROPOSAL_SHARE * (deadline - time.monotonic())))
     baseline = staged_candidate(ctx, staged, staged_stages, staged_score)
     reserve = 1.5 * (baseline.seconds if baseline else 0.0)  # the final run refits what won
     budget = max(config.min_search_s, deadline - time.monotonic() - reserve)

@@ -30,14 +30,16 @@ class Instructor(BatchStage):
         self.llm = llm
         self.config = config or InstructorConfig()
 
-    def run(self, ctx: TaskContext) -> list[Instruction]:
+    def run(self, ctx: TaskContext, time_limit_s: float | None = None) -> list[Instruction]:
+        """`time_limit_s`: past it the call is stopped (LLMTimeoutError), e.g. the LLM path's budget share."""
         cfg = self.config
         messages = messages_for("instructor", ctx)
         if cfg.few_shot:
             messages = [messages[0], *example_exchange(ctx.kind), messages[1]]
         reply = self.llm.chat(ChatRequest(messages=messages, max_tokens=cfg.max_tokens,
                                           temperature=cfg.temperature, seed=cfg.seed,
-                                          json_schema=INSTRUCTIONS_SCHEMA, tag="instructor"))
+                                          json_schema=INSTRUCTIONS_SCHEMA, tag="instructor",
+                                          time_limit_s=time_limit_s))
         items = parse_json(reply.text, "instructor").get("instructions") or []
         if len(items) < 1:
             raise LLMResponseError("instructor: the reply holds no instruction")

@@ -15,6 +15,7 @@ import pytest
 from actors.sandbox.sandbox import Sandbox, SandboxConfig
 from jobs.cli import main as cli
 from actors.llm.base import ChatRequest
+from actors.errors import LLMTimeoutError
 from jobs.config import RunConfig
 from jobs.progress import Progress, start_board
 from jobs.slots import TrialSlots
@@ -117,6 +118,31 @@ def test_a_search_takes_its_share_from_the_competitions_the_board_counts_unfinis
     solver.progress.finished("b", "failed", None)  # a finish counts once
     assert _search_config(solver, "c").max_concurrent == 2  # the last one: every slot
     assert Progress(None).unfinished(default=7) == 7  # no board (a solver called directly): the default
+
+
+def test_an_instructor_call_longer_than_the_llm_share_is_stopped_and_the_search_gets_the_rest(tmp_path: Path,
+                                                                                           ray_session):
+    # a loaded host: each call would take 300 s of a 10 s budget; the engine stops a call at its time limit
+    # (tests/actors/llm: the real engine and the HTTP client), the scripted one here does as they do
+    def reply(req: ChatRequest) -> str:
+        if req.time_limit_s is not None and req.time_limit_s < 300:
+            time.sleep(req.time_limit_s)
+            raise LLMTimeoutError(f"stopped after {req.time_limit_s:.0f} s, its time limit")
+        time.sleep(300)
+        return INSTRUCTIONS
+    config = RunConfig(catalog="unused", out=str(tmp_path), run_id="r", coder={"styles": CODE_STYLES},
+                       search={"budget_s": 10, "llm_share": 0.5, "min_search_s": 60, "max_trials": 3, "folds": 3,
+                               "space": "llm+default"})
+    llm = ScriptedLLM(reply)
+    t0 = time.monotonic()
+    row = solve_row(competition(TASK), llm, config, tmp_path / TASK)
+
+    assert [r.tag for r in llm.requests] == ["instructor"]  # stopped; no space proposal after the share
+    assert 4 < llm.requests[0].time_limit_s <= 5  # the share, 5 s, less the facts
+    assert re.fullmatch(r"LLM path: LLMTimeoutError: stopped after \d s, its time limit", row["error"]), row["error"]
+    assert row["status"] == "graded" and row["solution_source"] == "search" and row["trials"] >= 1
+    assert json.loads((tmp_path / TASK / "search.json").read_text())["space_source"] == "default"
+    assert time.monotonic() - t0 < 200  # the call of 300 s was not waited for
 
 
 def test_an_llm_path_out_of_its_budget_share_hands_the_instructions_to_the_search(tmp_path: Path, ray_session):

@@ -10,7 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from actors.errors import ConfigError, LLMResponseError, LLMUnavailableError, RetryableError
+from actors.errors import ConfigError, LLMResponseError, LLMTimeoutError, LLMUnavailableError, RetryableError
 from actors.llm.base import ChatRequest, LLMConfig, extract_code, llm_name
 from actors.llm.build import build_llm
 from actors.llm.cache import CachedLLM, cache_key
@@ -309,6 +309,17 @@ def test_openai_llm_treats_a_timeout_as_unavailable(fake_openai):
     fake_openai.delay_s = 1.0
     with pytest.raises(LLMUnavailableError):
         _openai(fake_openai.url, timeout_s=0.2, max_retries=0).chat(ChatRequest(messages=MSGS))
+
+
+def test_openai_llm_stops_a_call_at_its_time_limit_and_does_not_retry_it(fake_openai):
+    fake_openai.delay_s = 3.0
+    t0 = time.perf_counter()
+    with pytest.raises(LLMTimeoutError, match=r"stopped after 1 s, its time limit 1 s") as info:
+        _openai(fake_openai.url, timeout_s=60, max_retries=3).chat(ChatRequest(messages=MSGS, time_limit_s=1.0))
+    assert not isinstance(info.value, RetryableError) and len(fake_openai.requests) == 1
+    assert time.perf_counter() - t0 < 2.5
+    fake_openai.delay_s = 0.0  # within its limit, a call is a call
+    assert _openai(fake_openai.url).chat(ChatRequest(messages=MSGS, time_limit_s=30)).text == "default"
 
 
 def test_openai_llm_on_a_dead_port_raises_unavailable():

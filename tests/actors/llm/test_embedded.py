@@ -2,7 +2,9 @@
 JSON, determinism, LoRA, errors, threads, the engine's HTTP endpoint, and cache record/replay."""
 from __future__ import annotations
 
+import dataclasses
 import json
+import time
 import threading
 import urllib.error
 import urllib.request
@@ -11,7 +13,7 @@ import jsonschema
 import pytest
 
 from actors.llm.embedded import EmbeddedLLM, check_config
-from actors.errors import LLMResponseError, ModelFileError
+from actors.errors import LLMResponseError, LLMTimeoutError, ModelFileError
 from actors.llm.base import ChatRequest, LLMConfig
 from actors.llm.build import build_llm
 from actors.llm.openai_client import OpenAILLM
@@ -73,6 +75,24 @@ def test_same_seed_gives_the_same_text_at_temperature_zero_and_above(qwen):
         req = ChatRequest(messages=[{"role": "user", "content": "Write a haiku about pandas."}],
                           max_tokens=40, temperature=temperature, seed=1234)
         assert qwen.chat(req).text == qwen.chat(req).text, f"temperature {temperature}"
+
+
+def test_a_call_with_a_time_limit_gives_the_same_reply_within_it_and_is_stopped_past_it(qwen):
+    req = ChatRequest(messages=[{"role": "user", "content": "Describe a fictional programmer as JSON."}],
+                      max_tokens=120, temperature=0.7, seed=5, json_schema=PERSON_SCHEMA)
+    plain = qwen.chat(req)
+    limited = qwen.chat(dataclasses.replace(req, time_limit_s=120))  # streamed, assembled as one reply
+    assert (limited.text, limited.finish_reason) == (plain.text, plain.finish_reason)
+    assert (limited.prompt_tokens, limited.completion_tokens) == (plain.prompt_tokens, plain.completion_tokens)
+    long = ChatRequest(messages=[{"role": "user", "content": "Count from 1 to 500, one number per line."}],
+                       max_tokens=2000, temperature=0.0, time_limit_s=1.0)
+    t0 = time.perf_counter()
+    with pytest.raises(LLMTimeoutError, match=r"stopped after \d+ s, its time limit 1 s \(\d+ tokens written\)"):
+        qwen.chat(long)
+    # stopped at its first token past the limit (the prompt's evaluation is not cut), not after 2,000
+    # tokens (~90 s on 2 idle cores)
+    assert time.perf_counter() - t0 < 30
+    assert qwen.chat(ChatRequest(messages=HELLO, max_tokens=8, temperature=0.0)).text  # the engine serves on
 
 
 def test_a_different_seed_gives_a_different_sample(qwen):
