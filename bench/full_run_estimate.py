@@ -53,12 +53,12 @@ def main() -> None:
                              deadline=time.time() + 24 * 3600)
             for start in default_warm_starts(space, ctx):
                 script = trial_script(spec, start.config)
-                _, sample_s, _, sample_cv = run_rung(spec, script, 1, None)
-                _, full_s, _, full_cv = run_rung(spec, script, 2, None)
-                predicted = full_run_seconds(sample_s, sample_cv or 0.0, ctx.facts.n_train, args.sample_rows, 5, 3)
-                print(f"{task:22} {start.source:30} sample {sample_s:6.1f} s (CV {sample_cv:5.1f})  "
-                      f"predicted {predicted:6.1f} s  actual {full_s:6.1f} s (CV {full_cv:5.1f})  "
-                      f"ratio {predicted / full_s:4.2f}", flush=True)
+                sample, full = run_rung(spec, script, 1, None), run_rung(spec, script, 2, None)
+                predicted = full_run_seconds(sample.seconds, sample.cv_seconds or 0.0, ctx.facts.n_train,
+                                             args.sample_rows, 5, 3)
+                print(f"{task:22} {start.source:30} sample {sample.seconds:6.1f} s (CV {sample.cv_seconds or 0:5.1f})  "
+                      f"predicted {predicted:6.1f} s  actual {full.seconds:6.1f} s (CV {full.cv_seconds or 0:5.1f})  "
+                      f"ratio {predicted / full.seconds:4.2f}", flush=True)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ from typing import Any
 
 import ray
 
-from actors.errors import LLMUnavailableError
+from actors.errors import LinguacodusError, LLMUnavailableError
 from actors.llm.base import ChatRequest, ChatResponse, LLMConfig, llm_name
 from actors.llm.build import build_llm
 from actors.sandbox.cgroup import peak_rss_mb
@@ -46,6 +46,12 @@ class RemoteLLM:
             return ray.get(self.handle.chat.remote(req))
         except ray.exceptions.RayActorError as exc:
             raise LLMUnavailableError(f"the LLM actor died: {exc}") from exc
+        except ray.exceptions.RayTaskError as exc:
+            # the engine's own error as the engine raised it (its one-line message, its place in the error
+            # tree): Ray's wrapper carries the actor's traceback, which landed in the row's error whole
+            if isinstance(exc.cause, LinguacodusError):
+                raise exc.cause from None
+            raise
 
     def peak_rss_mb(self) -> float | None:
         try:
