@@ -87,7 +87,7 @@ def _solve_all(config: RunConfig, todo: list[Competition]) -> dict[str, Any]:
                         batch_size=1, num_cpus=SOLVER_CPUS,
                         # one competition per actor at a time: by default Ray Data queues several on the
                         # first actor that is up, and --concurrency 2 then solves them one after the other
-                        compute=ray.data.ActorPoolStrategy(size=min(config.concurrency, len(todo)),
+                        compute=ray.data.ActorPoolStrategy(size=competitions,
                                                            max_tasks_in_flight_per_actor=1))
     layout = storage.RunLayout(config.out, config.run_id)
     solvers: dict[int, float] = {}  # solver actor pid -> its peak RSS
