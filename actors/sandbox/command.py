@@ -212,7 +212,7 @@ def build_argv(tools: HostTools, cfg, *, uid: int, mounts: dict[str, Path], inpu
     else:
         argv += ["--unshare-user", "--uid", str(uid), "--gid", str(uid), "--disable-userns"]
     argv += ["--", *_rlimits(tools, memory_mb=cfg.memory_mb, cpu_seconds=cfg.cpu_seconds,
-                             max_processes=nproc, max_file_mb=cfg.max_file_mb,
+                             max_processes=nproc, max_file_mb=cfg.file_limit_mb,
                              max_open_files=cfg.max_open_files)]
     if tools.setpriv is not None:
         argv += [tools.setpriv, f"--reuid={uid}", f"--regid={uid}", "--clear-groups",

@@ -62,6 +62,12 @@ class SandboxConfig(BaseModel):
         "auto", description="auto: kernel limits where the host allows them (an ext4 image per run, cgroups), "
         "else the polling watchdog; watchdog: always the fallback (to test or compare it).")
 
+    @property
+    def file_limit_mb(self) -> int:
+        """RLIMIT_FSIZE: no file may outgrow the disk budget either. Under the watchdog this bounds what
+        one file can write between two polls of a starved host (the budget, not max_file_mb)."""
+        return min(self.max_file_mb, self.disk_mb)
+
 
 @dataclass(frozen=True)
 class ExecutionResult:
@@ -103,7 +109,7 @@ def _signal_reason(code: int, cfg: SandboxConfig) -> str | None:
     if sig == signal.SIGXCPU:
         return f"cpu time limit exceeded ({cfg.cpu_seconds} s)"
     if sig == signal.SIGXFSZ:
-        return f"file size limit exceeded ({cfg.max_file_mb} MiB)"
+        return f"file size limit exceeded ({cfg.file_limit_mb} MiB)"
     if sig == signal.SIGKILL:
         return "killed by SIGKILL (cpu hard limit, or killed from outside)"
     try:

@@ -55,6 +55,30 @@ def test_filling_the_disk_through_work_tmp_and_shm_is_killed_at_the_budget(tmp_p
 
 
 @pytest.mark.parametrize("enforce", ["auto", "watchdog"])
+def test_one_file_never_outgrows_the_disk_budget_between_two_polls(tmp_path: Path, enforce: str) -> None:
+    # 200 MiB into one file in one go, then a clean exit: the watchdog's poll may come after the
+    # write (a starved host polls late), so only the file size limit (the budget, not 1 GiB) stops it.
+    script = write_script(tmp_path / "src", """
+        import sys
+        try:
+            with open("/work/big", "wb") as handle:
+                handle.write(bytes(200 << 20))
+        except OSError as exc:
+            print("REFUSED", exc.errno, flush=True)
+            sys.exit(3)
+        print("WROTE-ALL", flush=True)
+    """)
+    config = SandboxConfig(timeout_s=60, disk_mb=64, enforce=enforce)
+    assert config.file_limit_mb == 64 and config.max_file_mb == 1024
+    result = Sandbox(config).run(script, tmp_path / "work")
+    assert not result.ok and "WROTE-ALL" not in result.stdout, result.stdout
+    assert "disk budget exceeded" in (result.killed_reason or ""), (result.killed_reason, result.stderr[-500:])
+    big = tmp_path / "work" / "big"
+    assert not big.exists() or big.stat().st_size <= 64 << 20
+    assert no_sandbox_mounts_left()
+
+
+@pytest.mark.parametrize("enforce", ["auto", "watchdog"])
 def test_processes_each_under_the_limit_but_over_it_together_are_killed(tmp_path: Path, enforce: str) -> None:
     script = write_script(tmp_path / "src", """
         import os, time
