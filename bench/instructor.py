@@ -9,9 +9,10 @@ Per variant it prints: grounded (share of instructions whose named columns all e
 estimator is installed, actors/stages/grounding.ground), copied (share naming a column of the
 few-shot example that the task lacks), diverse (share of tasks whose three instructions are pairwise
 different in estimator or preprocessing operations), failed replies, prompt tokens and LLM seconds
-per task. With --effect it also runs the whole pipeline per variant and task with the search over
-the default space and a fixed budget (the three instructions are its warm starts) and prints the
-median validation and test scores.
+per task. With --effect it also runs, per variant and task, the search alone over the default space
+at a fixed budget, started from the instructions just measured (`linguacodus run --mode search
+--instructions`: the same text, no model in the timed part, so a slow call on a loaded host cannot
+take the search's time), and prints the validation and test scores and the wins.
 
 Run: .venv/bin/python bench/instructor.py [--tasks-dir ../shared/benchmarks/open examples/tasks]
        [--adapter ft/adapter.gguf] [--threads 2] [--seeds 0] [--only penguins ...]
@@ -80,6 +81,9 @@ def load_tasks(dirs: list[Path], only: list[str] | None, exclude: set[str]) -> l
     from jobs.catalog import task_row
 
     out = []
+    missing = [str(d) for d in dirs if not Path(d).is_dir()]
+    if missing:
+        sys.exit(f"error: no such folder of tasks: {', '.join(missing)} (--tasks-dir)")
     for folder in sorted(p for d in dirs for p in Path(d).iterdir() if (p / "meta.json").is_file()):
         if only and folder.name not in only:
             continue
@@ -145,21 +149,26 @@ def measure(variant: Variant, llm: Any, tasks: list[TaskContext], seeds: list[in
                 save()  # after every task: an invocation cut short keeps what it measured
 
 
-def effect(variant: Variant, llm_cfg: LLMConfig, tasks: list[TaskContext], args: argparse.Namespace) -> list[dict]:
-    """The whole pipeline with the search over the default space at a fixed budget: the instructions
-    are its warm starts, so a better instructor shows as a better validation and test score."""
+def effect(variant: Variant, tally: Tally, tasks: list[TaskContext], args: argparse.Namespace) -> list[dict]:
+    """The search alone (`--mode search`, the facts' default space) at a fixed budget per task, started
+    from this variant's instructions of the first seed as measured above (`--instructions`): a better
+    instructor shows as a better validation and test score, and the model's speed on this machine
+    (its seconds are in the table above) takes nothing from the search."""
     from jobs.run import run
     from jobs.run_options import RunOptions, to_config
 
+    seed = args.seeds[0]
+    given = {r["task"]: [{k: v for k, v in i.items() if k != "rank"} for i in r["instructions"]]
+             for r in tally.rows if r["seed"] == seed and r["instructions"]}
+    name = variant.name.replace(" ", "-").replace("+", "-")
+    instructions = Path(args.out) / f"effect-instructions-{name}.json"
+    instructions.write_text(json.dumps(given, indent=1))
     catalog = Path(args.out) / "effect-catalog.parquet"
     pd.DataFrame([t.competition.model_dump() for t in tasks]).to_parquet(catalog)
-    options = RunOptions(catalog=str(catalog), out=str(Path(args.out) / "effect"), concurrency=1,
-                         run_id=variant.name.replace(" ", "-").replace("+", "-"), threads=args.threads,
-                         budget_s=args.budget_s, search_space="default", cv_folds=3, seed=args.seeds[0])
-    config = to_config(options)
-    config = config.model_copy(update={"llm": llm_cfg.model_copy(update={"n_parallel": 1}),
-                                       "instructor": InstructorConfig(few_shot=variant.few_shot, seed=args.seeds[0])})
-    return run(config)
+    options = RunOptions(catalog=str(catalog), out=str(Path(args.out) / "effect"), concurrency=1, run_id=name,
+                         mode="search", instructions=str(instructions), budget_s=args.budget_s,
+                         search_space="default", cv_folds=3, seed=seed)
+    return run(to_config(options))
 
 
 def _median(values: list[float]) -> str:
@@ -236,7 +245,7 @@ def main() -> None:
     p.add_argument("--exclude-pairs", default=None, help="training pairs Parquet: refuse tasks that are in it")
     p.add_argument("--out", default="bench-results/instructor", help="folder for instructions.json and effect runs")
     p.add_argument("--effect", action="store_true", help="also run the pipeline per variant (slow)")
-    p.add_argument("--budget-s", type=float, default=60.0, help="--effect: per-competition budget")
+    p.add_argument("--budget-s", type=float, default=60.0, help="--effect: the search's budget per task")
     p.add_argument("--table-from", nargs="+", type=Path, default=None,
                    help="print the table of saved instructions.json files (only tasks every variant has) and exit")
     args = p.parse_args()
@@ -283,7 +292,7 @@ def main() -> None:
         measure(v, engines[v.adapter], tasks, args.seeds, tallies[v.name], lambda: save(tallies, args.out))
         print(table({v.name: tallies[v.name]}), flush=True)
         if args.effect:
-            effects[v.name] = effect(v, cfg, tasks, args)
+            effects[v.name] = effect(v, tallies[v.name], tasks, args)
     print()
     print(table(tallies))
     if effects:

@@ -30,5 +30,7 @@ class RunConfig(BaseModel):
     refiner: RefinerConfig = Field(default_factory=RefinerConfig, description="Critic and resolver.")
     coder: CoderConfig = Field(default_factory=CoderConfig, description="Staged code generation and checks.")
     executor: ExecutorConfig = Field(default_factory=ExecutorConfig, description="Fix loop.")
+    instructions: dict[str, list[dict[str, str]]] | None = Field(
+        None, description="Given ranked instructions per competition id (--mode search): its first trials.")
     search: SearchRunConfig = Field(default_factory=SearchRunConfig, description="Text-to-ML search on Ray Tune "
                                     "(on by default) and the per-competition time budget.")

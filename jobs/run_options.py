@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
+from actors.errors import ConfigError
 from actors.llm.adapters import instructor_adapter
 from actors.llm.base import LLMConfig
 from jobs.config import RunConfig
@@ -62,6 +63,11 @@ class RunOptions(BaseModel):
         "default", description="LoRA adapter (GGUF) applied to the instructor's calls only: default = the fine-tuned "
         "adapter shipped for --model (actors/llm/adapters/), none = the base model with its few-shot example, or a "
         "path", json_schema_extra={"metavar": "default|none|PATH"})
+    instructions: str | None = Field(
+        None, description="with --mode search: a JSON file {competition id: [up to 3 ranked instructions, each "
+        "{preprocessing, model, training, submission}]} whose instructions are that competition's first trials, as "
+        "the instructor's would be (an earlier run's, another model's, your own); no LLM runs",
+        json_schema_extra={"metavar": "FILE"})
 
 
 # What a worker's message may set: every flag but where the run comes from and goes (the message's
@@ -122,6 +128,7 @@ def to_config(options: RunOptions) -> RunConfig:
                     **({"lora_path": str(adapter.path), "lora_sha256": adapter.sha256, "lora_tags": list(adapter.tags)}
                        if adapter else {}))
     return RunConfig(
+        instructions=given_instructions(o.instructions, o.mode) if o.instructions else None,
         catalog=o.catalog, out=o.out, mode=o.mode, concurrency=o.concurrency, seed=o.seed, only=o.only, llm=llm,
         run_id=o.run_id or datetime.now(UTC).strftime("run-%Y%m%d-%H%M%S"),
         executor={"max_fix": o.max_fix}, sandbox={"timeout_s": o.timeout, "memory_mb": o.memory_mb},
@@ -131,3 +138,30 @@ def to_config(options: RunOptions) -> RunConfig:
         instructor={"few_shot": adapter is None},
         coder={"styles": {"preprocess": o.stage_style, "model": o.stage_style, "train": o.stage_style,
                           "predict": "code" if o.stage_style == "code" else "harness"}})
+
+
+def given_instructions(uri: str, mode: str) -> dict[str, list[dict[str, str]]]:
+    """The --instructions file, checked: {competition id: [1-3 objects with the four parts as text]}.
+    ConfigError (one line) names what is wrong."""
+    import storage
+    from actors.stages.instruction import PARTS
+
+    where = f"--instructions {uri}"
+    if mode != "search":
+        raise ConfigError(f"{where}: given instructions are read with --mode search only (the instructor writes "
+                          f"them in the other modes)")
+    try:
+        data = storage.read_json(uri)
+    except storage.StorageError as exc:
+        raise ConfigError(f"{where}: cannot read it: {exc}") from exc
+    except ValueError as exc:
+        raise ConfigError(f"{where}: not JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: expected a JSON object of competition id -> list of instructions")
+    for cid, items in data.items():
+        ok = (isinstance(items, list) and 1 <= len(items) <= 3
+              and all(isinstance(i, dict) and all(isinstance(i.get(p), str) for p in PARTS) for i in items))
+        if not ok:
+            raise ConfigError(f"{where}: competition {cid!r}: expected 1-3 instructions, each an object with "
+                              f"text for {', '.join(PARTS)}")
+    return {str(cid): [{p: str(i[p]) for p in PARTS} for i in items] for cid, items in data.items()}

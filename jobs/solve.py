@@ -48,6 +48,7 @@ from actors.sandbox.sandbox import Sandbox
 from actors.search.step import run_step, summary
 from actors.search.run import SearchRunConfig
 from actors.stages.coder import Coder
+from actors.stages.instruction import instruction_from
 from actors.stages.instructor import Instructor
 from actors.stages.refiner import Refiner
 from actors.task import Competition
@@ -195,6 +196,9 @@ def _solve(comp: Competition, s: CompetitionSolver, artifacts: CompetitionArtifa
             path = LLMPath(error=f"LLM path: {type(exc).__name__}: {exc}")
         if deadline is not None:  # the row's error shows it only when the LLM path's solution is not graded
             details["llm_path"] = {"budget_share_s": round(share, 1), "error": path.error}
+    elif given := (config.instructions or {}).get(comp.competition_id):  # --instructions: the search's first trials
+        path = LLMPath(instructions=[instruction_from(d, rank) for rank, d in enumerate(given, 1)])
+        artifacts.instructions({"candidates": [i.to_dict() for i in path.instructions], "source": "given"})
     solution, source, known_score = path.execution, "staged", None
     if searching:  # 6. the search; never worse than the staged solution on the same folds
         s.progress.step(comp.competition_id, "search")

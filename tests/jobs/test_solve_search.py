@@ -17,6 +17,7 @@ from jobs.cli import main as cli
 from actors.llm.base import ChatRequest
 from actors.errors import LLMTimeoutError
 from jobs.config import RunConfig
+from jobs.run_options import RunOptions, to_config
 from jobs.progress import Progress, start_board
 from jobs.slots import TrialSlots
 from jobs.solve import _search_config
@@ -24,7 +25,7 @@ from tests.helpers.fakes import ScriptedLLM
 from tests.helpers.catalogs import write_catalog
 from tests.helpers.open_tasks import catalog_row, competition
 from tests.helpers.paths import OPEN
-from tests.helpers.scripted import CODE_STYLES, CRITIC, GOOD, INSTRUCTIONS, RESOLVER, stage_of
+from tests.helpers.scripted import CODE_STYLES, CRITIC, GOOD, INSTRUCTIONS, PLAN, RESOLVER, stage_of
 from tests.helpers.solve import solve_row
 
 pytestmark = [pytest.mark.slow, pytest.mark.sandbox]
@@ -70,6 +71,52 @@ def test_search_mode_grades_the_winner_and_its_solution_reproduces_the_submissio
     result = Sandbox(SandboxConfig(timeout_s=300)).run(work / "solution.py", work, inputs)
     assert result.ok, result.stderr[-2000:]
     assert (work / "submission.csv").read_bytes() == (tmp_path / TASK / "submission.csv").read_bytes()
+
+
+def test_given_instructions_are_the_first_trials_of_a_search_mode_run(tmp_path: Path, ray_session):
+    # --instructions: one competition's ranked instructions from a file, no model; the search starts
+    # from them as it would from the instructor's (bench/instructor.py --effect holds LLM time out this way)
+    given = [{"preprocessing": "one-hot encode island and sex, fill missing numbers with medians",
+              "model": "ExtraTreesClassifier with n_estimators 120", "training": "fit on all rows",
+              "submission": "predict the species label for each test row"},
+             {**PLAN, "model": "LogisticRegression with C 0.5"}]
+    path = tmp_path / "given.json"
+    path.write_text(json.dumps({TASK: given, "another-task": [PLAN]}))
+    config = to_config(RunOptions(catalog="unused", out=str(tmp_path), run_id="r", mode="search", budget_s=30,
+                                  cv_folds=3, instructions=str(path)))
+    assert config.instructions is not None and config.llm.lora_path is None
+    row = solve_row(competition(TASK), None, config.model_copy(update={"search": config.search.model_copy(
+        update={"min_search_s": 20})}), tmp_path / TASK)
+
+    assert row["status"] == "graded" and row["prompt_tokens"] == 0 and row["model"] == "none"
+    search = json.loads((tmp_path / TASK / "search.json").read_text())
+    warm = search["warm_starts"]
+    assert [w["source"] for w in warm[:2]] == ["instruction 1", "instruction 2"]
+    assert warm[0]["program"]["estimator"] == "ExtraTreesClassifier"
+    assert warm[0]["program"]["params"]["n_estimators"] == 120
+    assert warm[1]["program"]["estimator"] == "LogisticRegression"
+    first = [t for t in search["trials"] if t.get("source") == "instruction 1"]
+    assert first and first[0]["program"]["estimator"] == "ExtraTreesClassifier"
+    assert row["details"]["search"]["instructions"] == 2
+    kept = json.loads((tmp_path / TASK / "instructions.json").read_text())
+    assert kept["source"] == "given" and [c["model"] for c in kept["candidates"]] == [g["model"] for g in given]
+
+
+@pytest.mark.parametrize("content, mode, problem", [
+    ('{"penguins": [{"model": "x"}]}', "search", "competition 'penguins': expected 1-3 instructions"),
+    ("[1, 2]", "search", "expected a JSON object"),
+    ("{not json", "search", "invalid JSON"),
+    ('{"penguins": []}', "linguacodus", "with --mode search only"),
+])
+def test_a_bad_instructions_file_is_one_line_naming_it(tmp_path: Path, capsys, content: str, mode: str,
+                                                       problem: str) -> None:
+    path = tmp_path / "given.json"
+    path.write_text(content)
+    code = cli(["run", "--catalog", str(tmp_path / "none.parquet"), "--out", str(tmp_path / "out"),
+                "--mode", mode, "--instructions", str(path)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and problem in err[0] and str(path) in err[0], err
+    assert not (tmp_path / "out").exists()
 
 
 def test_a_run_in_search_mode_loads_no_model_shares_the_cpus_and_resuming_it_repeats_no_search(
