@@ -27,6 +27,7 @@ from typing import Any, Self
 from actors.errors import LLMResponseError, LLMTimeoutError, LLMUnavailableError, ModelFileError
 from actors.llm.adapters import verify
 from actors.llm.base import ChatRequest, ChatResponse, LLMConfig, llm_name
+from actors.llm.stream import Assembly
 from actors.llm.weights import check_gguf_magic, resolve_gguf
 
 log = logging.getLogger(__name__)
@@ -171,20 +172,14 @@ class EmbeddedLLM:
 
         body = self._body(req) | {"stream": True, "stream_options": {"include_usage": True}}
         self._server.handle_chat_completions(body, on_chunk)
-        text, finish, usage, timings = [], None, {}, {}
+        reply = Assembly()
         for chunk in chunks:
-            if "error" in chunk:
-                return chunk
-            for choice in chunk.get("choices") or []:
-                text.append((choice.get("delta") or {}).get("content") or "")
-                finish = choice.get("finish_reason") or finish
-            usage = chunk.get("usage") or usage
-            timings = chunk.get("timings") or timings
-        if finish is None and time.perf_counter() - t0 > limit:
+            if error := reply.add(chunk):
+                return error
+        if reply.finish is None and time.perf_counter() - t0 > limit:
             raise LLMTimeoutError(f"embedded model {self.name}: stopped after {time.perf_counter() - t0:.0f} s, "
-                                  f"its time limit {limit:.0f} s ({len(text)} tokens written)")
-        return {"choices": [{"message": {"content": "".join(text)}, "finish_reason": finish or "stop"}],
-                "usage": usage, "timings": timings}
+                                  f"its time limit {limit:.0f} s ({reply.written} tokens written)")
+        return {"choices": [reply.choice()], "usage": reply.usage, "timings": reply.timings}
 
     def close(self) -> None:
         """Stop the engine and free the model (also happens when the object is garbage-collected)."""

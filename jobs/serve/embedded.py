@@ -28,6 +28,7 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from ray import serve
 
 import storage
+from actors.llm.stream import Assembly
 from jobs.serve.args import ServeArgs
 from jobs.serve.requests import APIError, check_chat_request
 
@@ -236,23 +237,16 @@ class EmbeddedInstruct:
     @staticmethod
     async def _assemble(first: list[dict[str, Any]], batches: AsyncIterator[list[dict[str, Any]]],
                         name: str) -> dict[str, Any]:
-        text: list[str] = []
-        finish, usage, head = None, None, first[0] if first else {}
+        head, reply = first[0] if first else {}, Assembly()
         batch: list[dict[str, Any]] | None = first
         while batch is not None:
             for item in batch:
-                if "error" in item:
-                    raise _engine_error(item)
-                for choice in item.get("choices") or []:
-                    text.append((choice.get("delta") or {}).get("content") or "")
-                    finish = choice.get("finish_reason") or finish
-                usage = item.get("usage") or usage
+                if error := reply.add(item):
+                    raise _engine_error(error)
             batch = await anext(batches, None)
         return {"id": head.get("id", "chatcmpl"), "object": "chat.completion",
-                "created": head.get("created", int(time.time())), "model": name,
-                "choices": [{"index": 0, "message": {"role": "assistant", "content": "".join(text)},
-                             "finish_reason": finish or "stop"}],
-                "usage": usage or {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}}
+                "created": head.get("created", int(time.time())), "model": name, "choices": [reply.choice()],
+                "usage": reply.usage or {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}}
 
     @staticmethod
     async def _sse(first: list[dict[str, Any]], batches: AsyncIterator[list[dict[str, Any]]], name: str,
