@@ -3,7 +3,8 @@
 Variants, each on every task and seed, in one invocation:
 - `base+few-shot`: today's default (the base model, one worked house-data exchange first);
 - `base zero-shot`: the same model without the example (InstructorConfig.few_shot off);
-- `adapter`: the base model with a GGUF LoRA adapter (--adapter), zero-shot as it was trained.
+- `adapter`: the base model with a GGUF LoRA adapter (--adapter), zero-shot as it was trained;
+- `no instructions` (--effect only): the search from its default starts, no model at all.
 
 Per variant it prints: grounded (share of instructions whose named columns all exist and whose
 estimator is installed, actors/stages/grounding.ground), copied (share naming a column of the
@@ -42,6 +43,9 @@ from actors.task import Competition  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DIRS = [ROOT.parent / "shared" / "benchmarks" / "open", ROOT / "examples" / "tasks"]
+
+
+NO_INSTRUCTIONS = "no instructions"  # --effect only: the search's default starts, no model
 
 
 @dataclass(frozen=True)
@@ -273,7 +277,15 @@ def main() -> None:
     variants = [Variant("base+few-shot", True), Variant("base zero-shot", False)]
     if args.adapter:
         variants.append(Variant("adapter", False, args.adapter))
-    variants = [v for v in variants if not args.variants or v.name in args.variants]
+    if args.effect:  # the search from the defaults alone: what any instructions add at all
+        variants.append(Variant(NO_INSTRUCTIONS, False))
+    else:
+        variants = [v for v in variants if v.name != NO_INSTRUCTIONS]
+    by_name = {v.name: v for v in variants}
+    unknown = [n for n in args.variants or [] if n not in by_name]
+    if unknown:
+        sys.exit(f"error: unknown variant(s) {unknown} (here: {sorted(by_name)})")
+    variants = [by_name[n] for n in args.variants] if args.variants else variants  # in the order asked
     Path(args.out).mkdir(parents=True, exist_ok=True)
     print(f"{len(tasks)} tasks, seeds {args.seeds}, model {args.model}, threads {args.threads}, "
           f"load average {os.getloadavg()[0]:.1f}", flush=True)
@@ -284,6 +296,10 @@ def main() -> None:
     effects: dict[str, list[dict]] = {}
     engines: dict[str | None, Metered] = {}
     for v in variants:
+        if v.name == NO_INSTRUCTIONS:
+            tallies[v.name] = Tally()
+            effects[v.name] = effect(v, tallies[v.name], tasks, args)
+            continue
         cfg = LLMConfig(model=args.model, n_threads=args.threads, lora_path=v.adapter,
                         lora_tags=["instructor"] if v.adapter else None)
         if v.adapter not in engines:  # the base variants share one loaded model
@@ -293,8 +309,10 @@ def main() -> None:
         print(table({v.name: tallies[v.name]}), flush=True)
         if args.effect:
             effects[v.name] = effect(v, tallies[v.name], tasks, args)
-    print()
-    print(table(tallies))
+    measured = {n: t for n, t in tallies.items() if n != NO_INSTRUCTIONS}
+    if measured:
+        print()
+        print(table(measured))
     if effects:
         print()
         print(effect_table(effects, args.budget_s))
