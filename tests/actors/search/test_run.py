@@ -249,6 +249,10 @@ def test_a_program_cut_in_its_full_run_replaces_a_winner_it_beats_on_the_shared_
     assert sample_leader(ctx, trials, chosen, constants) is None
     trials[-1]["sample_score"] = 0.96  # the finished program is the best on the sample too: it stands
     assert sample_leader(ctx, trials, chosen, constants) is None
+    trials[-1]["sample_score"] = 0.90  # rf leads the sample rung again, but the finished program's full
+    rising = Choice("trial done", 0.96, (("trial done", 1.0),), "# the finished program", {"decision": "best"})
+    assert sample_leader(ctx, trials, rising, constants) is None  # score (0.96) is above rf's sample 0.95
+    assert sample_leader(ctx, trials, chosen, constants).winner == "trial rf"  # at 0.93 it is not
     staged = Choice("staged", 0.97, (("staged", 1.0),), None, {})  # no sample score to compare: it stands
     assert sample_leader(ctx, trials, staged, constants) is None
 
