@@ -183,7 +183,9 @@ def _run_linguacodus(runner: Runner, task: BenchTask, folder: Path, variant: str
     if runner.linguacodus_has_budget:
         cmd += ["--budget-s", f"{runner.budget_s:g}"]
     if runner.threads:
-        cmd += ["--threads", str(runner.threads)]  # the embedded LLM's threads; the rest follows env()
+        # the embedded LLM's threads, and as many trials at once as threads: FLAML and AutoGluon fit one
+        # model at a time, so N threads each is N cores each (2 single-thread trials would be 2 cores)
+        cmd += ["--threads", str(runner.threads), "--trials-at-once", str(runner.threads)]
     code, seconds = run_process(cmd, runner.linguacodus_timeout_s, folder, runner.env())
     layout = storage.RunLayout(str(folder / "runs"), "quality")
     details: dict[str, Any] = {"budget_flag": runner.linguacodus_has_budget, "command": " ".join(cmd)}

@@ -54,8 +54,11 @@ class RunOptions(BaseModel):
     llm_share: float = Field(0.5, gt=0, le=1, description="share of --budget-s the LLM path may use before the "
                              "search starts (checked between its steps; the instructions are always kept as the "
                              "search's first trials); the search gets the rest")
-    cv_folds: int = Field(5, ge=2, le=20, description="cross-validation folds of every search trial (the validation "
-                          "score of the graded solution)")
+    cv_folds: int | None = Field(None, ge=2, le=20, description="cross-validation folds of every search trial (the "
+                                 "validation score of the graded solution); default: 5, or 3 on more than 50,000 "
+                                 "training rows", json_schema_extra={"metavar": "K"})
+    trials_at_once: int = Field(2, ge=1, description="at most this many search trials of one competition at once "
+                                "(fewer when the free CPUs are shared by competitions searching beside it)")
     search_space: Literal["llm+default", "llm", "default"] = Field(
         "llm+default", description="who proposes the search space: the LLM then the data facts' defaults, the LLM "
         "alone, or the facts alone")
@@ -133,7 +136,8 @@ def to_config(options: RunOptions) -> RunConfig:
         run_id=o.run_id or datetime.now(UTC).strftime("run-%Y%m%d-%H%M%S"),
         executor={"max_fix": o.max_fix}, sandbox={"timeout_s": o.timeout, "memory_mb": o.memory_mb},
         search={"enabled": o.search == "on", "budget_s": o.budget_s, "llm_share": o.llm_share, "space": o.search_space,
-                "folds": o.cv_folds},
+                "max_concurrent": o.trials_at_once,
+                **({"folds": o.cv_folds, "large_folds": o.cv_folds} if o.cv_folds else {})},
         # the fine-tuned instructor learned without the few-shot turn (train/pairs.py): it gets none
         instructor={"few_shot": adapter is None},
         coder={"styles": {"preprocess": o.stage_style, "model": o.stage_style, "train": o.stage_style,

@@ -179,9 +179,10 @@ def _solve(comp: Competition, s: CompetitionSolver, artifacts: CompetitionArtifa
     details["facts"] = ctx.facts.to_dict()
     config = s.config
     searching = config.search.enabled and config.mode != "vanilla"
+    folds = config.search.folds_for(ctx.facts.n_train)  # fewer on large data
     # every full run of the staged solution cross-validates on the search's folds: one baseline for both
     runner = Runner(s.executor, artifacts, journal, ctx, inputs, test[comp.id_column],
-                    args=("--folds", str(config.search.folds)) if searching else ())
+                    args=("--folds", str(folds)) if searching else ())
     path = LLMPath()
     # with the search on, the LLM path gets its share of the budget and the search the rest
     share = config.search.budget_s * config.search.llm_share
@@ -209,7 +210,7 @@ def _solve(comp: Competition, s: CompetitionSolver, artifacts: CompetitionArtifa
         step = run_step(ctx, llm=proposer, instructions=path.instructions,
                         staged=solution, staged_stages=path.stages, staged_score=staged_score, runner=runner,
                         sandbox=s.sandbox, truth=train[[comp.id_column, *comp.target]],
-                        config=_search_config(s, comp.competition_id), seed=config.seed,
+                        config=_search_config(s, comp.competition_id, folds), seed=config.seed,
                         deadline=started + config.search.budget_s, scratch=tmp / "search",
                         parent=path.parent)
         artifacts.search(step.record)
@@ -239,15 +240,16 @@ def _solve(comp: Competition, s: CompetitionSolver, artifacts: CompetitionArtifa
                           leaderboard_note=verdict.leaderboard_note, validation_score=score, validation_note=note)
 
 
-def _search_config(s: CompetitionSolver, cid: str) -> SearchRunConfig:
-    """The search's settings with its trials at once taken now: the run's free trial slots shared by the
-    competitions that can search beside it (jobs/slots.py)."""
+def _search_config(s: CompetitionSolver, cid: str, folds: int | None = None) -> SearchRunConfig:
+    """The search's settings for this competition: its folds, and its trials at once taken now (the run's
+    free trial slots shared by the competitions that can search beside it, jobs/slots.py)."""
+    search = s.config.search.model_copy(update={"folds": folds or s.config.search.folds})
     if s.slots is None:  # a solver called directly (tests, tools): the configured value
-        return s.config.search
+        return search
     at_once = s.slots.at_once(s.progress.unfinished(default=s.slots.solvers))
     logger.info("%s: %d trial(s) at once (%d free trial slot(s), %d solver(s))", cid, at_once, s.slots.free,
                 s.slots.solvers)
-    return s.config.search.model_copy(update={"max_concurrent": at_once})
+    return search.model_copy(update={"max_concurrent": at_once})
 
 
 def _floor(ctx: TaskContext, runner: Runner, seed: int) -> Execution | str:

@@ -48,6 +48,10 @@ class SearchRunConfig(BaseModel):
         "llm+default", description="Who proposes the search space: the LLM (under a grammar) with the data facts' "
         "default candidates after its own, the LLM alone, or the data facts alone.")
     folds: int = Field(5, ge=2, description="Cross-validation folds of every trial (the harness's --folds).")
+    large_rows: int = Field(50_000, ge=1, description="Above this many training rows a task is cross-validated "
+                            "on large_folds instead.")
+    large_folds: int = Field(3, ge=2, description="Folds on large data: a full run fits (K-1) times the rows, and a "
+                             "third of 50,000+ rows is plenty to validate on.")
     sample_above: int = Field(5000, ge=100, description="Trials first run on a sample (rung 1) when train.csv "
                               "has more rows than this; ASHA stops the weaker half before the full run.")
     sample_rows: int = Field(2000, ge=100, description="Rows of the rung-1 sample.")
@@ -59,6 +63,10 @@ class SearchRunConfig(BaseModel):
     ensemble_top: int = Field(5, ge=1, description="Best distinct programs offered to the ensemble selection.")
     ensemble_rounds: int = Field(25, ge=1, description="Caruana selection rounds (with replacement).")
     proposal_tokens: int = Field(700, ge=64, description="Completion budget of the LLM's search-space proposal.")
+
+    def folds_for(self, n_train: int) -> int:
+        """The folds of a task with n_train training rows (the staged solution's and every trial's)."""
+        return self.large_folds if n_train > self.large_rows else self.folds
 
 
 @dataclass(frozen=True)
@@ -194,7 +202,7 @@ def run_search(ctx: TaskContext, *, inputs: dict[str, Path], truth: pd.DataFrame
     distinct, repeats = split_repeats([*warm, *default_warm_starts(space, ctx)])
     warm = [*distinct, *repeats, *(late or [])]
     record: dict[str, Any] = {"metric": ctx.competition.metric, "higher_is_better": ctx.higher_is_better,
-                              "space_source": space_source, "budget_s": round(time_budget_s, 1),
+                              "space_source": space_source, "budget_s": round(time_budget_s, 1), "folds": config.folds,
                               "warm_starts": [{"source": w.source, "program": w.config.model_dump()} for w in warm],
                               "baseline": {"label": baseline.label, "score": baseline.score} if baseline else None,
                               "trials": [], "error": None}

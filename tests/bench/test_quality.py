@@ -162,3 +162,23 @@ def test_linguacodus_runs_one_task_per_cli_call_and_its_submission_is_graded_aga
     text = render({"penguins": {"linguacodus": result, "linguacodus-search-only": ablation}},
                   ["linguacodus", "linguacodus-search-only"])
     assert "ablation: linguacodus beats linguacodus-search-only on 0 of 1 tasks, loses on 0" in text
+
+
+def test_linguacodus_gets_as_many_trials_at_once_as_the_threads_each_contestant_has(tmp_path: Path) -> None:
+    # FLAML fits one model at a time with --threads N: linguacodus's N trials at once of one thread
+    # each take as many cores (two single-thread trials would be twice FLAML's CPU)
+    from bench.quality_run import Runner, _run_linguacodus
+    from bench.quality_tasks import load_tasks
+
+    fake = tmp_path / "linguacodus"
+    fake.write_text(f"#!/bin/sh\necho \"$@\" > {tmp_path / 'argv'}\nexit 1\n")
+    fake.chmod(0o755)
+    [task] = [t for t in load_tasks([str(OPEN)], tmp_path)[0] if t.key == "penguins"]
+    runner = Runner(budget_s=30, out=tmp_path, python={}, linguacodus_cli=str(fake), linguacodus_has_budget=True,
+                    hard_timeout_s=60, linguacodus_timeout_s=60, threads=1)
+    folder = tmp_path / "pair"
+    folder.mkdir()
+    result = _run_linguacodus(runner, task, folder)
+    argv = (tmp_path / "argv").read_text().split()
+    assert argv[argv.index("--threads") + 1] == "1" and argv[argv.index("--trials-at-once") + 1] == "1"
+    assert result.status == "failed"

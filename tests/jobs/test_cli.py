@@ -66,6 +66,14 @@ def test_threads_is_one_flag_in_run_serve_and_worker() -> None:
     assert parse(["worker", "--inbox", "in/", "--threads", "3"]).threads == 3
 
 
+def test_trials_at_once_caps_a_competitions_concurrent_trials() -> None:
+    from jobs.run import config_from_args
+
+    assert config_from_args(parse(["run", "--catalog", "c", "--out", "o"])).search.max_concurrent == 2
+    assert config_from_args(parse(["run", "--catalog", "c", "--out", "o", "--trials-at-once", "1"])
+                            ).search.max_concurrent == 1
+
+
 def test_a_worker_message_sets_threads_and_the_worker_flag_is_its_default() -> None:
     from jobs.worker import WorkerSettings, parse_message, run_config
 

@@ -102,6 +102,22 @@ def test_given_instructions_are_the_first_trials_of_a_search_mode_run(tmp_path: 
     assert kept["source"] == "given" and [c["model"] for c in kept["candidates"]] == [g["model"] for g in given]
 
 
+def test_large_data_is_cross_validated_on_fewer_folds_unless_the_folds_are_given(tmp_path: Path, ray_session):
+    # a full run fits (K-1) times the rows: on 262,816 rows 5 folds left 3 of 22 trials a full score in
+    # 150 s. penguins (258 rows) stands in for a large task with the threshold at 100 rows
+    defaults = to_config(RunOptions(catalog="c", out="o", mode="search")).search
+    assert (defaults.folds, defaults.large_folds, defaults.large_rows) == (5, 3, 50_000)
+    assert [defaults.folds_for(n) for n in (50_000, 50_001)] == [5, 3]
+    given = to_config(RunOptions(catalog="c", out="o", mode="search", cv_folds=4)).search
+    assert given.folds_for(10) == given.folds_for(10**6) == 4
+    config = RunConfig(catalog="unused", out=str(tmp_path), run_id="r", mode="search",
+                       search={"budget_s": 20, "min_search_s": 15, "large_rows": 100})
+    row = solve_row(competition(TASK), None, config, tmp_path / TASK)
+    search = json.loads((tmp_path / TASK / "search.json").read_text())
+    assert row["status"] == "graded" and search["folds"] == 3
+    assert re.search(r'"folds": 3\b', (tmp_path / TASK / "solution.py").read_text())
+
+
 @pytest.mark.parametrize("content, mode, problem", [
     ('{"penguins": [{"model": "x"}]}', "search", "competition 'penguins': expected 1-3 instructions"),
     ("[1, 2]", "search", "expected a JSON object"),
