@@ -1,7 +1,8 @@
 """The LLM path's share of a competition's time budget: when it is spent, the path stops where it is and
-hands the rest of the budget to the search (jobs/solve.py). Checked only between steps: a model call
-or an execution under way is never cut, so a step is started only when its expected cost (from the
-model calls already timed in this competition) fits in what is left of the share."""
+hands the rest of the budget to the search (jobs/solve.py). Checked between steps, so a step is started
+only when its expected cost (from the model calls already timed in this competition) fits in what is
+left of the share; a model call gets what is left as its time limit and an execution of the fix loop
+as its wall-clock limit (at least actors.fixloop.MIN_RUN_S)."""
 from __future__ import annotations
 
 import time

@@ -59,15 +59,17 @@ class Executor:
         self.config = config or ExecutorConfig()
 
     def execute(self, number: int, script: str, inputs: dict[str, Path], ctx: TaskContext,
-                test_ids: pd.Series, args: tuple[str, ...] = ()) -> Execution:
-        """Run `script` (with the harness's command-line `args`, e.g. `--folds 0`) and check it."""
+                test_ids: pd.Series, args: tuple[str, ...] = (), timeout_s: float | None = None) -> Execution:
+        """Run `script` (with the harness's command-line `args`, e.g. `--folds 0`) and check it; `timeout_s`
+        shortens the sandbox's wall-clock limit for this run."""
+        sandbox = self.sandbox if timeout_s is None else self.sandbox.limited(timeout_s)
         work = Path(tempfile.mkdtemp(prefix=f"lc-run-{number:02d}-"))
         try:
             (work / SCRIPT).write_text(script)
-            result = self.sandbox.run(work / SCRIPT, work, inputs, args=list(args))
+            result = sandbox.run(work / SCRIPT, work, inputs, args=list(args))
             stage, error = None, None
             if not result.ok:
-                stage, error = stage_error(result, work, self.sandbox.config.timeout_s)
+                stage, error = stage_error(result, work, sandbox.config.timeout_s)
             elif kind := result.special_files.get(SUBMISSION):
                 error = f"{SUBMISSION} is {kind}, not a regular file"
             else:

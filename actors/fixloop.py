@@ -61,20 +61,25 @@ class Runner:
         self.inputs = inputs
         self.test_ids = test_ids
 
-    def run(self, script: str, parent: int | None = None, args: tuple[str, ...] | None = None) -> tuple[Execution, int]:
+    def run(self, script: str, parent: int | None = None, args: tuple[str, ...] | None = None,
+            timeout_s: float | None = None) -> tuple[Execution, int]:
         """The execution and its journal id; attempts/NN/ is written before this returns."""
         number = self.journal.executions + 1
         execution = self.executor.execute(number, script, self.inputs, self.ctx, self.test_ids,
-                                          self.args if args is None else args)
+                                          self.args if args is None else args, timeout_s)
         self.artifacts.attempt(number, script, execution.result.stdout, execution.result.stderr,
                                {**asdict(execution.result), "error": execution.error, "stage": execution.stage})
         return execution, self.journal.add("execution", Attempt.of(execution), parent)
 
 
+MIN_RUN_S = 30.0  # the least time a run under a deadline gets (a small task's run takes seconds)
+
+
 def fix_loop(writer: ScriptWriter, runner: Runner, max_fix: int, parent: int | None = None,
              label: str = "linguacodus", deadline: Deadline | None = None) -> LoopOutcome:
     """Execute, and repair what failed, until a run succeeds, max_fix repairs are spent or the deadline
-    has passed (checked before each repair: the reflection and the repair are model calls)."""
+    has passed (checked before each repair: the reflection and the repair are model calls). Under a
+    deadline a run's wall-clock limit is what is left of it (at least MIN_RUN_S)."""
     cid = runner.ctx.competition.competition_id
     last_error: str | None = None
     error = "no script could be generated"
@@ -82,7 +87,10 @@ def fix_loop(writer: ScriptWriter, runner: Runner, max_fix: int, parent: int | N
         script = writer.script()
         if script is None:
             break
-        execution, entry = runner.run(script, parent)
+        # a run may take what is left of the share, at least MIN_RUN_S: on 262,816 rows a staged
+        # extra-trees run started with 51 s left would have run 5+ min of the search's time
+        execution, entry = runner.run(script, parent, timeout_s=None if deadline is None
+                                      else max(MIN_RUN_S, deadline.left()))
         logger.info("%s fix loop: %s attempt %d %s", cid, label, execution.number, "ok" if execution.ok else
                     f"failed ({execution.stage or 'script'}): {(execution.error or '')[:200]}")
         if execution.ok:

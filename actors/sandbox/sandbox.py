@@ -15,6 +15,7 @@ back from a work dir goes through actors/sandbox/readback.py (regular files only
 """
 from __future__ import annotations
 
+import copy
 import logging
 import os
 import shutil
@@ -135,6 +136,12 @@ class Sandbox:
         self._mkfs = find_mkfs() if kernel and self._root else None
         if kernel and self._root and self._mkfs is None:
             log.warning("sandbox: mke2fs (e2fsprogs) not found, the disk budget falls back to a watchdog")
+
+    def limited(self, timeout_s: float) -> Sandbox:
+        """This sandbox with a shorter wall-clock limit for one run (the host checks are not repeated)."""
+        clone = copy.copy(self)
+        clone.config = self.config.model_copy(update={"timeout_s": min(self.config.timeout_s, timeout_s)})
+        return clone
 
     def _env(self) -> dict[str, str]:
         threads = str(self.config.threads)

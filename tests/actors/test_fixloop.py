@@ -4,6 +4,7 @@ and every execution is numbered, written to attempts/NN/ and journaled with its 
 from __future__ import annotations
 
 import json
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -84,6 +85,21 @@ def test_past_its_deadline_the_loop_repairs_nothing_and_says_why(runner: Runner)
     assert not outcome.ok and writer.seen == [] and runner.journal.executions == 1  # the first run is not cut
     assert outcome.error.startswith("out of its budget share (150 s) after attempt 1; last error: ")
     assert "one" in outcome.error and runner.journal.attempts()[-1]["reflection"] is None
+
+
+def test_a_run_under_a_deadline_is_cut_where_the_share_ends(runner: Runner, monkeypatch):
+    # a staged run on 262,816 rows started with 51 s of the share left and ran 5+ min of the search's time
+    monkeypatch.setattr("actors.fixloop.MIN_RUN_S", 2.0)
+    slow = floor(runner).replace("def main(", "import time\ntime.sleep(90)\n\ndef main(", 1)
+    assert slow != floor(runner)
+    writer = Writer([slow, floor(runner)])
+    started = time.monotonic()
+    outcome = fix_loop(writer, runner, max_fix=3, deadline=Deadline(time.monotonic() + 4, 150.0))
+    assert time.monotonic() - started < 30 and runner.journal.executions == 1 and writer.seen == []
+    assert outcome.error.startswith("out of its budget share (150 s) after attempt 1; last error: ")
+    assert re.search(r"the script did not finish within [234](\.\d+)? s", outcome.error), outcome.error
+    floor_run = fix_loop(Writer([floor(runner)]), runner, max_fix=0)  # no deadline: the sandbox's own limit
+    assert floor_run.ok
 
 
 def writer_error(runner: Runner, number: int) -> str:
