@@ -13,16 +13,18 @@ class Assembly:
     finish: str | None = None
     usage: dict[str, Any] = field(default_factory=dict)
     timings: dict[str, Any] = field(default_factory=dict)
-    written: int = 0  # chunks with content: one per generated token
+
+    @property
+    def written(self) -> int:
+        """Chunks with content: one per generated token."""
+        return sum(1 for piece in self.text if piece)
 
     def add(self, chunk: dict[str, Any]) -> dict[str, Any] | None:
         """Fold one chunk in; an error chunk is returned (and nothing folded) for the caller to raise."""
         if "error" in chunk:
             return chunk
         for choice in chunk.get("choices") or []:
-            piece = (choice.get("delta") or {}).get("content") or ""
-            self.text.append(piece)
-            self.written += bool(piece)
+            self.text.append((choice.get("delta") or {}).get("content") or "")
             self.finish = choice.get("finish_reason") or self.finish
         self.usage = chunk.get("usage") or self.usage
         self.timings = chunk.get("timings") or self.timings
