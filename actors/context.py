@@ -51,9 +51,9 @@ class TaskContext:
         }
 
     def harness_constants(self, seed: int = 0, folds: int = 5, group_column: str | None = None,
-                          time_column: str | None = None) -> dict[str, object]:
+                          time_column: str | None = None, holdout: bool = False) -> dict[str, object]:
         """The TASK dict the harness reads (actors/harness/fragments/harness.py). `folds` is the default of the
-        script's --folds; a group column keeps each group inside one fold, a time column makes the
+        script's --folds, `holdout` of its --holdout (validate on the last fold only); a group column keeps each group inside one fold, a time column makes the
         folds time-ordered (the harness validates on later rows only)."""
         c = self.competition
         constants: dict[str, object] = {
@@ -67,6 +67,8 @@ class TaskContext:
             "seed": seed,
             "folds": folds,
         }
+        if holdout:  # 1, not True: TASK is written into the script as JSON, which has no Python literal for it
+            constants["holdout"] = 1
         if group_column:
             constants["group_column"] = group_column
         if time_column:

@@ -56,7 +56,13 @@ class RunOptions(BaseModel):
                              "search's first trials); the search gets the rest")
     cv_folds: int | None = Field(None, ge=2, le=20, description="cross-validation folds of every search trial (the "
                                  "validation score of the graded solution); default: 5, or 3 on more than 50,000 "
-                                 "training rows", json_schema_extra={"metavar": "K"})
+                                 "training rows; given, every task is cross-validated on K folds (with --validation "
+                                 "holdout: validated on 1/K)", json_schema_extra={"metavar": "K"})
+    validation: Literal["auto", "cv", "holdout"] = Field(
+        "auto", description="how the search and the staged solution are validated: K-fold cross-validation, a "
+        "holdout (one fit, validated on 1/10 of train), or auto: a holdout on large data by FLAML's rule (100,000+ "
+        "rows, or rows x features over 10 million per hour of --budget-s; never below 20,000 rows), else "
+        "cross-validation")
     trials_at_once: int = Field(2, ge=1, description="at most this many search trials of one competition at once "
                                 "(fewer when the free CPUs are shared by competitions searching beside it)")
     search_space: Literal["llm+default", "llm", "default"] = Field(
@@ -137,7 +143,8 @@ def to_config(options: RunOptions) -> RunConfig:
         executor={"max_fix": o.max_fix}, sandbox={"timeout_s": o.timeout, "memory_mb": o.memory_mb},
         search={"enabled": o.search == "on", "budget_s": o.budget_s, "llm_share": o.llm_share, "space": o.search_space,
                 "max_concurrent": o.trials_at_once,
-                **({"folds": o.cv_folds, "large_folds": o.cv_folds} if o.cv_folds else {})},
+                "validation": "cv" if o.cv_folds and o.validation == "auto" else o.validation,
+                **({"folds": o.cv_folds, "large_folds": o.cv_folds, "holdout_folds": o.cv_folds} if o.cv_folds else {})},
         # the fine-tuned instructor learned without the few-shot turn (train/pairs.py): it gets none
         instructor={"few_shot": adapter is None},
         coder={"styles": {"preprocess": o.stage_style, "model": o.stage_style, "train": o.stage_style,

@@ -46,7 +46,7 @@ from actors.llm.recording import RecordingLLM
 from actors.sandbox.cgroup import peak_rss_mb
 from actors.sandbox.sandbox import Sandbox
 from actors.search.step import run_step, summary
-from actors.search.run import SearchRunConfig
+from actors.search.run import SearchRunConfig, Validation
 from actors.stages.coder import Coder
 from actors.stages.instruction import instruction_from
 from actors.stages.instructor import Instructor
@@ -179,10 +179,11 @@ def _solve(comp: Competition, s: CompetitionSolver, artifacts: CompetitionArtifa
     details["facts"] = ctx.facts.to_dict()
     config = s.config
     searching = config.search.enabled and config.mode != "vanilla"
-    folds = config.search.folds_for(ctx.facts.n_train)  # fewer on large data
-    # every full run of the staged solution cross-validates on the search's folds: one baseline for both
+    # fewer folds, then a holdout, on large data
+    validation = config.search.validation_for(ctx.facts.n_train, len(ctx.facts.columns))
+    # every full run of the staged solution is validated as the search's trials: one baseline for both
     runner = Runner(s.executor, artifacts, journal, ctx, inputs, test[comp.id_column],
-                    args=("--folds", str(folds)) if searching else ())
+                    args=validation.args() if searching else ())
     path = LLMPath()
     # with the search on, the LLM path gets its share of the budget and the search the rest
     share = config.search.budget_s * config.search.llm_share
@@ -210,7 +211,7 @@ def _solve(comp: Competition, s: CompetitionSolver, artifacts: CompetitionArtifa
         step = run_step(ctx, llm=proposer, instructions=path.instructions,
                         staged=solution, staged_stages=path.stages, staged_score=staged_score, runner=runner,
                         sandbox=s.sandbox, truth=train[[comp.id_column, *comp.target]],
-                        config=_search_config(s, comp.competition_id, folds), seed=config.seed,
+                        config=_search_config(s, comp.competition_id, validation), seed=config.seed,
                         deadline=started + config.search.budget_s, scratch=tmp / "search",
                         parent=path.parent)
         artifacts.search(step.record)
@@ -240,10 +241,13 @@ def _solve(comp: Competition, s: CompetitionSolver, artifacts: CompetitionArtifa
                           leaderboard_note=verdict.leaderboard_note, validation_score=score, validation_note=note)
 
 
-def _search_config(s: CompetitionSolver, cid: str, folds: int | None = None) -> SearchRunConfig:
-    """The search's settings for this competition: its folds, and its trials at once taken now (the run's
-    free trial slots shared by the competitions that can search beside it, jobs/slots.py)."""
-    search = s.config.search.model_copy(update={"folds": folds or s.config.search.folds})
+def _search_config(s: CompetitionSolver, cid: str, validation: Validation | None = None) -> SearchRunConfig:
+    """The search's settings for this competition: its validation, and its trials at once taken now (the
+    run's free trial slots shared by the competitions that can search beside it, jobs/slots.py)."""
+    search = s.config.search
+    if validation is not None:
+        search = search.model_copy(update={"folds": validation.folds,
+                                           "validation": "holdout" if validation.holdout else "cv"})
     if s.slots is None:  # a solver called directly (tests, tools): the configured value
         return search
     at_once = s.slots.at_once(s.progress.unfinished(default=s.slots.solvers))

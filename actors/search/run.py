@@ -18,7 +18,7 @@ import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import pandas as pd
 from pydantic import BaseModel, Field
@@ -34,6 +34,19 @@ from actors.search.space import (DENSE_SVD_COMPONENTS, EstimatorSpace, ParamRang
 from actors.search.trials import NoTrialStarted, TrialSpec, TuneSettings, run_tune
 
 logger = logging.getLogger(__name__)
+
+
+class Validation(NamedTuple):
+    """K folds, or with `holdout` the last of K folds only (the harness's --folds K [--holdout])."""
+
+    folds: int
+    holdout: bool = False
+
+    def args(self) -> tuple[str, ...]:
+        return ("--folds", str(self.folds), *(("--holdout",) if self.holdout else ()))
+
+    def describe(self) -> str:
+        return f"holdout 1/{self.folds}" if self.holdout else f"{self.folds}-fold cross-validation"
 
 
 class SearchRunConfig(BaseModel):
@@ -52,6 +65,17 @@ class SearchRunConfig(BaseModel):
                             "on large_folds instead.")
     large_folds: int = Field(3, ge=2, description="Folds on large data: a full run fits (K-1) times the rows, and a "
                              "third of 50,000+ rows is plenty to validate on.")
+    validation: Literal["auto", "cv", "holdout"] = Field(
+        "auto", description="K-fold cross-validation, a holdout (the last of holdout_folds folds, one fit), or auto: "
+        "a holdout where FLAML's rule picks one (rows >= holdout_rows, or rows x features / 0.9 >= holdout_cells per "
+        "hour of budget_s) on at least holdout_min_rows rows, cross-validation otherwise.")
+    holdout_rows: int = Field(100_000, ge=1, description="auto: a holdout from this many training rows on "
+                              "(FLAML's CV_HOLDOUT_THRESHOLD).")
+    holdout_cells: float = Field(10_000_000, gt=0, description="auto: a holdout when rows x features / 0.9 reach "
+                                 "this many per hour of budget_s (FLAML's SMALL_LARGE_THRES rule).")
+    holdout_min_rows: int = Field(20_000, ge=1, description="auto: never a holdout on fewer rows (its validation "
+                                  "part, 1/holdout_folds of them, chooses the program and the ensemble).")
+    holdout_folds: int = Field(10, ge=2, description="A holdout validates on 1/K of the rows (FLAML: 0.1).")
     sample_above: int = Field(5000, ge=100, description="Trials first run on a sample (rung 1) when train.csv "
                               "has more rows than this; ASHA stops the weaker half before the full run.")
     sample_rows: int = Field(2000, ge=100, description="Rows of the rung-1 sample.")
@@ -64,9 +88,18 @@ class SearchRunConfig(BaseModel):
     ensemble_rounds: int = Field(25, ge=1, description="Caruana selection rounds (with replacement).")
     proposal_tokens: int = Field(700, ge=64, description="Completion budget of the LLM's search-space proposal.")
 
-    def folds_for(self, n_train: int) -> int:
-        """The folds of a task with n_train training rows (the staged solution's and every trial's)."""
-        return self.large_folds if n_train > self.large_rows else self.folds
+    def validation_for(self, n_train: int, n_features: int) -> Validation:
+        """How a task with n_train rows of n_features columns is validated: the staged solution's full runs
+        and every trial's. A full K-fold run fits (K-1) times the rows; a holdout fits (K-1)/K of them
+        once, so on large data (where FLAML also switches) a search runs several times more programs."""
+        holdout = self.validation == "holdout" or (
+            self.validation == "auto" and n_train >= self.holdout_min_rows
+            and (n_train >= self.holdout_rows
+                 or n_train * max(1, n_features) / 0.9 >= self.holdout_cells * self.budget_s / 3600))
+        if holdout:
+            return Validation(self.holdout_folds, True)
+        return Validation(self.large_folds if n_train > self.large_rows else self.folds, False)
+
 
 
 @dataclass(frozen=True)
@@ -203,6 +236,7 @@ def run_search(ctx: TaskContext, *, inputs: dict[str, Path], truth: pd.DataFrame
     warm = [*distinct, *repeats, *(late or [])]
     record: dict[str, Any] = {"metric": ctx.competition.metric, "higher_is_better": ctx.higher_is_better,
                               "space_source": space_source, "budget_s": round(time_budget_s, 1), "folds": config.folds,
+                              "holdout": config.validation == "holdout",
                               "warm_starts": [{"source": w.source, "program": w.config.model_dump()} for w in warm],
                               "baseline": {"label": baseline.label, "score": baseline.score} if baseline else None,
                               "trials": [], "error": None}
@@ -211,7 +245,7 @@ def run_search(ctx: TaskContext, *, inputs: dict[str, Path], truth: pd.DataFrame
         space = widen(ctx, space, warm)
         record["space"] = space.model_dump()
         points, sources = unique_points(space, warm)
-        constants = ctx.harness_constants(seed, folds=config.folds)
+        constants = ctx.harness_constants(seed, folds=config.folds, holdout=config.validation == "holdout")
         sample = config.sample_rows if ctx.facts.n_train > config.sample_above else None
         spec = TrialSpec(ctx=ctx, space=space, constants=constants,
                          inputs={k: str(Path(v).resolve()) for k, v in inputs.items()}, truth=truth,

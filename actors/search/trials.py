@@ -91,14 +91,16 @@ CV_SECONDS = re.compile(r"^LINGUACODUS_OOF .*\bcv_seconds=([0-9.]+)\s*$", re.MUL
 
 
 def full_run_seconds(sample_s: float, sample_cv_s: float, rows: int, sample_rows: int, folds: int,
-                     sample_folds: int) -> float:
+                     sample_folds: int, holdout: bool = False) -> float:
     """The full cross-validation's expected seconds from its sample run: what did not grow with the rows
     (start-up, imports, reading the CSVs) as it was, the sample's cross-validation (the harness times
     it) scaled by the training rows fitted in all, (folds - 1) * rows against (sample_folds - 1) *
     sample_rows. Linear in rows, so it errs long where a fit has a fixed cost per tree (the four default
     programs on diamonds-price and movie-rating, 15,000 rows each: predicted 1.0-3.9x the actual
-    seconds, extra-trees 1.2-1.4x, LightGBM 1.7-2.1x); hence OVERRUN_MARGIN."""
-    scale = (folds - 1) * rows / max(1, (sample_folds - 1) * min(sample_rows, rows))
+    seconds, extra-trees 1.2-1.4x, LightGBM 1.7-2.1x); hence OVERRUN_MARGIN. A holdout fits (folds - 1) /
+    folds of the rows once."""
+    fitted = (folds - 1) * rows / (folds if holdout else 1)
+    scale = fitted / max(1, (sample_folds - 1) * min(sample_rows, rows))
     return max(0.0, sample_s - sample_cv_s) + sample_cv_s * scale
 
 
@@ -121,7 +123,8 @@ def run_rung(spec: TrialSpec, script: str, rung: int, keep: Path | None) -> Rung
 
     # Trials need out-of-fold predictions only: the refit on all of train is the final run's job.
     args = ["--oof-only", *(["--sample", str(spec.sample_rows), "--folds", str(spec.sample_folds)] if rung == 1
-                            else ["--folds", str(spec.constants["folds"])])]
+                            else ["--folds", str(spec.constants["folds"]),
+                                  *(["--holdout"] if spec.constants.get("holdout") else [])])]
     timeout = min(spec.sandbox.timeout_s, max(5.0, spec.deadline - time.time()))
     sandbox = Sandbox(spec.sandbox.model_copy(update={"timeout_s": timeout}))
     work = Path(tempfile.mkdtemp(prefix=f"lc-trial-r{rung}-"))
@@ -175,7 +178,7 @@ def trainable(params: dict[str, Any], spec: TrialSpec) -> None:
             raise BudgetSpent(f"out of budget before rung {rung} [program {config.model_dump_json()}]")
         if rung == 2 and sample_cv is not None:  # a full run that cannot end would hold its CPUs for nothing
             need = full_run_seconds(seconds, sample_cv, spec.ctx.facts.n_train, spec.sample_rows or 0,
-                                    spec.constants["folds"], spec.sample_folds)
+                                    spec.constants["folds"], spec.sample_folds, bool(spec.constants.get("holdout")))
             left = min(spec.deadline - time.time(), spec.sandbox.timeout_s)
             if need > OVERRUN_MARGIN * left:
                 raise BudgetSpent(f"out of budget: its full run (~{need:.0f} s, from the sample run's {seconds:.0f} s) "

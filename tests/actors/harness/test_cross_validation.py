@@ -101,6 +101,30 @@ def test_cv_folds_never_see_test_rows_and_a_fold_model_never_fits_on_its_own_val
     assert set(sub["id"]) == test_ids and list(raw.columns) == ["id", "a", "b", "c"]
 
 
+@pytest.mark.parametrize("split, how", [("stratified", "flag"), ("time", "flag"), ("stratified", "task")])
+def test_a_holdout_fits_once_and_validates_the_last_fold_only(split, how, tmp_path):
+    # large data: one fit on (K-1)/K of the rows, scored on the rest; the same rows for every program
+    over = {"time_column": "t"} if split == "time" else {}
+    script = assemble(constants(**over, **({"holdout": 1} if how == "task" else {})), RECORDING)
+    work, result = run(tmp_path, script, *(["--holdout"] if how == "flag" else []), "--folds", "4")
+    assert result.ok, result.stderr[-2000:]
+    train = pd.read_csv(tmp_path / "data" / "train.csv")
+    calls = [json.loads(line) for line in (work / "seen.jsonl").read_text().splitlines()]
+    assert len(calls) == 2  # one validation fit, then the refit on all of train for test
+    fit, val = set(calls[0]["fit"]), set(calls[0]["pred"])
+    assert not fit & val and fit | val == set(train["id"])
+    assert (len(val) == 12 if split == "time" else len(val) == 15)  # TimeSeriesSplit(4): 60 // 5 rows
+    if split == "time":  # the latest rows
+        t = train.set_index("id")["t"]
+        assert t.loc[sorted(fit)].max() < t.loc[sorted(val)].min()
+    assert list(pd.read_csv(work / "oof_raw.csv")["id"]) == sorted(val)
+    assert set(calls[1]["fit"]) == set(train["id"])
+    # on a sample (the search's rung 1) the script cross-validates unless --holdout is given
+    (tmp_path / "sample").mkdir()
+    work, result = run(tmp_path / "sample", script, "--sample", "40", "--folds", "2", "--oof-only")
+    assert result.ok and "holdout=0" in result.stdout, result.stdout[-500:]
+
+
 def test_a_check_on_a_sample_uses_two_folds(tmp_path):
     work, result = run(tmp_path, assemble(constants(), floor_stages()), "--check", "predict", "--sample", "30")
     assert result.ok, result.stderr[-2000:]

@@ -229,6 +229,8 @@ def test_the_full_run_is_predicted_from_the_rows_the_sample_run_fitted():
     # 4 s of start-up as measured, 6 s of 3-fold CV on 2,000 rows -> 5 folds on 15,000: 15x the rows fitted
     assert full_run_seconds(10.0, 6.0, 15000, 2000, 5, 3) == pytest.approx(4 + 6 * 15)
     assert full_run_seconds(10.0, 6.0, 1500, 2000, 5, 3) == pytest.approx(4 + 6 * 4 * 1500 / (2 * 1500))
+    # a holdout of 1/10 on 200,000 rows fits 180,000 rows once: 45x the sample's 2 x 2,000
+    assert full_run_seconds(10.0, 6.0, 200_000, 2000, 10, 3, holdout=True) == pytest.approx(4 + 6 * 45)
 
 def test_a_program_cut_in_its_full_run_replaces_a_winner_it_beats_on_the_shared_sample_rung():
     ctx, _ = _ctx("penguins")
