@@ -255,11 +255,13 @@ def run_search(ctx: TaskContext, *, inputs: dict[str, Path], truth: pd.DataFrame
         settings = TuneSettings("max" if ctx.higher_is_better else "min", time_budget_s, config.max_trials,
                                 config.trial_cpus, config.max_concurrent, seed)
         record["max_concurrent"] = config.max_concurrent
+        tune_started = time.monotonic()
         try:
             trials = run_tune(spec, settings, points, name=f"search-{cid}")
         except NoTrialStarted as exc:  # the staged solution (or the floor) stands, and search.json says why
             logger.warning("%s: %s", cid, exc)
             record["error"] = str(exc)
+        record["tune_seconds"] = round(time.monotonic() - tune_started, 3)  # the rest: choosing (reading OOF, ensemble)
         for t in trials:
             t["source"] = sources.get(json.dumps(t["params"], sort_keys=True), "tpe")
         record["trials"] = trials

@@ -106,7 +106,7 @@ def run_step(ctx: TaskContext, *, llm: Any, instructions: list[Instruction], sta
     if out.choice.script is not None:
         final, _ = runner.run(out.choice.script, parent, FINAL_RUN_ARGS)
         record["final_run"] = {"ok": final.ok, "attempt": final.number, "args": list(FINAL_RUN_ARGS),
-                               "error": final.error}
+                               "error": final.error, "seconds": round(final.duration_s, 3)}
         if final.ok:
             execution, final_source, score = final, "search", out.choice.score
         else:
