@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from actors.facts import DataFacts
 from actors.grading.metrics import get_metric
@@ -12,6 +13,17 @@ KIND_HINTS = {
     "proba": "predicted probabilities (predict_proba), not hard labels",
     "value": "predicted numeric values",
 }
+
+
+class Validation(NamedTuple):
+    """How a task's full runs are validated: K folds, or with `holdout` the last of K folds only."""
+
+    folds: int
+    holdout: bool = False
+
+    def args(self) -> tuple[str, ...]:
+        """The harness's command-line flags for it."""
+        return ("--folds", str(self.folds), *(("--holdout",) if self.holdout else ()))
 
 
 @dataclass(frozen=True)

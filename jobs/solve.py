@@ -30,7 +30,7 @@ from typing import Any
 import pandas as pd
 
 import storage
-from actors.context import TaskContext
+from actors.context import TaskContext, Validation
 from actors.deadline import Deadline
 from actors.executor import Execution, Executor
 from actors.facts import compute_facts
@@ -46,7 +46,7 @@ from actors.llm.recording import RecordingLLM
 from actors.sandbox.cgroup import peak_rss_mb
 from actors.sandbox.sandbox import Sandbox
 from actors.search.step import run_step, summary
-from actors.search.run import SearchRunConfig, Validation
+from actors.search.run import SearchRunConfig
 from actors.stages.coder import Coder
 from actors.stages.instruction import instruction_from
 from actors.stages.instructor import Instructor

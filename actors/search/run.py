@@ -18,12 +18,12 @@ import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal
 
 import pandas as pd
 from pydantic import BaseModel, Field
 
-from actors.context import TaskContext
+from actors.context import TaskContext, Validation
 from actors.sandbox.readback import MAX_TABLE_BYTES, ReadBackError, read_back_csv
 from actors.sandbox.sandbox import SandboxConfig
 from actors.stages.estimators import ESTIMATORS, family
@@ -34,19 +34,6 @@ from actors.search.space import (DENSE_SVD_COMPONENTS, EstimatorSpace, ParamRang
 from actors.search.trials import NoTrialStarted, TrialSpec, TuneSettings, run_tune
 
 logger = logging.getLogger(__name__)
-
-
-class Validation(NamedTuple):
-    """K folds, or with `holdout` the last of K folds only (the harness's --folds K [--holdout])."""
-
-    folds: int
-    holdout: bool = False
-
-    def args(self) -> tuple[str, ...]:
-        return ("--folds", str(self.folds), *(("--holdout",) if self.holdout else ()))
-
-    def describe(self) -> str:
-        return f"holdout 1/{self.folds}" if self.holdout else f"{self.folds}-fold cross-validation"
 
 
 class SearchRunConfig(BaseModel):
@@ -99,7 +86,6 @@ class SearchRunConfig(BaseModel):
         if holdout:
             return Validation(self.holdout_folds, True)
         return Validation(self.large_folds if n_train > self.large_rows else self.folds, False)
-
 
 
 @dataclass(frozen=True)
@@ -228,6 +214,7 @@ def run_search(ctx: TaskContext, *, inputs: dict[str, Path], truth: pd.DataFrame
     run still gives a solution: the best sample-run program (actors/search/select.py)."""
     cid = ctx.competition.competition_id
     started = time.monotonic()
+    holdout = config.validation == "holdout"
     # grounded instructions first, then one point per default estimator, then the instructions that
     # name columns the task lacks: under a small budget the order decides what is tried at all. A start
     # that repeats an earlier one's program up to its hyper-parameters waits behind the distinct ones
@@ -236,7 +223,7 @@ def run_search(ctx: TaskContext, *, inputs: dict[str, Path], truth: pd.DataFrame
     warm = [*distinct, *repeats, *(late or [])]
     record: dict[str, Any] = {"metric": ctx.competition.metric, "higher_is_better": ctx.higher_is_better,
                               "space_source": space_source, "budget_s": round(time_budget_s, 1), "folds": config.folds,
-                              "holdout": config.validation == "holdout",
+                              "holdout": holdout,
                               "warm_starts": [{"source": w.source, "program": w.config.model_dump()} for w in warm],
                               "baseline": {"label": baseline.label, "score": baseline.score} if baseline else None,
                               "trials": [], "error": None}
@@ -245,7 +232,7 @@ def run_search(ctx: TaskContext, *, inputs: dict[str, Path], truth: pd.DataFrame
         space = widen(ctx, space, warm)
         record["space"] = space.model_dump()
         points, sources = unique_points(space, warm)
-        constants = ctx.harness_constants(seed, folds=config.folds, holdout=config.validation == "holdout")
+        constants = ctx.harness_constants(seed, folds=config.folds, holdout=holdout)
         sample = config.sample_rows if ctx.facts.n_train > config.sample_above else None
         spec = TrialSpec(ctx=ctx, space=space, constants=constants,
                          inputs={k: str(Path(v).resolve()) for k, v in inputs.items()}, truth=truth,

