@@ -1,12 +1,16 @@
 """`linguacodus corpus pairs`: ranked instructor pairs straight from searched runs (train/pairs.py).
 
     linguacodus corpus pairs OUT/RUN_ID [OUT/RUN_ID2 ...] -o pairs.parquet [--holdout 0.1] [--catalog URI]
+                             [--beat-defaults GAIN]
 
 One row per competition whose search completed at least three distinct programs: `prompt` is the
 instructor's user message without few-shot (`system` holds its system message), `completion` the three
 rendered instructions as the instructor's JSON, `split` train or validation (a stable hash of the id).
 The columns are those of `linguacodus extract` (jobs/extract.PAIRS_SCHEMA, so `linguacodus finetune`
-reads either), plus split, system and the three programs' estimators and CV scores. Competitions
+reads either), plus split, system, the three programs' estimators and CV scores, and the best program's
+relative CV gain over the search's default starts. `--beat-defaults GAIN` keeps only competitions whose
+search beat every default start by more than GAIN (relative; 0: strictly better) and ranks programs
+other than the default starts (train/pairs.py). Competitions
 without a pair are listed with their reason in PAIRS.skipped.json beside the output.
 """
 from __future__ import annotations
@@ -27,7 +31,7 @@ from jobs.extract import PAIRS_SCHEMA, _plain
 logger = logging.getLogger(__name__)
 SCHEMA = pa.schema([*PAIRS_SCHEMA, pa.field("split", pa.string(), nullable=False), pa.field("system", pa.string()),
                     pa.field("estimators", pa.list_(pa.string())), pa.field("scores", pa.list_(pa.float64())),
-                    pa.field("n_trials", pa.int64())])
+                    pa.field("n_trials", pa.int64()), pa.field("gain_over_defaults", pa.float64())])
 
 
 def pairs_table(pairs: list[dict[str, Any]]) -> pa.Table:
@@ -43,6 +47,9 @@ def register(cmds: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--out", required=True, help="pairs Parquet URI to write")
     p.add_argument("--holdout", type=_share, default=0.1, help="share of competitions in the validation split")
     p.add_argument("--catalog", default=None, help="catalog URI, when the one in run.json has moved")
+    p.add_argument("--beat-defaults", type=_gain, default=None, metavar="GAIN",
+                   help="only competitions whose search found a program better than every default start by more "
+                        "than GAIN (relative CV gain; 0: strictly better), ranked without the default starts")
     p.set_defaults(func=_main)
 
 
@@ -56,11 +63,22 @@ def _share(text: str) -> float:
     return value
 
 
+def _gain(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not a relative gain in [0, 1)")
+    return value
+
+
 def _main(args: argparse.Namespace) -> int:
     from train.pairs import RunError, pairs_from_runs
 
     try:
-        pairs, skipped = pairs_from_runs([r.rstrip("/") for r in args.runs], args.catalog, args.holdout)
+        pairs, skipped = pairs_from_runs([r.rstrip("/") for r in args.runs], args.catalog, args.holdout,
+                                         args.beat_defaults)
     except RunError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

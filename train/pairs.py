@@ -11,6 +11,12 @@ train.csv and test.csv *features* only. Nothing of answers.csv or of test.csv's 
 the score kept is the cross-validated one, never the graded test score.
 
 A deterministic slice of the competitions (by a hash of the id) is held back as the validation split.
+
+With `beat_defaults` (a relative gain, e.g. 0.0), only competitions whose search found a program better
+than every default start (search.json `source` "default ...") give a pair, and the default starts are
+not among the ranked targets: the search runs the defaults anyway, so an instruction carries weight
+only where it names something they do not (the v3 adapter, trained on every competition, mostly
+learned default or near-default programs and did not beat the base model at equal budget).
 """
 from __future__ import annotations
 
@@ -91,10 +97,35 @@ def best_distinct(trials: list[dict[str, Any]], higher_is_better: bool, n: int =
     return sorted(chosen, key=lambda t: -t["cv_score"] if higher_is_better else t["cv_score"])
 
 
+def is_default_start(trial: dict[str, Any]) -> bool:
+    return str(trial.get("source") or "").startswith("default ")
+
+
+def gain_over_defaults(trials: list[dict[str, Any]], higher_is_better: bool) -> float | None:
+    """Relative CV gain of the best completed trial that is not a default start over the best default
+    start (positive: better); None when no default start or no other trial completed."""
+    done = [t for t in trials if t.get("status") == "completed" and t.get("cv_score") is not None]
+    defaults = [float(t["cv_score"]) for t in done if is_default_start(t)]
+    others = [float(t["cv_score"]) for t in done if not is_default_start(t)]
+    if not defaults or not others:
+        return None
+    best, default = (max(others), max(defaults)) if higher_is_better else (min(others), min(defaults))
+    gain = (best - default) if higher_is_better else (default - best)
+    return gain / max(abs(default), 1e-12)
+
+
 def pair_for(comp: Competition, facts: dict[str, Any], trials: list[dict[str, Any]],
-             holdout: float = 0.1) -> dict[str, Any]:
+             holdout: float = 0.1, beat_defaults: float | None = None) -> dict[str, Any]:
     """One pair (PairError naming why there is none)."""
     ctx = TaskContext(comp, facts_from_dict(facts))
+    everything = trials
+    gain = gain_over_defaults(trials, ctx.higher_is_better)
+    if beat_defaults is not None:
+        if gain is None or gain <= beat_defaults:
+            raise PairError("the search found nothing better than its default starts",
+                            "no default start or no other program completed" if gain is None
+                            else f"best gain {gain:+.4f}, needed > {beat_defaults:+.4f}")
+        trials = [t for t in trials if not is_default_start(t)]
     best = best_distinct(trials, ctx.higher_is_better)
     if len(best) < MIN_DISTINCT:
         raise PairError(f"fewer than {MIN_DISTINCT} distinct completed trials", f"{len(best)} of {len(trials)} trials")
@@ -114,8 +145,9 @@ def pair_for(comp: Competition, facts: dict[str, Any], trials: list[dict[str, An
             "system": system["content"], "prompt": user["content"], "completion": completion,
             "metric": comp.metric, "higher_is_better": ctx.higher_is_better,
             "scores": [float(t["cv_score"]) for t in best], "score": float(best[0]["cv_score"]),
-            "estimators": [t["program"]["estimator"] for t in best], "n_trials": len(trials),
-            "n_solutions": sum(1 for t in trials if t.get("status") == "completed"), "rank": 1,
+            "estimators": [t["program"]["estimator"] for t in best], "n_trials": len(everything),
+            "gain_over_defaults": gain,
+            "n_solutions": sum(1 for t in everything if t.get("status") == "completed"), "rank": 1,
             "source": SOURCE, "code_truncated": False, "extractor_model": None}
 
 
@@ -146,8 +178,8 @@ def _run_folders(run_uri: str) -> list[str]:
     return sorted(n for n in names if not n.startswith(("_", ".")) and storage.is_dir(storage.join(run_uri, n)))
 
 
-def pairs_from_run(run_uri: str, catalog: str | None = None,
-                   holdout: float = 0.1) -> tuple[list[dict[str, Any]], list[PairSkip]]:
+def pairs_from_run(run_uri: str, catalog: str | None = None, holdout: float = 0.1,
+                   beat_defaults: float | None = None) -> tuple[list[dict[str, Any]], list[PairSkip]]:
     """Pairs of every searched competition of one run (OUT/RUN_ID), and every one skipped with why.
     RunError when the folder is not a run or its catalog cannot be read."""
     by_id = _catalog(run_uri, catalog)
@@ -156,7 +188,7 @@ def pairs_from_run(run_uri: str, catalog: str | None = None,
     for cid in _run_folders(run_uri):
         folder = storage.join(run_uri, cid)
         try:
-            pairs.append({**_pair_in(folder, by_id.get(cid), holdout), "solution_id": folder})
+            pairs.append({**_pair_in(folder, by_id.get(cid), holdout, beat_defaults), "solution_id": folder})
         except PairError as exc:
             skipped.append(PairSkip(run_uri, cid, exc.reason, str(exc) if str(exc) != exc.reason else ""))
         except Exception as exc:  # noqa: BLE001 - one competition without a pair never stops the rest
@@ -167,7 +199,8 @@ def pairs_from_run(run_uri: str, catalog: str | None = None,
     return pairs, skipped
 
 
-def _pair_in(folder: str, raw: dict[str, Any] | None, holdout: float) -> dict[str, Any]:
+def _pair_in(folder: str, raw: dict[str, Any] | None, holdout: float,
+             beat_defaults: float | None = None) -> dict[str, Any]:
     if raw is None:
         raise PairError("not in the run's catalog")
     search_json, result_json = storage.join(folder, "search.json"), storage.join(folder, "result.json")
@@ -178,11 +211,12 @@ def _pair_in(folder: str, raw: dict[str, Any] | None, holdout: float) -> dict[st
     facts = (storage.read_json(result_json).get("details") or {}).get("facts")
     if not facts:
         raise PairError("no data facts in result.json")
-    return pair_for(_competition(raw), facts, storage.read_json(search_json).get("trials") or [], holdout)
+    return pair_for(_competition(raw), facts, storage.read_json(search_json).get("trials") or [], holdout,
+                    beat_defaults)
 
 
-def pairs_from_runs(run_uris: list[str], catalog: str | None = None,
-                    holdout: float = 0.1) -> tuple[list[dict[str, Any]], list[PairSkip]]:
+def pairs_from_runs(run_uris: list[str], catalog: str | None = None, holdout: float = 0.1,
+                    beat_defaults: float | None = None) -> tuple[list[dict[str, Any]], list[PairSkip]]:
     """Pairs of several runs; a competition already paired from an earlier run is skipped in later ones.
     Every run is checked before any is read, so a bad one fails fast with a RunError."""
     for uri in run_uris:
@@ -190,7 +224,7 @@ def pairs_from_runs(run_uris: list[str], catalog: str | None = None,
     pairs: list[dict[str, Any]] = []
     skipped: list[PairSkip] = []
     for uri in run_uris:
-        got, missed = pairs_from_run(uri, catalog, holdout)
+        got, missed = pairs_from_run(uri, catalog, holdout, beat_defaults)
         done = {p["competition_id"] for p in pairs}
         skipped += missed + [PairSkip(uri, p["competition_id"], "paired from an earlier run") for p in got
                              if p["competition_id"] in done]

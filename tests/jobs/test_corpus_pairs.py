@@ -111,6 +111,55 @@ def test_competitions_without_a_pair_are_skipped_with_their_reason_and_counted(r
     assert {"run": str(run_dir), "competition_id": TASK, "reason": "paired from an earlier run", "detail": ""} in skipped
 
 
+def _with_default_start(source: Path, run: Path, cid: str, delta: float) -> list[dict]:
+    """Competition `cid`: the searched trials relabelled as TPE's, plus one default start scoring `delta`
+    from the search's best (the real default starts can tie the best on penguins: not deterministic)."""
+    folder = Path(shutil.copytree(source / TASK, run / cid))
+    search = json.loads((folder / "search.json").read_text())
+    done = [t for t in search["trials"] if t["status"] == "completed"]
+    best = max(done, key=lambda t: t["cv_score"])  # accuracy: higher is better
+    trials = [{**t, "source": "tpe"} for t in search["trials"]]
+    trials.append({**best, "trial_id": "default-start", "source": "default LGBMClassifier",
+                   "cv_score": best["cv_score"] + delta})
+    search["trials"] = trials
+    (folder / "search.json").write_text(json.dumps(search))
+    return trials
+
+
+def test_beat_defaults_keeps_competitions_whose_search_beat_every_default_start_and_ranks_without_them(
+        run_dir, tmp_path, capsys):
+    run = Path(shutil.copytree(run_dir, tmp_path / "s"))
+    shutil.rmtree(run / TASK)
+    _with_default_start(run_dir, run, "beaten", -0.01)
+    _with_default_start(run_dir, run, "not-beaten", +0.001)
+    catalog = write_catalog(tmp_path / "c.parquet", [catalog_row(TASK, competition_id="beaten"),
+                                                     catalog_row(TASK, competition_id="not-beaten")])
+    out = tmp_path / "pairs.parquet"
+    assert pairs_cli(str(run), "-o", str(out), "--catalog", catalog, "--beat-defaults", "0") == 0
+    pairs = pd.read_parquet(out)
+    assert list(pairs["competition_id"]) == ["beaten"]
+    pair = pairs.iloc[0]
+    assert pair["gain_over_defaults"] > 0
+    default_score = json.loads((run / "beaten" / "search.json").read_text())["trials"][-1]["cv_score"]
+    assert default_score not in list(pair["scores"])  # the default start is no rank
+    skipped = json.loads((tmp_path / "pairs.skipped.json").read_text())
+    assert [(s["competition_id"], s["reason"]) for s in skipped] == [
+        ("not-beaten", "the search found nothing better than its default starts")]
+    assert "needed > +0.0000" in skipped[0]["detail"]
+
+    # without the rule both are paired, and the default start that leads is rank 1
+    assert pairs_cli(str(run), "-o", str(out), "--catalog", catalog) == 0
+    pairs = pd.read_parquet(out).set_index("competition_id")
+    assert pairs.loc["not-beaten", "scores"][0] == pytest.approx(
+        json.loads((run / "not-beaten" / "search.json").read_text())["trials"][-1]["cv_score"])
+    # a gain above what the search found skips both
+    assert pairs_cli(str(run), "-o", str(out), "--catalog", catalog, "--beat-defaults", "0.5") == 1
+    assert "2 the search found nothing better than its default starts" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        pairs_cli(str(run), "-o", str(out), "--beat-defaults", "-1")
+    assert "-1.0 is not a relative gain in [0, 1)" in capsys.readouterr().err
+
+
 def test_bad_input_is_one_line_and_writes_nothing(run_dir, tmp_path, capsys):
     out = tmp_path / "pairs.parquet"
     assert pairs_cli(str(run_dir), str(tmp_path / "no-run"), "-o", str(out)) == 2

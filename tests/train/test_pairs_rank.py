@@ -1,7 +1,9 @@
 """The ranked targets of the instructor pairs: distinct programs, another estimator for each rank first."""
 from __future__ import annotations
 
-from train.pairs import best_distinct
+import pytest
+
+from train.pairs import best_distinct, gain_over_defaults
 
 
 def _trial(estimator: str, score: float, preprocess: str = "a", status: str = "completed", C: float = 1.0) -> dict:
@@ -25,3 +27,17 @@ def test_with_fewer_estimators_the_best_other_preprocessing_fills_the_ranks_in_s
     best = best_distinct(trials, higher_is_better=False)  # rmse: lower is better
     assert [(t["program"]["estimator"], t["cv_score"]) for t in best] == [("Ridge", 2.5), ("Ridge", 2.7),
                                                                            ("LGBMRegressor", 2.9)]
+
+
+def _start(source: str, estimator: str, score: float) -> dict:
+    return {**_trial(estimator, score), "source": source}
+
+
+def test_the_gain_over_the_default_starts_compares_the_best_other_program_with_the_best_default():
+    trials = [_start("default LGBMRegressor", "LGBMRegressor", 2.0), _start("default Ridge", "Ridge", 2.5),
+              _start("tpe", "LGBMRegressor", 1.9), _start("tpe", "Ridge", 3.0),
+              {**_start("tpe", "ExtraTreesRegressor", 0.1), "status": "failed"}]
+    assert gain_over_defaults(trials, higher_is_better=False) == pytest.approx(0.05)  # rmse 2.0 -> 1.9
+    assert gain_over_defaults(trials, higher_is_better=True) == pytest.approx(0.2)  # 2.5 -> 3.0
+    assert gain_over_defaults([t for t in trials if t["source"] == "tpe"], higher_is_better=True) is None
+    assert gain_over_defaults([t for t in trials if t["source"] != "tpe"], higher_is_better=True) is None
