@@ -65,8 +65,9 @@ class TaskContext:
     def harness_constants(self, seed: int = 0, folds: int = 5, group_column: str | None = None,
                           time_column: str | None = None, holdout: bool = False) -> dict[str, object]:
         """The TASK dict the harness reads (actors/harness/fragments/harness.py). `folds` is the default of the
-        script's --folds, `holdout` of its --holdout (validate on the last fold only); a group column keeps each group inside one fold, a time column makes the
-        folds time-ordered (the harness validates on later rows only)."""
+        script's --folds, `holdout` of its --holdout (validate on the last fold only); a group column keeps each
+        group inside one fold, a time column makes the folds time-ordered (the harness validates on later rows
+        only)."""
         c = self.competition
         constants: dict[str, object] = {
             "competition_id": c.competition_id,

@@ -34,7 +34,8 @@ def main() -> None:
     from actors.sandbox.sandbox import SandboxConfig
     from actors.search.proposal import default_space
     from actors.search.run import default_warm_starts
-    from actors.search.trials import TrialSpec, full_run_seconds, run_rung, trial_script
+    from actors.search.timing import full_run_seconds
+    from actors.search.trials import TrialSpec, run_rung, trial_script
     from jobs.catalog import task_row
 
     for task in args.tasks:

@@ -31,6 +31,7 @@ from actors.search.proposal import default_ranges
 from actors.search.select import Candidate, Choice, choose, sample_leader, sample_winner
 from actors.search.space import (DENSE_SVD_COMPONENTS, EstimatorSpace, ParamRange, PreprocessConfig, ProgramConfig,
                                  SearchSpace, config_params, render_config)
+from actors.search.timing import reserved_seconds
 from actors.search.trials import NoTrialStarted, TrialSpec, TuneSettings, run_tune
 
 logger = logging.getLogger(__name__)
@@ -249,6 +250,7 @@ def run_search(ctx: TaskContext, *, inputs: dict[str, Path], truth: pd.DataFrame
             logger.warning("%s: %s", cid, exc)
             record["error"] = str(exc)
         record["tune_seconds"] = round(time.monotonic() - tune_started, 3)  # the rest: choosing (reading OOF, ensemble)
+        record["refit_reserve_s"] = round(reserved_seconds(scratch), 1)  # kept back for the final run (RefitReserve)
         for t in trials:
             t["source"] = sources.get(json.dumps(t["params"], sort_keys=True), "tpe")
         record["trials"] = trials

@@ -21,7 +21,6 @@ import functools
 import json
 import logging
 import os
-import re
 import shutil
 import tempfile
 import time
@@ -37,6 +36,8 @@ from actors.harness.integrate import assemble
 from actors.sandbox.readback import MAX_TABLE_BYTES, ReadBackError, read_back
 from actors.sandbox.sandbox import Sandbox, SandboxConfig
 from actors.search.space import ProgramConfig, SearchSpace, render_config, suggest_config
+from actors.search.timing import (CV_SECONDS, TIMING, RefitReserve, calibration, full_run_seconds, overrun_margin,
+                                  reserved_seconds)
 from actors.harness.diagnose import validation_score_of
 
 logger = logging.getLogger(__name__)
@@ -90,67 +91,6 @@ class FixedSuggest:
 
     def suggest_float(self, name: str, low: float, high: float, *, log: bool = False) -> float:
         return float(self.params[name])
-
-
-# a full run is skipped only when half its predicted seconds do not fit: skipping one that would have
-# ended loses a candidate, starting one that cannot end loses what is left of one trial slot
-OVERRUN_MARGIN = 2.0
-# ... where the prediction errs long: up to 20x the sample's fitted rows (1.0-3.9x the actual seconds on
-# 15,000 rows, 15x). Far beyond it errs either way, so until a full run of the estimator has finished
-# (calibration) the run must fit in half the time left: on nycflights13 (59x) two extra-trees full runs
-# started inside twice the time left and ran to the deadline, holding both trial slots for 220 of 300 s.
-LONG_EXTRAPOLATION = 20.0
-FAR_MARGIN = 0.5
-
-
-def row_scale(rows: int, sample_rows: int, folds: int, sample_folds: int, holdout: bool = False) -> float:
-    """Rows a full run fits against those its sample run fitted: (folds - 1) * rows (a holdout: (folds - 1)
-    / folds of them, once) against (sample_folds - 1) * sample_rows."""
-    fitted = (folds - 1) * rows / (folds if holdout else 1)
-    return fitted / max(1, (sample_folds - 1) * min(sample_rows, rows))
-
-
-def overrun_margin(rows: int, sample_rows: int, folds: int, sample_folds: int, holdout: bool = False) -> float:
-    """How many times the time left an uncalibrated full-run prediction may be."""
-    scale = row_scale(rows, sample_rows, folds, sample_folds, holdout)
-    return OVERRUN_MARGIN if scale <= LONG_EXTRAPOLATION else FAR_MARGIN
-
-
-# Once a full run of an estimator has finished in this search, its actual / predicted seconds (the median
-# of them) correct the next predictions for that estimator, and the margin is 1: the row-linear prediction
-# errs by estimator, both ways. On nycflights13 (262,816 rows, 59x the sample's fitted rows) XGBoost full
-# runs were predicted at 64-90 s and took 10-21 s, while two extra-trees ones ran past a prediction inside
-# the time left to the deadline.
-TIMING = "{trial_id}.timing.json"
-
-
-def calibration(scratch: Path, estimator: str) -> float | None:
-    """Median actual / predicted seconds of this search's finished full runs of `estimator` (None: none yet)."""
-    ratios = []
-    for path in scratch.glob(TIMING.format(trial_id="*")):
-        try:
-            done = json.loads(path.read_text())
-            if done["estimator"] == estimator and done["predicted"] > 0:
-                ratios.append(float(done["actual"]) / float(done["predicted"]))
-        except (OSError, ValueError, KeyError, TypeError):
-            continue
-    return sorted(ratios)[len(ratios) // 2] if ratios else None
-
-
-CV_SECONDS = re.compile(r"^LINGUACODUS_OOF .*\bcv_seconds=([0-9.]+)\s*$", re.MULTILINE)
-
-
-def full_run_seconds(sample_s: float, sample_cv_s: float, rows: int, sample_rows: int, folds: int,
-                     sample_folds: int, holdout: bool = False) -> float:
-    """The full cross-validation's expected seconds from its sample run: what did not grow with the rows
-    (start-up, imports, reading the CSVs) as it was, the sample's cross-validation (the harness times
-    it) scaled by the training rows fitted in all, (folds - 1) * rows against (sample_folds - 1) *
-    sample_rows. Linear in rows, so it errs long where a fit has a fixed cost per tree (the four default
-    programs on diamonds-price and movie-rating, 15,000 rows each: predicted 1.0-3.9x the actual
-    seconds, extra-trees 1.2-1.4x, LightGBM 1.7-2.1x); hence OVERRUN_MARGIN. A holdout fits (folds - 1) /
-    folds of the rows once."""
-    scale = row_scale(rows, sample_rows, folds, sample_folds, holdout)
-    return max(0.0, sample_s - sample_cv_s) + sample_cv_s * scale
 
 
 def trial_script(spec: TrialSpec, config: ProgramConfig, header: str = "") -> str:
@@ -239,7 +179,8 @@ def trainable(params: dict[str, Any], spec: TrialSpec) -> None:
             need = full_run_seconds(seconds, sample_cv, *shape)
             ratio = calibration(Path(spec.scratch), config.estimator)
             expected, margin = (need * ratio, 1.0) if ratio is not None else (need, overrun_margin(*shape))
-            left = min(spec.deadline - time.time(), spec.sandbox.timeout_s)
+            # the final run's refit of the winners so far is kept back (RefitReserve)
+            left = min(spec.deadline - reserved_seconds(Path(spec.scratch)) - time.time(), spec.sandbox.timeout_s)
             if expected > margin * left:
                 # ended, not raised: an errored trial is a FAIL that TPE ignores, and it kept drawing the
                 # programs that cannot finish; reported, it counts as one without a full score
@@ -261,7 +202,23 @@ def trainable(params: dict[str, Any], spec: TrialSpec) -> None:
         if rung == 2 and need:  # what this estimator's full runs take against their prediction, for the next ones
             (Path(spec.scratch) / TIMING.format(trial_id=trial_id)).write_text(
                 json.dumps({"estimator": config.estimator, "predicted": need, "actual": ran.seconds}))
-        report(ran.score, rung, full=rung == 2, predicted_full_s=round(need, 1) if need else None)
+        report(ran.score, rung, full=rung == 2, predicted_full_s=round(need, 1) if need else None,
+               **({"full_seconds": round(ran.seconds, 3), "full_cv_seconds": ran.cv_seconds} if rung == 2 else {}))
+
+
+def _stopper(reserve: RefitReserve) -> Any:
+    """RefitReserve as a Tune Stopper (ray.tune is imported only where a search runs)."""
+    from ray.tune.stopper import Stopper
+
+    class _Reserve(Stopper):
+        def __call__(self, trial_id: str, result: dict[str, Any]) -> bool:
+            reserve.observe(trial_id, result)
+            return False
+
+        def stop_all(self) -> bool:
+            return reserve.should_stop()
+
+    return _Reserve()
 
 
 class NoTrialStarted(RuntimeError):
@@ -303,6 +260,8 @@ def run_tune(spec: TrialSpec, settings: TuneSettings, warm: list[dict[str, Any]]
         scheduler = (ASHAScheduler(metric=METRIC, mode=settings.mode, time_attr="training_iteration", grace_period=1,
                                    max_t=2, reduction_factor=2) if spec.sample_rows else FIFOScheduler())
         spec = dataclasses.replace(spec, deadline=time.time() + settings.time_budget_s)  # from Tune's start
+        reserve = RefitReserve(settings.mode, settings.time_budget_s, int(spec.constants["folds"]),
+                               bool(spec.constants.get("holdout")), Path(spec.scratch))
         node = f"node:{ray.util.get_node_ip_address()}"  # the sandbox inputs are local paths on this node
         trainable_ = tune.with_resources(tune.with_parameters(_named(name), spec=spec),
                                          {"cpu": settings.trial_cpus, node: 0.001})
@@ -316,7 +275,7 @@ def run_tune(spec: TrialSpec, settings: TuneSettings, warm: list[dict[str, Any]]
                                         # cars-mpg at 60 s: 11 trials without reuse, 24 with it
                                         reuse_actors=True,
                                         time_budget_s=max(1.0, settings.time_budget_s)),
-            run_config=tune.RunConfig(name=name, storage_path=storage_dir, verbose=0,
+            run_config=tune.RunConfig(name=name, storage_path=storage_dir, verbose=0, stop=_stopper(reserve),
                                       failure_config=tune.FailureConfig(max_failures=0)))
         quiet = [logging.getLogger(n) for n in ("ray.tune", "ray.train")]
         levels = [q.level for q in quiet]

@@ -22,8 +22,9 @@ from actors.search.proposal import default_space
 from actors.search.run import SearchRunConfig, WarmStart, run_search
 from actors.search.select import Candidate, Choice, choose, sample_leader
 from actors.search.space import PreprocessConfig, ProgramConfig, SearchSpace
-from actors.search.trials import (BudgetSpent, TrialFailed, TrialSpec, calibration, full_run_seconds, overrun_margin,
-                                  run_rung)
+from actors.search.timing import (RefitReserve, calibration, full_run_seconds, overrun_margin, refit_seconds,
+                                  reserved_seconds)
+from actors.search.trials import BudgetSpent, TrialFailed, TrialSpec, run_rung
 from tests.helpers.open_tasks import competition
 from tests.helpers.paths import OPEN
 
@@ -253,6 +254,49 @@ def test_a_full_run_prediction_is_corrected_by_what_this_searchs_full_runs_of_th
     assert re.match(r"out of budget: its full run \(~\d+ s, x1e\+03 as this search's LogisticRegression full runs "
                     r"took\) would not end in the \d+ s it may still run", trial["error"]), trial["error"]
     assert calibration(tmp_path, "LogisticRegression") == 1000.0 and calibration(tmp_path, "Ridge") is None
+
+
+def test_a_refit_is_predicted_from_the_full_run_as_one_fit_on_all_rows():
+    # 5-fold CV fitted 4x the rows: the refit's fit is a quarter of it; a 10-fold holdout fitted 9/10 once
+    assert refit_seconds(10.0, 8.0, 5) == pytest.approx(2 + 8 / 4)
+    assert refit_seconds(10.0, 8.0, 10, holdout=True) == pytest.approx(2 + 8 * 10 / 9)
+    assert refit_seconds(10.0, None, 5) == pytest.approx(10 / 4)  # the harness's timing missing: all of it scales
+
+
+def test_the_search_stops_when_the_refit_of_its_best_full_runs_no_longer_fits_and_tells_the_trials(tmp_path):
+    reserve = RefitReserve("min", budget_s=100.0, folds=5, holdout=False, scratch=tmp_path, started=1000.0)
+    assert reserved_seconds(tmp_path) == 0.0 and not reserve.should_stop(now=1099.0)
+    reserve.observe("sample", {"full": False, "cv_score": 0.1, "full_seconds": 400.0})  # a sample rung: not counted
+    for i, (score, full_s) in enumerate([(3.0, 10.0), (1.0, 22.0), (2.0, 42.0), (4.0, 400.0), (1.5, 6.0)]):
+        reserve.observe(f"t{i}", {"full": True, "cv_score": score, "full_seconds": full_s, "full_cv_seconds": full_s - 2})
+    # rmse: the three best are 1.0, 1.5, 2.0 -> refits 2 + 20/4, 2 + 4/4, 2 + 40/4; the slow 4.0 is not a member
+    assert reserve.reserve_s() == pytest.approx(7 + 3 + 12)
+    assert reserved_seconds(tmp_path) == pytest.approx(22)  # what the trials read before a full run
+    assert not reserve.should_stop(now=1000 + 77.9) and reserve.should_stop(now=1000 + 78.0)
+    huge = RefitReserve("max", budget_s=100.0, folds=10, holdout=True, scratch=tmp_path / "x", started=0.0)
+    huge.observe("t", {"full": True, "cv_score": 0.9, "full_seconds": 900.0, "full_cv_seconds": 900.0})
+    assert huge.reserve_s() == 50.0  # the search keeps at least half its time
+
+
+@pytest.mark.sandbox
+def test_a_search_ends_early_enough_for_the_final_run_to_refit_its_best_programs(tmp_path, ray_session):
+    # only 1,500-tree extra-trees: validated on a 2-fold holdout (one fit on half the rows), each refit on all
+    # rows is about twice the fit; the three best refits are kept back, so Tune ends well before its 45 s
+    ctx, train = _ctx("penguins")
+    space = default_space(ctx)
+    trees = next(e for e in space.estimators if e.name == "ExtraTreesClassifier")
+    ranges = {k: (v.model_copy(update={"low": 1500, "high": 1500}) if k == "n_estimators" else v)
+              for k, v in trees.params.items()}
+    space = space.model_copy(update={"estimators": [trees.model_copy(update={"params": ranges})]})
+    out = run_search(ctx, inputs=_inputs("penguins"), truth=train[["id", "species"]], sandbox=SandboxConfig(),
+                     config=SearchRunConfig(max_trials=100, max_concurrent=1, folds=2, validation="holdout"),
+                     space=space, space_source="default", warm=[], baseline=None, time_budget_s=45, seed=0,
+                     scratch=tmp_path)
+    full = [t for t in out.record["trials"] if t["status"] == "completed"]
+    assert len(full) >= 2, out.record["trials"]
+    reserve = reserved_seconds(tmp_path)
+    assert reserve > 4, reserve
+    assert out.record["tune_seconds"] < 45 - reserve / 2, (out.record["tune_seconds"], reserve)
 
 
 def test_the_full_run_is_predicted_from_the_rows_the_sample_run_fitted():
