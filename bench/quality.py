@@ -36,6 +36,7 @@ import logging
 import shutil
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -78,6 +79,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--threads", type=int, default=None,
                     help="threads of every contestant (OpenMP/BLAS pools, n_jobs, num_cpus, the LLM's "
                          "--threads); default: each library's own (all cores). Use 1 on a busy shared host")
+    ap.add_argument("--at-once", type=int, default=1, metavar="N",
+                    help="contestants run side by side on each task, N processes at once (with --threads 1 and N "
+                         "no more than the cores, each has a core: equal CPU, the same moment's machine)")
     ap.add_argument("--retry-failed", action="store_true", help="rerun pairs that failed or timed out")
     return ap.parse_args(argv)
 
@@ -148,17 +152,21 @@ def main(argv: list[str] | None = None) -> int:
             print(f"SKIPPED {task.key}: cannot read its train.csv / test.csv: {exc}")
             continue
         row = table.setdefault(task.key, {})
-        for c in [c for c in contestants if applies(c, task)]:
-            row[c] = result = run_pair(runner, task, c, retry_failed=args.retry_failed)
-            log.info("%s %s: %s score=%s seconds=%s", task.key, c, result.status, result.score, result.seconds)
+        here = [c for c in contestants if applies(c, task)]
+        with ThreadPoolExecutor(max_workers=max(1, args.at_once)) as pool:  # each pair is its own process
+            done = pool.map(lambda c, t=task: run_pair(runner, t, c, retry_failed=args.retry_failed), here)
+            for c, result in zip(here, done, strict=True):
+                row[c] = result
+                log.info("%s %s: %s score=%s seconds=%s", task.key, c, result.status, result.score, result.seconds)
     text = render(table, contestants)
     threads = f"{args.threads} thread(s)" if args.threads else "all cores"
     print(f"\n== bench/quality.py: {len(tasks)} tasks, budget {args.budget_s:g} s per task and contestant, "
-          f"{threads} each ==")
+          f"{threads} each, {max(1, args.at_once)} contestant(s) at once ==")
     print(text)
     records = [r.to_dict() for row in table.values() for r in row.values()]
     pd.DataFrame([{k: v for k, v in r.items() if k != "details"} for r in records]).to_csv(out / "results.csv", index=False)
-    storage.write_json(str(out / "results.json"), {"budget_s": args.budget_s, "threads": args.threads, "contestants": contestants,
+    storage.write_json(str(out / "results.json"), {"budget_s": args.budget_s, "threads": args.threads,
+                                                   "at_once": max(1, args.at_once), "contestants": contestants,
                                                    "results": records, "report": text})
     return 0
 

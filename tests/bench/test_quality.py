@@ -182,3 +182,36 @@ def test_linguacodus_gets_as_many_trials_at_once_as_the_threads_each_contestant_
     argv = (tmp_path / "argv").read_text().split()
     assert argv[argv.index("--threads") + 1] == "1" and argv[argv.index("--trials-at-once") + 1] == "1"
     assert result.status == "failed"
+
+
+def test_at_once_runs_the_contestants_of_a_task_side_by_side_and_keeps_their_order(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    import threading
+
+    running, most, lock = [0], [0], threading.Lock()
+
+    def fake_pair(runner, task, contestant, retry_failed=False):  # the pairs' own processes are tested above
+        with lock:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+        time.sleep(0.5)
+        with lock:
+            running[0] -= 1
+        return PairResult(task=task.key, contestant=contestant, metric="accuracy", higher_is_better=True,
+                          status="graded", score=0.5 if contestant == "baseline-hgb" else 0.9, percentile=None,
+                          medal=None, seconds=0.5, budget_s=runner.budget_s, reason=None)
+
+    monkeypatch.setattr(quality, "run_pair", fake_pair)
+    contestants = ["baseline-hgb", "linguacodus-search-only"]
+    for at_once, expected in ((1, 1), (2, 2)):
+        most[0] = 0
+        assert quality.main(["--open", str(OPEN), "--tasks", "penguins", "chile-vote", "--contestants", *contestants,
+                             "--out", str(tmp_path / str(at_once)), "--budget-s", "30", "--threads", "1",
+                             "--at-once", str(at_once)]) == 0
+        assert most[0] == expected
+        results = json.loads((tmp_path / str(at_once) / "results.json").read_text())
+        pairs = [(r["task"], r["contestant"]) for r in results["results"]]
+        assert sorted(pairs) == sorted((t, c) for t in ("penguins", "chile-vote") for c in contestants)
+        assert [c for t, c in pairs if t == "penguins"] == contestants  # each task's row in the given order
+        assert results["at_once"] == at_once
+    assert "1 thread(s) each, 2 contestant(s) at once" in capsys.readouterr().out
