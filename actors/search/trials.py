@@ -35,13 +35,13 @@ from actors.context import TaskContext, Validation
 from actors.harness.integrate import assemble
 from actors.sandbox.readback import MAX_TABLE_BYTES, ReadBackError, read_back
 from actors.sandbox.sandbox import Sandbox, SandboxConfig
+from actors.search.records import METRIC, started_record, told, trial_record
 from actors.search.space import ProgramConfig, SearchSpace, render_config, suggest_config
 from actors.search.timing import (CV_SECONDS, TIMING, RefitReserve, calibration, full_run_seconds, overrun_margin,
                                   reserved_seconds)
 from actors.harness.diagnose import validation_score_of
 
 logger = logging.getLogger(__name__)
-METRIC = "cv_score"  # what ASHA compares at a rung (the sample score at rung 1) and search.json records
 # What TPE learns from: the full score, and for a trial without one (ASHA stopped it after the sample rung,
 # or its full run could not end in the time left) its sample score pushed below every full score. A trial
 # whose full run cannot end used to raise, and Tune tells Optuna an errored trial as FAIL, which TPE
@@ -113,7 +113,8 @@ def run_rung(spec: TrialSpec, script: str, rung: int, keep: Path | None) -> Rung
     # Trials need out-of-fold predictions only: the refit on all of train is the final run's job.
     args = ["--oof-only", *(["--sample", str(spec.sample_rows), "--folds", str(spec.sample_folds)] if rung == 1
                             else Validation(spec.constants["folds"], bool(spec.constants.get("holdout"))).args())]
-    timeout = min(spec.sandbox.timeout_s, max(5.0, spec.deadline - time.time()))
+    # the run ends before the final run's reserve (RefitReserve): Tune's stopper cannot interrupt a rung
+    timeout = min(spec.sandbox.timeout_s, max(5.0, spec.deadline - reserved_seconds(Path(spec.scratch)) - time.time()))
     sandbox = Sandbox(spec.sandbox.model_copy(update={"timeout_s": timeout}))
     work = Path(tempfile.mkdtemp(prefix=f"lc-trial-r{rung}-"))
     try:
@@ -288,9 +289,9 @@ def run_tune(spec: TrialSpec, settings: TuneSettings, warm: list[dict[str, Any]]
                 q.setLevel(level)
         # Trials Tune created after the budget ran out never started: not worth a record. One that
         # started and was cut before its first report is recorded as out of budget.
-        told = _told(searcher)
-        records = [_started(r, Path(spec.scratch)) for r in (trial_record(r) for r in grid)]
-        records = [{**r, "tpe": told.get(r["trial_id"])} for r in records]
+        told_tpe = told(searcher)
+        records = [started_record(r, Path(spec.scratch)) for r in (trial_record(r) for r in grid)]
+        records = [{**r, "tpe": told_tpe.get(r["trial_id"])} for r in records]
         records = [r for r in records if r["status"] != "not_run" and "before rung 1" not in (r["error"] or "")]
         if not records:
             raise NoTrialStarted(
@@ -302,17 +303,6 @@ def run_tune(spec: TrialSpec, settings: TuneSettings, warm: list[dict[str, Any]]
         shutil.rmtree(storage_dir, ignore_errors=True)
         if started_ray:
             ray.shutdown()
-
-
-def _told(searcher: Any) -> dict[str, dict[str, Any]]:
-    """What TPE was told of each trial, by Tune trial id: Optuna's state (COMPLETE, PRUNED, FAIL) and value."""
-    try:
-        study = searcher._ot_study  # noqa: SLF001 - Ray's OptunaSearch keeps the study and its ask-and-tell trials
-        trials = study.get_trials(deepcopy=False)
-        return {tid: {"state": trials[t.number].state.name, "value": trials[t.number].value}
-                for tid, t in searcher._ot_trials.items()}  # noqa: SLF001
-    except Exception:  # noqa: BLE001 - a record only; another Ray version may keep them elsewhere
-        return {}
 
 
 def _named(name: str) -> Any:
@@ -329,57 +319,3 @@ def _named(name: str) -> Any:
 
 def _define(space: SearchSpace, trial: Any) -> None:
     suggest_config(space, trial)
-
-
-def trial_record(result: Any) -> dict[str, Any]:
-    """A ray.tune.Result as a plain record for search.json."""
-    metrics = result.metrics or {}
-    error = getattr(result.error, "cause", None) or result.error
-    rung = metrics.get("rung")
-    full = bool(metrics.get("full"))
-    status = ("completed" if full else "stopped" if rung else "not_run") if error is None else "failed"
-    if (error is not None and "out of budget" in str(error)) or metrics.get("out_of_budget"):
-        status = "out_of_budget"
-    program = metrics.get("program")
-    message = str(error) if error is not None else metrics.get("out_of_budget")
-    if message and "[program " in message and program is None:
-        message, _, tail = message.partition(" [program ")
-        program = tail.rstrip("]").strip()
-    params = {k: v for k, v in (result.config or {}).items()}
-    return {
-        "trial_id": _trial_id(result),
-        "params": params, "program": json.loads(program) if isinstance(program, str) else program,
-        "status": status, "rung": rung or 0, "started_at": metrics.get("started_at"),
-        "cv_score": metrics.get(METRIC) if full else None,
-        "sample_score": metrics.get("sample_score", metrics.get(METRIC) if rung == 1 else None),
-        "seconds": metrics.get("trial_seconds"), "sandbox_seconds": metrics.get("sandbox_seconds"),
-        "predicted_full_s": metrics.get("predicted_full_s"),
-        "sandbox_peak_mb": metrics.get("sandbox_peak_mb"), "worker_pid": metrics.get("worker_pid"),
-        "error": message[-2000:] if message else None,
-    }
-
-
-def _started(record: dict[str, Any], scratch: Path) -> dict[str, Any]:
-    """A record without a report whose trial left its start marker: out of budget in its first rung."""
-    if record["status"] != "not_run":
-        return record
-    # without a report the id is Tune's trial folder name, which holds the trial id
-    markers = [m for m in scratch.glob("*.started") if m.name.removesuffix(".started") in record["trial_id"]]
-    try:
-        started = json.loads(markers[0].read_text()) if markers else None
-    except (OSError, ValueError):
-        started = None
-    if started is None:
-        return record
-    return {**record, "trial_id": markers[0].name.removesuffix(".started"), "status": "out_of_budget",
-            "started_at": started.get("started_at"),
-            "program": record["program"] or json.loads(started.get("program") or "null"),
-            "error": "out of budget: the search's time ran out during its first rung"}
-
-
-def _trial_id(result: Any) -> str:
-    metrics = result.metrics or {}
-    if metrics.get("trial_id"):
-        return str(metrics["trial_id"])
-    path = str(getattr(result, "path", "") or "")
-    return path.rstrip("/").rsplit("/", 1)[-1]
