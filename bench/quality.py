@@ -46,7 +46,7 @@ import pandas as pd  # noqa: E402
 
 import storage  # noqa: E402
 from bench.quality_report import render  # noqa: E402
-from bench.quality_run import LINGUACODUS_VARIANTS, PairResult, Runner, run_pair  # noqa: E402
+from bench.quality_run import LINGUACODUS_VARIANTS, PairResult, Runner, kill_on_signal, run_pair  # noqa: E402
 from bench.quality_tasks import BenchTask, load_tasks, select, with_kinds  # noqa: E402
 
 log = logging.getLogger("bench.quality")
@@ -172,4 +172,5 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    kill_on_signal()  # a killed bench leaves no contestant running (they lead sessions of their own)
     sys.exit(main())

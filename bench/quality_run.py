@@ -13,6 +13,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -127,14 +128,23 @@ def run_pair(runner: Runner, task: BenchTask, contestant: str, retry_failed: boo
     return result
 
 
+_LIVE: set[subprocess.Popen] = set()  # every contestant process running now (several with --at-once)
+_LIVE_LOCK = threading.RLock()  # re-entrant: the signal handler runs in the main thread, which may hold it
+_STOPPING = threading.Event()  # set by the signal handler: no contestant starts after it
+
+
 def run_process(cmd: list[str], timeout_s: float, folder: Path, env: dict[str, str] | None = None
                 ) -> tuple[int | None, float]:
     """(exit code, or None after a timeout; wall seconds). Output goes to folder/stdout.txt and
     stderr.txt. The process leads its own session so a timeout kills everything it started."""
     start = time.monotonic()
     with open(folder / "stdout.txt", "wb") as out, open(folder / "stderr.txt", "wb") as err:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=err, stdin=subprocess.DEVNULL, start_new_session=True,
-                                env=env)
+        with _LIVE_LOCK:  # started and registered at once: a signal between the two would miss it
+            if _STOPPING.is_set():
+                raise RuntimeError("the bench is stopping: no contestant starts")
+            proc = subprocess.Popen(cmd, stdout=out, stderr=err, stdin=subprocess.DEVNULL, start_new_session=True,
+                                    env=env)
+            _LIVE.add(proc)
         try:
             code: int | None = proc.wait(timeout=timeout_s)
         except subprocess.TimeoutExpired:
@@ -143,7 +153,27 @@ def run_process(cmd: list[str], timeout_s: float, folder: Path, env: dict[str, s
         except BaseException:  # Ctrl-C: leave no AutoML process running behind the bench
             _kill_group(proc)
             raise
+        finally:
+            with _LIVE_LOCK:
+                _LIVE.discard(proc)
     return code, round(time.monotonic() - start, 2)
+
+
+def kill_on_signal() -> None:
+    """SIGTERM or SIGINT to the bench kills every contestant's process group, then exits: the groups are
+    sessions of their own (for the hard timeout), so a killed bench left them running, and the pairs they
+    wrote afterwards mixed into the next invocation's table (measured: two orphaned linguacodus runs beside
+    the next bench's first task)."""
+    def stop(signum: int, _frame: Any) -> None:
+        with _LIVE_LOCK:
+            _STOPPING.set()
+            live = list(_LIVE)
+        for proc in live:
+            _kill_group(proc)
+        raise SystemExit(128 + signum)
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, stop)
 
 
 def _kill_group(proc: subprocess.Popen) -> None:

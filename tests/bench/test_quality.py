@@ -69,6 +69,43 @@ def test_a_hanging_contestant_and_its_children_are_killed_at_the_hard_timeout(tm
     assert not _running(child)
 
 
+def test_a_killed_bench_kills_the_contestants_it_runs_side_by_side(tmp_path: Path) -> None:
+    # the contestants lead sessions of their own (for the hard timeout): before kill_on_signal a bench
+    # killed with SIGTERM left them running, and they wrote pairs into the next invocation's folder
+    import signal
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parents[2]
+    script = f"""
+import sys, threading, time
+sys.path.insert(0, {str(repo)!r})
+from pathlib import Path
+from bench.quality_run import kill_on_signal, run_process
+kill_on_signal()
+for name in ("a", "b"):  # two pairs at once, as with --at-once 2: the main thread only waits
+    folder = Path({str(tmp_path)!r}) / name
+    folder.mkdir()
+    cmd = ["bash", "-c", f"sleep 300 & echo $! > {{folder}}/child; wait"]
+    threading.Thread(target=run_process, args=(cmd, 600, folder), daemon=True).start()
+while True:
+    time.sleep(0.1)
+"""
+    bench = subprocess.Popen([sys.executable, "-c", script])
+    children = [tmp_path / n / "child" for n in "ab"]
+    deadline = time.monotonic() + 60
+    while not all(c.is_file() and c.read_text().strip() for c in children) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    pids = [int(c.read_text()) for c in children]
+    assert all(_running(p) for p in pids)
+    bench.send_signal(signal.SIGTERM)
+    assert bench.wait(timeout=60) == 128 + signal.SIGTERM
+    deadline = time.monotonic() + 10
+    while any(_running(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(_running(p) for p in pids)
+
+
 def _running(pid: int) -> bool:
     """False once the process is gone or a zombie (dead, waiting for init to reap it)."""
     try:
