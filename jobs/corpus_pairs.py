@@ -21,6 +21,7 @@ import logging
 from collections import Counter
 from dataclasses import asdict
 from typing import Any
+from collections.abc import Callable
 
 import pyarrow as pa
 
@@ -45,32 +46,26 @@ def register(cmds: argparse._SubParsersAction) -> None:
     p = cmds.add_parser("pairs", help=what, description=what)
     p.add_argument("runs", nargs="+", metavar="RUN_URI", help="OUT/RUN_ID folder(s) of `linguacodus run` with search")
     p.add_argument("-o", "--out", required=True, help="pairs Parquet URI to write")
-    p.add_argument("--holdout", type=_share, default=0.1, help="share of competitions in the validation split")
+    p.add_argument("--holdout", type=_unit_interval("a share"), default=0.1, help="share of competitions in the validation split")
     p.add_argument("--catalog", default=None, help="catalog URI, when the one in run.json has moved")
-    p.add_argument("--beat-defaults", type=_gain, default=None, metavar="GAIN",
+    p.add_argument("--beat-defaults", type=_unit_interval("a relative gain"), default=None, metavar="GAIN",
                    help="only competitions whose search found a program better than every default start by more "
                         "than GAIN (relative CV gain; 0: strictly better), ranked without the default starts")
     p.set_defaults(func=_main)
 
 
-def _share(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not 0 <= value < 1:
-        raise argparse.ArgumentTypeError(f"{value} is not a share in [0, 1)")
-    return value
+def _unit_interval(what: str) -> Callable[[str], float]:
+    """An argparse type: a number in [0, 1), named `what` in the one-line error."""
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if not 0 <= value < 1:
+            raise argparse.ArgumentTypeError(f"{value} is not {what} in [0, 1)")
+        return value
 
-
-def _gain(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not 0 <= value < 1:
-        raise argparse.ArgumentTypeError(f"{value} is not a relative gain in [0, 1)")
-    return value
+    return parse
 
 
 def _main(args: argparse.Namespace) -> int:

@@ -29,6 +29,7 @@ from typing import Any
 import storage
 from actors.context import TaskContext
 from actors.facts import facts_from_dict
+from actors.search.run import DEFAULT_START
 from actors.search.space import ProgramConfig
 from actors.stages.grounding import ground, render_instruction
 from actors.stages.instruction import INSTRUCTION_SCHEMA, PARTS, messages_for
@@ -98,7 +99,7 @@ def best_distinct(trials: list[dict[str, Any]], higher_is_better: bool, n: int =
 
 
 def is_default_start(trial: dict[str, Any]) -> bool:
-    return str(trial.get("source") or "").startswith("default ")
+    return str(trial.get("source") or "").startswith(DEFAULT_START)
 
 
 def gain_over_defaults(trials: list[dict[str, Any]], higher_is_better: bool) -> float | None:
@@ -118,17 +119,18 @@ def pair_for(comp: Competition, facts: dict[str, Any], trials: list[dict[str, An
              holdout: float = 0.1, beat_defaults: float | None = None) -> dict[str, Any]:
     """One pair (PairError naming why there is none)."""
     ctx = TaskContext(comp, facts_from_dict(facts))
-    everything = trials
     gain = gain_over_defaults(trials, ctx.higher_is_better)
+    ranked_from = trials
     if beat_defaults is not None:
         if gain is None or gain <= beat_defaults:
             raise PairError("the search found nothing better than its default starts",
                             "no default start or no other program completed" if gain is None
                             else f"best gain {gain:+.4f}, needed > {beat_defaults:+.4f}")
-        trials = [t for t in trials if not is_default_start(t)]
-    best = best_distinct(trials, ctx.higher_is_better)
+        ranked_from = [t for t in trials if not is_default_start(t)]
+    best = best_distinct(ranked_from, ctx.higher_is_better)
     if len(best) < MIN_DISTINCT:
-        raise PairError(f"fewer than {MIN_DISTINCT} distinct completed trials", f"{len(best)} of {len(trials)} trials")
+        raise PairError(f"fewer than {MIN_DISTINCT} distinct completed trials",
+                        f"{len(best)} of {len(ranked_from)} trials")
     ranked = [render_instruction(ctx, ProgramConfig.model_validate(t["program"]), rank=i)
               for i, t in enumerate(best, start=1)]
     # The instructor's grammar caps every part: a longer target teaches what inference can never emit.
@@ -145,9 +147,9 @@ def pair_for(comp: Competition, facts: dict[str, Any], trials: list[dict[str, An
             "system": system["content"], "prompt": user["content"], "completion": completion,
             "metric": comp.metric, "higher_is_better": ctx.higher_is_better,
             "scores": [float(t["cv_score"]) for t in best], "score": float(best[0]["cv_score"]),
-            "estimators": [t["program"]["estimator"] for t in best], "n_trials": len(everything),
+            "estimators": [t["program"]["estimator"] for t in best], "n_trials": len(trials),
             "gain_over_defaults": gain,
-            "n_solutions": sum(1 for t in everything if t.get("status") == "completed"), "rank": 1,
+            "n_solutions": sum(1 for t in trials if t.get("status") == "completed"), "rank": 1,
             "source": SOURCE, "code_truncated": False, "extractor_model": None}
 
 

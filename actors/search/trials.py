@@ -68,6 +68,11 @@ class TrialSpec:
     scratch: str  # full-run outputs of each trial go to scratch/<trial_id>/ (for the ensemble)
     deadline: float  # time.time() after which no sandbox run may still be going
 
+    def time_left(self) -> float:
+        """Seconds a run starting now may take: up to the deadline less the final run's reserve (RefitReserve,
+        which Tune's stopper cannot enforce on a running rung), at most the sandbox's timeout."""
+        return min(self.sandbox.timeout_s, self.deadline - reserved_seconds(Path(self.scratch)) - time.time())
+
 
 class TrialFailed(RuntimeError):
     """A trial's program failed at a rung; the message says where and why (it ends up in search.json)."""
@@ -113,8 +118,7 @@ def run_rung(spec: TrialSpec, script: str, rung: int, keep: Path | None) -> Rung
     # Trials need out-of-fold predictions only: the refit on all of train is the final run's job.
     args = ["--oof-only", *(["--sample", str(spec.sample_rows), "--folds", str(spec.sample_folds)] if rung == 1
                             else Validation(spec.constants["folds"], bool(spec.constants.get("holdout"))).args())]
-    # the run ends before the final run's reserve (RefitReserve): Tune's stopper cannot interrupt a rung
-    timeout = min(spec.sandbox.timeout_s, max(5.0, spec.deadline - reserved_seconds(Path(spec.scratch)) - time.time()))
+    timeout = min(spec.sandbox.timeout_s, max(5.0, spec.time_left()))
     sandbox = Sandbox(spec.sandbox.model_copy(update={"timeout_s": timeout}))
     work = Path(tempfile.mkdtemp(prefix=f"lc-trial-r{rung}-"))
     try:
@@ -180,8 +184,7 @@ def trainable(params: dict[str, Any], spec: TrialSpec) -> None:
             need = full_run_seconds(seconds, sample_cv, *shape)
             ratio = calibration(Path(spec.scratch), config.estimator)
             expected, margin = (need * ratio, 1.0) if ratio is not None else (need, overrun_margin(*shape))
-            # the final run's refit of the winners so far is kept back (RefitReserve)
-            left = min(spec.deadline - reserved_seconds(Path(spec.scratch)) - time.time(), spec.sandbox.timeout_s)
+            left = spec.time_left()
             if expected > margin * left:
                 # ended, not raised: an errored trial is a FAIL that TPE ignores, and it kept drawing the
                 # programs that cannot finish; reported, it counts as one without a full score

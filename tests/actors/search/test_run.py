@@ -22,7 +22,7 @@ from actors.search.proposal import default_space
 from actors.search.run import SearchRunConfig, WarmStart, run_search
 from actors.search.select import Candidate, Choice, choose, sample_leader
 from actors.search.space import PreprocessConfig, ProgramConfig, SearchSpace
-from actors.search.timing import (RefitReserve, calibration, full_run_seconds, overrun_margin, refit_seconds,
+from actors.search.timing import (RefitReserve, calibration, full_run_seconds, overrun_margin, refit_parts,
                                   reserved_seconds)
 from actors.search.trials import BudgetSpent, TrialFailed, TrialSpec, run_rung
 from tests.helpers.open_tasks import competition
@@ -258,9 +258,10 @@ def test_a_full_run_prediction_is_corrected_by_what_this_searchs_full_runs_of_th
 
 def test_a_refit_is_predicted_from_the_full_run_as_one_fit_on_all_rows():
     # 5-fold CV fitted 4x the rows: the refit's fit is a quarter of it; a 10-fold holdout fitted 9/10 once
-    assert refit_seconds(10.0, 8.0, 5) == pytest.approx(2 + 8 / 4)
-    assert refit_seconds(10.0, 8.0, 10, holdout=True) == pytest.approx(2 + 8 * 10 / 9)
-    assert refit_seconds(10.0, None, 5) == pytest.approx(10 / 4)  # the harness's timing missing: all of it scales
+    # (fixed, fit): the start-up as it was, the fits scaled
+    assert refit_parts(10.0, 8.0, 5) == pytest.approx((2, 8 / 4))
+    assert refit_parts(10.0, 8.0, 10, holdout=True) == pytest.approx((2, 8 * 10 / 9))
+    assert refit_parts(10.0, None, 5) == pytest.approx((0, 10 / 4))  # the harness's timing missing: all of it scales
 
 
 def test_the_search_stops_when_the_refit_of_its_best_full_runs_no_longer_fits_and_tells_the_trials(tmp_path):
