@@ -13,6 +13,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from actors.search.select import SAMPLE_MARGIN
+
 # a full run is skipped only when half its predicted seconds do not fit: skipping one that would have
 # ended loses a candidate, starting one that cannot end loses what is left of one trial slot
 OVERRUN_MARGIN = 2.0
@@ -102,21 +104,48 @@ class RefitReserve:
         self.scratch = scratch
         self.started = time.time() if started is None else started
         self.full: dict[str, tuple[float, float, float]] = {}  # trial id -> (full score, refit's fixed, fit seconds)
+        self.sample: dict[str, float] = {}  # trial id -> its sample score (full runs)
+        self.cut: dict[str, tuple[float, float]] = {}  # trial id -> (sample score, refit seconds) of refused full runs
 
     def observe(self, trial_id: str, result: dict[str, Any]) -> None:
         if result.get("full") and result.get("full_seconds") is not None:
             fixed, fit = refit_parts(float(result["full_seconds"]), result.get("full_cv_seconds"), self.folds,
                                      self.holdout)
             self.full[trial_id] = (float(result["cv_score"]), fixed, fit)
-            try:
-                (self.scratch / RESERVE).write_text(json.dumps({"reserve_s": self.reserve_s()}))
-            except OSError:
-                pass
+            if result.get("sample_score") is not None:
+                self.sample[trial_id] = float(result["sample_score"])
+        elif result.get("out_of_budget") and result.get("predicted_full_s") and result.get("sample_score") is not None:
+            # a refused full run can still be the final run (select.sample_leader refits a cut program that
+            # leads the sample rung): its refit from the predicted full run, all of it counted as fitting
+            self.cut[trial_id] = (float(result["sample_score"]),
+                                  sum(refit_parts(float(result["predicted_full_s"]), None, self.folds, self.holdout)))
+        else:
+            return
+        try:
+            (self.scratch / RESERVE).write_text(json.dumps({"reserve_s": self.reserve_s()}))
+        except OSError:
+            pass
+
+    def _better(self, a: float, b: float) -> bool:
+        return a > b if self.mode == "max" else a < b
 
     def reserve_s(self) -> float:
-        """One final run refits every member: its fixed part once (the slowest member's), the fits in turn."""
-        top = sorted(self.full.values(), key=lambda v: -v[0] if self.mode == "max" else v[0])[:REFIT_MEMBERS]
+        """One final run refits every member: its fixed part once (the slowest member's), the fits in turn;
+        or, if a cut program leads the sample rung as `select.sample_leader` would refit it, its refit."""
+        ranked = sorted(self.full, key=lambda t: -self.full[t][0] if self.mode == "max" else self.full[t][0])
+        top = [self.full[t] for t in ranked[:REFIT_MEMBERS]]
         need = max((fixed for _, fixed, _ in top), default=0.0) + sum(fit for _, _, fit in top)
+        samples = [self.sample[t] for t in ranked[:REFIT_MEMBERS] if t in self.sample]
+        if self.cut and (samples or not top):
+            bar = None
+            if samples:
+                best = max(samples) if self.mode == "max" else min(samples)
+                bar = best + SAMPLE_MARGIN * abs(best) * (1 if self.mode == "max" else -1)
+                bar = max(bar, top[0][0]) if self.mode == "max" else min(bar, top[0][0])
+            # the one refit: the cut program best on the sample rung (the first sample_leader tries), if it leads
+            score, refit = sorted(self.cut.values(), key=lambda v: -v[0] if self.mode == "max" else v[0])[0]
+            if bar is None or self._better(score, bar):
+                need = max(need, refit)
         return min(need, MAX_RESERVE_SHARE * self.budget_s)
 
     def should_stop(self, now: float | None = None) -> bool:

@@ -281,6 +281,32 @@ def test_the_search_stops_when_the_refit_of_its_best_full_runs_no_longer_fits_an
     assert huge.reserve_s() == 50.0  # the search keeps at least half its time
 
 
+def test_the_reserve_keeps_the_refit_of_a_cut_program_that_would_replace_the_choice(tmp_path):
+    # trump-tweet-device at 300 s (LLM path, 256 s of search): a finished logistic regression (sample 0.796,
+    # full 0.836) and an extra-trees program refused its full run (predicted 337 s) that led the sample rung
+    # at 0.855; select.sample_leader refit the extra trees, 60 s that the reserve (21.5 s, the regression's
+    # refit) had not kept: the competition took 306 s
+    reserve = RefitReserve("max", budget_s=256.0, folds=5, holdout=False, scratch=tmp_path, started=0.0)
+    reserve.observe("lr", {"full": True, "cv_score": 0.836, "sample_score": 0.796, "full_seconds": 72.5,
+                           "full_cv_seconds": 70.5})
+    assert reserve.reserve_s() == pytest.approx(2 + 70.5 / 4)
+    # a cut program that does not beat the choice's full score (0.836) on the sample rung is not refit
+    reserve.observe("slow", {"full": False, "out_of_budget": "out of budget", "sample_score": 0.83,
+                             "predicted_full_s": 400.0})
+    assert reserve.reserve_s() == pytest.approx(2 + 70.5 / 4)
+    reserve.observe("et", {"full": False, "out_of_budget": "out of budget", "sample_score": 0.855,
+                           "predicted_full_s": 337.0})
+    assert reserve.reserve_s() == pytest.approx(337 / 4)  # its refit: a quarter of the 5-fold prediction
+    assert reserved_seconds(tmp_path) == pytest.approx(337 / 4)
+    assert reserve.should_stop(now=256 - 337 / 4 + 0.1) and not reserve.should_stop(now=256 - 337 / 4 - 0.1)
+    # before any full run the best sample program is what the final run refits
+    alone = RefitReserve("min", budget_s=100.0, folds=3, holdout=False, scratch=tmp_path / "a", started=0.0)
+    (tmp_path / "a").mkdir()
+    alone.observe("x", {"full": False, "out_of_budget": "out of budget", "sample_score": 2.0, "predicted_full_s": 40.0})
+    alone.observe("y", {"full": False, "out_of_budget": "out of budget", "sample_score": 1.0, "predicted_full_s": 30.0})
+    assert alone.reserve_s() == pytest.approx(30 / 2)
+
+
 @pytest.mark.sandbox
 def test_a_search_ends_early_enough_for_the_final_run_to_refit_its_best_programs(tmp_path, ray_session):
     # only 1,500-tree extra-trees: validated on a 2-fold holdout (one fit on half the rows), each refit on all
