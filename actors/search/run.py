@@ -248,7 +248,11 @@ def run_search(ctx: TaskContext, *, inputs: dict[str, Path], truth: pd.DataFrame
         record["max_concurrent"] = config.max_concurrent
         tune_started = time.monotonic()
         try:
-            trials = run_tune(spec, settings, points, name=f"search-{cid}")
+            # the staged solution is a candidate too: its refit counts in the reserve if it ranks among the
+            # best (an ensemble member refits; alone it is kept as it ran)
+            known = ({"staged": {"full": True, "cv_score": baseline.score, "full_seconds": baseline.seconds}}
+                     if baseline else None)
+            trials = run_tune(spec, settings, points, name=f"search-{cid}", known=known)
         except NoTrialStarted as exc:  # the staged solution (or the floor) stands, and search.json says why
             logger.warning("%s: %s", cid, exc)
             record["error"] = str(exc)

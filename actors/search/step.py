@@ -95,8 +95,8 @@ def run_step(ctx: TaskContext, *, llm: Any, instructions: list[Instruction], sta
     space, source, proposal = choose_space(ctx, llm, instructions, config, seed,
                                            time_limit_s=max(1.0, PROPOSAL_SHARE * (deadline - time.monotonic())))
     baseline = staged_candidate(ctx, staged, staged_stages, staged_score)
-    reserve = 1.5 * (baseline.seconds if baseline else 0.0)  # the final run refits what won
-    budget = max(config.min_search_s, deadline - time.monotonic() - reserve)
+    # the final run's time is kept inside the search (timing.RefitReserve), the staged solution's refit with it
+    budget = max(config.min_search_s, deadline - time.monotonic())
     out = run_search(ctx, inputs=runner.inputs, truth=truth, sandbox=sandbox, config=config, space=space,
                      space_source=source, warm=warm, late=late, baseline=baseline, time_budget_s=budget, seed=seed,
                      scratch=scratch, sample_fallback=staged is None or not staged.ok)

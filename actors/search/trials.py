@@ -239,9 +239,11 @@ class TuneSettings:
     seed: int
 
 
-def run_tune(spec: TrialSpec, settings: TuneSettings, warm: list[dict[str, Any]], name: str) -> list[dict[str, Any]]:
+def run_tune(spec: TrialSpec, settings: TuneSettings, warm: list[dict[str, Any]], name: str,
+             known: dict[str, dict[str, Any]] | None = None) -> list[dict[str, Any]]:
     """Every trial as a record (trial_id, params, program, status, rung, scores, seconds, error), in
-    the order Tune created them: the warm starts first, then TPE's proposals."""
+    the order Tune created them: the warm starts first, then TPE's proposals. `known`: full runs made
+    before the search (the staged solution) as Tune results, for the final run's reserve."""
     import ray
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
@@ -266,6 +268,8 @@ def run_tune(spec: TrialSpec, settings: TuneSettings, warm: list[dict[str, Any]]
         spec = dataclasses.replace(spec, deadline=time.time() + settings.time_budget_s)  # from Tune's start
         reserve = RefitReserve(settings.mode, settings.time_budget_s, int(spec.constants["folds"]),
                                bool(spec.constants.get("holdout")), Path(spec.scratch))
+        for label, result in (known or {}).items():
+            reserve.observe(label, result)
         node = f"node:{ray.util.get_node_ip_address()}"  # the sandbox inputs are local paths on this node
         trainable_ = tune.with_resources(tune.with_parameters(_named(name), spec=spec),
                                          {"cpu": settings.trial_cpus, node: 0.001})

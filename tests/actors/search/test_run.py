@@ -307,6 +307,27 @@ def test_the_reserve_keeps_the_refit_of_a_cut_program_that_would_replace_the_cho
     assert alone.reserve_s() == pytest.approx(30 / 2)
 
 
+def test_the_staged_solution_enters_the_reserve_instead_of_a_fixed_share_before_the_search(tmp_path, monkeypatch):
+    # before: run_step took 1.5x the staged solution's seconds off the search's budget whatever won; now the
+    # staged solution is one of the full runs the reserve ranks (an ensemble member refits; alone it is kept)
+    import actors.search.run as run_module
+
+    ctx, train = _ctx("penguins")
+    seen = {}
+    monkeypatch.setattr(run_module, "run_tune", lambda *a, **k: seen.update(k) or [])
+    oof = pd.DataFrame({"id": train["id"].astype(str), **{c: 1 / 3 for c in ctx.facts.classes}})
+    staged = Candidate("staged", {"model": "pass"}, 0.97, oof, 40.0)
+    out = run_search(ctx, inputs=_inputs("penguins"), truth=train[["id", "species"]], sandbox=SandboxConfig(),
+                     config=SearchRunConfig(), space=default_space(ctx), space_source="default", warm=[],
+                     baseline=staged, time_budget_s=60, seed=0, scratch=tmp_path)
+    assert seen["known"] == {"staged": {"full": True, "cv_score": 0.97, "full_seconds": 40.0}}
+    assert out.choice.winner == "staged"
+    reserve = RefitReserve("max", budget_s=60.0, folds=5, holdout=False, scratch=tmp_path, started=0.0)
+    for label, result in seen["known"].items():
+        reserve.observe(label, result)
+    assert reserve.reserve_s() == pytest.approx(40 / 4)  # its fits scaled to one on all rows
+
+
 @pytest.mark.sandbox
 def test_a_search_ends_early_enough_for_the_final_run_to_refit_its_best_programs(tmp_path, ray_session):
     # only 1,500-tree extra-trees: validated on a 2-fold holdout (one fit on half the rows), each refit on all
