@@ -158,6 +158,22 @@ def sample_winner(ctx: TaskContext, trials: list[dict[str, Any]], constants: dic
     return None
 
 
+def sample_bar(best_member: float, choice_score: float | None, hib: bool) -> float:
+    """What a cut program's sample score must beat to replace the choice (`sample_leader`; the final run's
+    reserve, timing.RefitReserve, asks the same). By a clear margin over the best member's sample score: a
+    sample of 2,000 rows scores to about a percent (on trump-tweet-device at 300 s a 0.802 against 0.8015
+    replaced an ensemble of two fully cross-validated programs). And the chosen solution's own full score:
+    a program's learning curve rises with the rows, so its sample score is about the least its full run
+    would reach, while the chosen one's full score is known. On nycflights13 (262,816 rows, 131x the
+    sample) an extra-trees program led the sample rung (0.710 against LightGBM's 0.687) but the fully
+    cross-validated LightGBM scored 0.773: refit instead, extra trees scored 0.709 on test, and its refit
+    ran 4 min past the budget."""
+    bar = best_member + SAMPLE_MARGIN * abs(best_member) * (1 if hib else -1)
+    if choice_score is not None:
+        bar = max(bar, choice_score) if hib else min(bar, choice_score)
+    return bar
+
+
 def sample_leader(ctx: TaskContext, trials: list[dict[str, Any]], choice: Choice,
                   constants: dict[str, Any]) -> Choice | None:
     """The comparison on the one rung every trial ran: when the budget cut a program during its full run
@@ -173,16 +189,7 @@ def sample_leader(ctx: TaskContext, trials: list[dict[str, Any]], choice: Choice
     if choice.script is None or not members or any(m is None or m.get("sample_score") is None for m in members):
         return None
     best_member = max(m["sample_score"] for m in members) if hib else min(m["sample_score"] for m in members)
-    # by a clear margin: a sample of 2,000 rows scores to about a percent (on trump-tweet-device at
-    # 300 s a 0.802 against 0.8015 replaced an ensemble of two fully cross-validated programs)
-    bar = best_member + SAMPLE_MARGIN * abs(best_member) * (1 if hib else -1)
-    # and the chosen solution's own full score: a program's learning curve rises with the rows, so its
-    # sample score is about the least its full run would reach, while the chosen one's full score is
-    # known. On nycflights13 (262,816 rows, 131x the sample) an extra-trees program led the sample rung
-    # (0.710 against LightGBM's 0.687) but the fully cross-validated LightGBM scored 0.773: refit
-    # instead, extra trees scored 0.709 on test, and its refit ran 4 min past the budget
-    if choice.score is not None:
-        bar = max(bar, choice.score) if hib else min(bar, choice.score)
+    bar = sample_bar(best_member, choice.score, hib)
     for t in _by_sample([t for t in trials if t.get("status") == "out_of_budget"], hib):
         if not better(t["sample_score"], bar, hib):
             return None

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from actors.search.select import SAMPLE_MARGIN
+from actors.search.select import better, sample_bar
 
 # a full run is skipped only when half its predicted seconds do not fit: skipping one that would have
 # ended loses a candidate, starting one that cannot end loses what is left of one trial slot
@@ -126,9 +126,6 @@ class RefitReserve:
         except OSError:
             pass
 
-    def _better(self, a: float, b: float) -> bool:
-        return a > b if self.mode == "max" else a < b
-
     def reserve_s(self) -> float:
         """One final run refits every member: its fixed part once (the slowest member's), the fits in turn;
         or, if a cut program leads the sample rung as `select.sample_leader` would refit it, its refit."""
@@ -137,14 +134,11 @@ class RefitReserve:
         need = max((fixed for _, fixed, _ in top), default=0.0) + sum(fit for _, _, fit in top)
         samples = [self.sample[t] for t in ranked[:REFIT_MEMBERS] if t in self.sample]
         if self.cut and (samples or not top):
-            bar = None
-            if samples:
-                best = max(samples) if self.mode == "max" else min(samples)
-                bar = best + SAMPLE_MARGIN * abs(best) * (1 if self.mode == "max" else -1)
-                bar = max(bar, top[0][0]) if self.mode == "max" else min(bar, top[0][0])
+            hib = self.mode == "max"
+            bar = sample_bar(max(samples) if hib else min(samples), top[0][0], hib) if samples else None
             # the one refit: the cut program best on the sample rung (the first sample_leader tries), if it leads
-            score, refit = sorted(self.cut.values(), key=lambda v: -v[0] if self.mode == "max" else v[0])[0]
-            if bar is None or self._better(score, bar):
+            score, refit = sorted(self.cut.values(), key=lambda v: -v[0] if hib else v[0])[0]
+            if bar is None or better(score, bar, hib):
                 need = max(need, refit)
         return min(need, MAX_RESERVE_SHARE * self.budget_s)
 
