@@ -4,7 +4,8 @@
 class name or a usual alias: "LightGBM", "random forest", "TF-IDF + logistic regression"), the
 hyper-parameters it states ("400 trees", "learning_rate 0.05"), the task's columns it names and the
 treatment each gets ("one-hot encode island"), and every identifier-like word that is *not* a column
-of this task (`built`, `house_type`: a defect, whatever the prose around it). `to_config` turns that
+of this task (`built`, `house_type`: a defect, whatever the prose around it) in the parts that make the program
+(preprocessing, model, training; the few-shot example's names count in any part). `to_config` turns that
 into a `ProgramConfig` (missing choices filled from the data facts), which is how the three ranked
 instructions become the search's first trials. `render_instruction(ctx, config)` is the inverse: the
 instruction a program is described by, in the form the fine-tuned instructor learns (issue 11);
@@ -148,9 +149,12 @@ def ground(ctx: TaskContext, ins: Instruction) -> Grounding:
     known = {c.lower() for c in [*columns, *ctx.facts.targets, ctx.facts.id_column, *ctx.facts.train_only]}
     table = ESTIMATORS[family(ctx.kind)]
     everything = " ".join([ins.preprocessing, ins.model, ins.training, ins.submission])
+    # The program's parts: the submission part only restates the output the harness writes anyway, so a
+    # variable there (`y_pred`, `log_proba`) is no claim about the data; copied example words count anywhere.
+    program = " ".join([ins.preprocessing, ins.model, ins.training])
     estimator = _estimator(ctx, ins.model) or _estimator(ctx, everything)
     named = _mentions(everything, columns)
-    idents = _identifiers(everything)
+    idents = _identifiers(program)
     est_words = {n.lower() for fam in ESTIMATORS.values() for n in fam} | {a for a, _ in ALIASES}
     unknown = sorted({w for w in idents if w.lower() not in known and w.lower() not in _VOCAB
                       and w.lower() not in est_words and not w.lower().startswith(("sklearn", "lightgbm", "xgboost"))})

@@ -57,6 +57,22 @@ def test_a_number_ending_a_sentence_is_read_without_its_full_stop():
     assert ground(ctx, ins).params == {"learning_rate": 0.1, "n_estimators": 200}
 
 
+def test_a_variable_in_the_submission_part_is_no_column_claim_but_a_copied_example_name_is():
+    """The v4 adapter wrote `y_pred` and `log_proba` in the submission part (diabetes-progression,
+    wine-cultivar): names of the output, not columns of the data; the program's parts are judged."""
+    ctx = _ctx("penguins")
+    ins = Instruction(1, "one-hot encode island and sex", "random forest with 300 trees", "fit on all training rows",
+                      "write `y_pred`, the predicted species, and `log_proba` for every row of test.csv")
+    assert ground(ctx, ins).grounded
+    in_model = Instruction(1, "one-hot encode island and sex", "random forest on `y_pred` with 300 trees",
+                           "fit on all training rows", "write the predicted species")
+    assert ground(ctx, in_model).unknown == ("y_pred",)
+    copied = Instruction(1, "one-hot encode island and sex", "random forest with 300 trees", "fit on all training rows",
+                         "write the predicted price of every row")
+    g = ground(ctx, copied)
+    assert g.copied == ("price",) and not g.grounded
+
+
 def test_an_instruction_naming_no_estimator_of_the_task_family_is_not_grounded():
     ctx = _ctx("cars-mpg")  # regression: a logistic regression is not one of its estimators
     g = ground(ctx, Instruction(1, "use every column", "a logistic regression", "fit", "write values"))
