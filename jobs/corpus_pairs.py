@@ -1,7 +1,7 @@
 """`linguacodus corpus pairs`: ranked instructor pairs straight from searched runs (train/pairs.py).
 
     linguacodus corpus pairs OUT/RUN_ID [OUT/RUN_ID2 ...] -o pairs.parquet [--holdout 0.1] [--catalog URI]
-                             [--beat-defaults GAIN]
+                             [--beat-defaults GAIN] [--coarse]
 
 One row per competition whose search completed at least three distinct programs: `prompt` is the
 instructor's user message without few-shot (`system` holds its system message), `completion` the three
@@ -10,7 +10,8 @@ The columns are those of `linguacodus extract` (jobs/extract.PAIRS_SCHEMA, so `l
 reads either), plus split, system, the three programs' estimators and CV scores, and the best program's
 relative CV gain over the search's default starts. `--beat-defaults GAIN` keeps only competitions whose
 search beat every default start by more than GAIN (relative; 0: strictly better) and ranks programs
-other than the default starts (train/pairs.py). Competitions
+other than the default starts (train/pairs.py). `--coarse` states every hyper-parameter on the
+nearest of five levels of its search range (train/pairs.coarse_program). Competitions
 without a pair are listed with their reason in PAIRS.skipped.json beside the output.
 """
 from __future__ import annotations
@@ -51,6 +52,8 @@ def register(cmds: argparse._SubParsersAction) -> None:
     p.add_argument("--beat-defaults", type=_unit_interval("a relative gain"), default=None, metavar="GAIN",
                    help="only competitions whose search found a program better than every default start by more "
                         "than GAIN (relative CV gain; 0: strictly better), ranked without the default starts")
+    p.add_argument("--coarse", action="store_true",
+                   help="state every hyper-parameter on the nearest of five levels of its search range")
     p.set_defaults(func=_main)
 
 
@@ -73,7 +76,7 @@ def _main(args: argparse.Namespace) -> int:
 
     try:
         pairs, skipped = pairs_from_runs([r.rstrip("/") for r in args.runs], args.catalog, args.holdout,
-                                         args.beat_defaults)
+                                         args.beat_defaults, args.coarse)
     except RunError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

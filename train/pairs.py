@@ -31,6 +31,7 @@ from actors.context import TaskContext
 from actors.facts import facts_from_dict
 from actors.search.run import DEFAULT_START
 from actors.search.space import ProgramConfig
+from actors.stages.estimators import ESTIMATORS, family
 from actors.stages.grounding import ground, render_instruction
 from actors.stages.instruction import INSTRUCTION_SCHEMA, PARTS, messages_for
 from actors.task import Competition
@@ -115,9 +116,22 @@ def gain_over_defaults(trials: list[dict[str, Any]], higher_is_better: bool) -> 
     return gain / max(abs(default), 1e-12)
 
 
+def coarse_program(ctx: TaskContext, program: ProgramConfig) -> ProgramConfig:
+    """The program with every hyper-parameter snapped to the nearest of five levels of its search range:
+    what a coarse target states (`--coarse`). The v4 adapter, trained on the search's exact numbers,
+    wrote learning rate 0.01 with 100-200 trees where its corpus had 500-1000: from a few dozen
+    examples it learned magnitudes, not their coupling. The same few values recurring together are a
+    smaller thing to learn; every value stays within one level of a program the search measured (all
+    of them are kept: dropping a regularisation the winner had can turn it into a poor program), and
+    the search refines the start."""
+    est = ESTIMATORS[family(ctx.kind)][program.estimator]
+    params = {k: est.params[k].snap(v) for k, v in program.params.items() if k in est.params}
+    return program.model_copy(update={"params": params})
+
+
 def pair_for(comp: Competition, facts: dict[str, Any], trials: list[dict[str, Any]],
-             holdout: float = 0.1, beat_defaults: float | None = None) -> dict[str, Any]:
-    """One pair (PairError naming why there is none)."""
+             holdout: float = 0.1, beat_defaults: float | None = None, coarse: bool = False) -> dict[str, Any]:
+    """One pair (PairError naming why there is none); `coarse` states hyper-parameters as coarse_program does."""
     ctx = TaskContext(comp, facts_from_dict(facts))
     gain = gain_over_defaults(trials, ctx.higher_is_better)
     ranked_from = trials
@@ -131,8 +145,10 @@ def pair_for(comp: Competition, facts: dict[str, Any], trials: list[dict[str, An
     if len(best) < MIN_DISTINCT:
         raise PairError(f"fewer than {MIN_DISTINCT} distinct completed trials",
                         f"{len(best)} of {len(ranked_from)} trials")
-    ranked = [render_instruction(ctx, ProgramConfig.model_validate(t["program"]), rank=i)
-              for i, t in enumerate(best, start=1)]
+    programs = [ProgramConfig.model_validate(t["program"]) for t in best]
+    if coarse:
+        programs = [coarse_program(ctx, p) for p in programs]
+    ranked = [render_instruction(ctx, p, rank=i) for i, p in enumerate(programs, start=1)]
     # The instructor's grammar caps every part: a longer target teaches what inference can never emit.
     too_long = [f"{p} {len(getattr(ins, p))}" for ins in ranked for p in PARTS if len(getattr(ins, p)) > MAX_PART_CHARS]
     if too_long:
@@ -181,7 +197,7 @@ def _run_folders(run_uri: str) -> list[str]:
 
 
 def pairs_from_run(run_uri: str, catalog: str | None = None, holdout: float = 0.1,
-                   beat_defaults: float | None = None) -> tuple[list[dict[str, Any]], list[PairSkip]]:
+                   beat_defaults: float | None = None, coarse: bool = False) -> tuple[list[dict[str, Any]], list[PairSkip]]:
     """Pairs of every searched competition of one run (OUT/RUN_ID), and every one skipped with why.
     RunError when the folder is not a run or its catalog cannot be read."""
     by_id = _catalog(run_uri, catalog)
@@ -190,7 +206,7 @@ def pairs_from_run(run_uri: str, catalog: str | None = None, holdout: float = 0.
     for cid in _run_folders(run_uri):
         folder = storage.join(run_uri, cid)
         try:
-            pairs.append({**_pair_in(folder, by_id.get(cid), holdout, beat_defaults), "solution_id": folder})
+            pairs.append({**_pair_in(folder, by_id.get(cid), holdout, beat_defaults, coarse), "solution_id": folder})
         except PairError as exc:
             skipped.append(PairSkip(run_uri, cid, exc.reason, str(exc) if str(exc) != exc.reason else ""))
         except Exception as exc:  # noqa: BLE001 - one competition without a pair never stops the rest
@@ -202,7 +218,7 @@ def pairs_from_run(run_uri: str, catalog: str | None = None, holdout: float = 0.
 
 
 def _pair_in(folder: str, raw: dict[str, Any] | None, holdout: float,
-             beat_defaults: float | None = None) -> dict[str, Any]:
+             beat_defaults: float | None = None, coarse: bool = False) -> dict[str, Any]:
     if raw is None:
         raise PairError("not in the run's catalog")
     search_json, result_json = storage.join(folder, "search.json"), storage.join(folder, "result.json")
@@ -214,11 +230,11 @@ def _pair_in(folder: str, raw: dict[str, Any] | None, holdout: float,
     if not facts:
         raise PairError("no data facts in result.json")
     return pair_for(_competition(raw), facts, storage.read_json(search_json).get("trials") or [], holdout,
-                    beat_defaults)
+                    beat_defaults, coarse)
 
 
 def pairs_from_runs(run_uris: list[str], catalog: str | None = None, holdout: float = 0.1,
-                    beat_defaults: float | None = None) -> tuple[list[dict[str, Any]], list[PairSkip]]:
+                    beat_defaults: float | None = None, coarse: bool = False) -> tuple[list[dict[str, Any]], list[PairSkip]]:
     """Pairs of several runs; a competition already paired from an earlier run is skipped in later ones.
     Every run is checked before any is read, so a bad one fails fast with a RunError."""
     for uri in run_uris:
@@ -226,7 +242,7 @@ def pairs_from_runs(run_uris: list[str], catalog: str | None = None, holdout: fl
     pairs: list[dict[str, Any]] = []
     skipped: list[PairSkip] = []
     for uri in run_uris:
-        got, missed = pairs_from_run(uri, catalog, holdout, beat_defaults)
+        got, missed = pairs_from_run(uri, catalog, holdout, beat_defaults, coarse)
         done = {p["competition_id"] for p in pairs}
         skipped += missed + [PairSkip(uri, p["competition_id"], "paired from an earlier run") for p in got
                              if p["competition_id"] in done]

@@ -10,6 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from actors.stages.estimators import ESTIMATORS
 from actors.stages.grounding import EXAMPLE_COLUMNS, ground
 from actors.stages.instruction import instruction_from, messages_for
 from jobs.cli import main as cli
@@ -70,6 +71,23 @@ def test_a_searched_competition_becomes_one_pair_of_the_instructors_prompt_and_i
     assert pair["score"] == pytest.approx(best) and list(pair["scores"]) == sorted(pair["scores"], reverse=True)
     test_score = pd.read_parquet(run_dir / "results.parquet")["score"].iloc[0]
     assert "score" not in pair["prompt"].lower() or str(test_score) not in pair["prompt"]
+
+
+def test_coarse_pairs_state_hyper_parameters_on_their_levels_and_rank_the_same_programs(run_dir, tmp_path):
+    exact, coarse = tmp_path / "exact.parquet", tmp_path / "coarse.parquet"
+    assert pairs_cli(str(run_dir), "-o", str(exact)) == 0 and pairs_cli(str(run_dir), "-o", str(coarse), "--coarse") == 0
+    exact_pair, coarse_pair = load_pairs(str(exact)).iloc[0], load_pairs(str(coarse)).iloc[0]
+    assert list(coarse_pair["estimators"]) == list(exact_pair["estimators"])
+    assert list(coarse_pair["scores"]) == list(exact_pair["scores"]) and coarse_pair["prompt"] == exact_pair["prompt"]
+    ctx = context(TASK)
+    exact_items = json.loads(exact_pair["completion"])["instructions"]
+    for rank, (item, exact_item) in enumerate(zip(json.loads(coarse_pair["completion"])["instructions"],
+                                                  exact_items, strict=True), start=1):
+        g, exact_g = ground(ctx, instruction_from(item, rank)), ground(ctx, instruction_from(exact_item, rank))
+        params = ESTIMATORS["classifier"][g.estimator].params
+        assert g.grounded and g.estimator == exact_g.estimator and g.operations == exact_g.operations, (item, g)
+        assert g.params == {k: params[k].snap(v) for k, v in exact_g.params.items()}, (item, exact_item)
+        assert all(v in params[k].levels() for k, v in g.params.items())
 
 
 def test_pairs_read_nothing_of_the_private_answers(run_dir, tmp_path):
