@@ -16,13 +16,14 @@ at a fixed budget, started from the instructions just measured (`linguacodus run
 take the search's time), and prints the validation and test scores and the wins.
 
 Run: .venv/bin/python bench/instructor.py [--tasks-dir ../shared/benchmarks/open examples/tasks]
-       [--adapter ft/adapter.gguf] [--threads 2] [--seeds 0] [--only penguins ...]
+       [--adapter ft/adapter.gguf [ft2/adapter.gguf ...]] [--threads 2] [--seeds 0] [--only penguins ...]
        [--exclude-pairs pairs.parquet] [--out bench-results/instructor] [--effect --budget-s 60]
 """
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import statistics
 import sys
@@ -193,23 +194,43 @@ def table(tallies: dict[str, Tally]) -> str:
 
 
 def effect_table(effects: dict[str, list[dict]], budget_s: float) -> str:
-    """Per task, each variant's validation / test score, and how often a variant's test score beats the
-    first variant's (scores of different metrics are never pooled)."""
+    """Per task, each variant's validation / test score; per variant against the first, how many test
+    scores are better, worse and equal, the median relative test-score gain over the tasks (positive:
+    better, whatever the metric's direction; 0 where either is missing) and the two-sided sign-test p of
+    better against worse. Scores of different metrics are never pooled, only their signed ratios."""
     names = list(effects)
     by = {n: {str(r["competition_id"]): r for r in rows} for n, rows in effects.items()}
     lines = [f"effect at --budget-s {budget_s:.0f} (validation / test)",
              "| task | metric | " + " | ".join(names) + " |", "|---" * (len(names) + 2) + "|"]
-    wins = {n: 0 for n in names[1:]}
+    gains: dict[str, list[float]] = {n: [] for n in names[1:]}
     for cid in sorted(by[names[0]]):
         rows = [by[n].get(cid, {}) for n in names]
         lines.append(f"| {cid} | {rows[0].get('metric', '')} | " + " | ".join(
             f"{_score(r.get('validation_score'))} / {_score(r.get('score'))}" for r in rows) + " |")
-        base, up = rows[0].get("score"), rows[0].get("higher_is_better", True)
         for n, r in zip(names[1:], rows[1:]):
-            if base is not None and r.get("score") is not None and (r["score"] > base if up else r["score"] < base):
-                wins[n] += 1
-    lines += [f"{n}: better test score than {names[0]} on {k} of {len(by[names[0]])} tasks" for n, k in wins.items()]
+            gains[n].append(relative_gain(rows[0].get("score"), r.get("score"), rows[0].get("higher_is_better", True)))
+    for n, g in gains.items():
+        better, worse = sum(x > 0 for x in g), sum(x < 0 for x in g)
+        lines.append(f"{n} against {names[0]} on {len(g)} tasks: test score better {better}, worse {worse}, "
+                     f"equal {len(g) - better - worse}; median relative gain {statistics.median(g or [0.0]):+.4%}; "
+                     f"sign test p = {sign_test(better, worse):.2f}")
     return "\n".join(lines)
+
+
+def relative_gain(base: float | None, score: float | None, higher_is_better: bool) -> float:
+    """(score - base) / |base|, signed so that positive is better; 0.0 when either is missing."""
+    if base is None or score is None or base != base or score != score:
+        return 0.0
+    gain = (score - base) if higher_is_better else (base - score)
+    return gain / max(abs(base), 1e-12)
+
+
+def sign_test(better: int, worse: int) -> float:
+    """Two-sided exact sign test of better against worse (ties dropped): P(as lopsided | p = 1/2)."""
+    n, k = better + worse, min(better, worse)
+    if n == 0:
+        return 1.0
+    return min(1.0, 2 * sum(math.comb(n, i) for i in range(k + 1)) / 2 ** n)
 
 
 def _score(v: Any) -> str:
@@ -241,8 +262,9 @@ def main() -> None:
     p.add_argument("--tasks-dir", nargs="+", type=Path, default=DEFAULT_DIRS, help="folders of task folders")
     p.add_argument("--only", nargs="+", default=None, help="only these task ids")
     p.add_argument("--model", default="qwen2.5-coder-0.5b", help="embedded model name")
-    p.add_argument("--adapter", default=None, help="a GGUF LoRA adapter, or `default` for the one shipped for "
-                   "--model: adds the `adapter` variant (zero-shot, applied to the instructor's calls only)")
+    p.add_argument("--adapter", nargs="+", default=None, help="GGUF LoRA adapter(s), or `default` for the one "
+                   "shipped for --model: adds the `adapter` variant (zero-shot, applied to the instructor's calls "
+                   "only); with several, one variant each, `adapter <its folder>`")
     p.add_argument("--variants", nargs="+", default=None, help="run only these variants (default: all)")
     p.add_argument("--threads", type=int, default=2, help="embedded engine threads")
     p.add_argument("--seeds", nargs="+", type=int, default=[0], help="instructor sampling seeds, same for all")
@@ -265,18 +287,12 @@ def main() -> None:
         print(f"{len(every)} task x seed pairs measured for every variant: {sorted(t for t, _ in every)}")
         print(table(from_saved(merged)))
         return
-    if args.adapter == "default":
-        from actors.llm.adapters import shipped
-
-        found = shipped(args.model)
-        args.adapter = str(found.path) if found else sys.exit(f"error: no adapter is shipped for {args.model}")
-    if args.adapter and not Path(args.adapter).is_file():
-        sys.exit(f"error: adapter {args.adapter} is not a file")
+    adapters = [_adapter_path(a, args.model) for a in args.adapter or []]
     exclude = set(pd.read_parquet(args.exclude_pairs)["competition_id"]) if args.exclude_pairs else set()
     tasks = load_tasks(args.tasks_dir, args.only, exclude)
     variants = [Variant("base+few-shot", True), Variant("base zero-shot", False)]
-    if args.adapter:
-        variants.append(Variant("adapter", False, args.adapter))
+    names = adapter_names(adapters)
+    variants += [Variant(name, False, a) for name, a in zip(names, adapters, strict=True)]
     if args.effect:  # the search from the defaults alone: what any instructions add at all
         variants.append(Variant(NO_INSTRUCTIONS, False))
     else:
@@ -316,6 +332,27 @@ def main() -> None:
     if effects:
         print()
         print(effect_table(effects, args.budget_s))
+
+def _adapter_path(given: str, model: str) -> str:
+    if given == "default":
+        from actors.llm.adapters import shipped
+
+        found = shipped(model)
+        given = str(found.path) if found else sys.exit(f"error: no adapter is shipped for {model}")
+    if not Path(given).is_file():
+        sys.exit(f"error: adapter {given} is not a file")
+    return given
+
+
+def adapter_names(adapters: list[str]) -> list[str]:
+    """`adapter` for one; `adapter <folder>` (`adapter <file>` where folders repeat) for several."""
+    if len(adapters) <= 1:
+        return ["adapter"] * len(adapters)
+    folders = [Path(a).resolve().parent.name for a in adapters]
+    if len(set(folders)) == len(folders):
+        return [f"adapter {f}" for f in folders]
+    return [f"adapter {Path(a).name}" for a in adapters]
+
 
 if __name__ == "__main__":
     main()
