@@ -84,6 +84,26 @@ def settings(args: argparse.Namespace) -> dict[str, Any]:
     return merged
 
 
+def own_state_api() -> dict[str, Any]:
+    """ray.init options for a local cluster whose Ray Train can ask its own state API.
+
+    Ray Train's PlacementGroupCleaner (a detached actor) asks the state API once a second whether the
+    training controller still lives, and removes the run's placement group -- killing the workers --
+    when the answer is "not found". The state API is a dashboard module, and without an address the
+    client picks *any* Ray on the machine. With the dashboard off, every ask failed and logged "Failed
+    to query Ray Train Controller actor state" (~2,400 lines over a 40 min fine-tune); and when another
+    Ray with a dashboard started beside it (a test, a second job), the cleaner asked that one, did not
+    find the controller and killed the fine-tune (2026-11-30 13:55:36, ft-v5 before its first step).
+    So: this cluster's dashboard on a port chosen here, and its workers told that address."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return {"include_dashboard": True, "dashboard_host": "127.0.0.1", "dashboard_port": port,
+            "runtime_env": {"env_vars": {"RAY_API_SERVER_ADDRESS": f"http://127.0.0.1:{port}"}}}
+
+
 def run(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
@@ -103,11 +123,9 @@ def run(args: argparse.Namespace) -> int:
         # As `linguacodus run` does: RAY_ADDRESS joins a cluster; otherwise a fresh local one, never the
         # cluster /tmp/ray/ray_current_cluster names (TorchTrainer's implicit init would join it).
         address = os.environ.get("RAY_ADDRESS")
-        # With the dashboard: Ray Train's PlacementGroupCleaner asks the state API (served by the
-        # dashboard) once a second whether the controller lives; without it, every ask failed and logged
-        # "Failed to query Ray Train Controller actor state" (~2,400 lines in a 40 min fine-tune).
-        ray.init(address=address or "local", include_dashboard=True, logging_level=logging.WARNING,
-                 **({} if address else {"num_cpus": max(2, os.cpu_count() or 2)}))
+        ray.init(address=address or "local", logging_level=logging.WARNING,
+                 **({"include_dashboard": False} if address else
+                    {"num_cpus": max(2, os.cpu_count() or 2), **own_state_api()}))
 
     try:
         result = run_finetune(cfg)
