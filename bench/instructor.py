@@ -173,7 +173,23 @@ def effect(variant: Variant, tally: Tally, tasks: list[TaskContext], args: argpa
     options = RunOptions(catalog=str(catalog), out=str(Path(args.out) / "effect"), concurrency=1, run_id=name,
                          mode="search", instructions=str(instructions), budget_s=args.budget_s,
                          search_space="default", cv_folds=3, seed=seed)
-    return run(to_config(options))
+    rows = run(to_config(options))
+    for row in rows:  # the warm starts' own scores: the instructions measured before the search's noise
+        found = Path(args.out) / "effect" / name / str(row["competition_id"]) / "search.json"
+        search = json.loads(found.read_text()) if found.is_file() else {}
+        row["instruction_cv"] = best_start_cv(search, "instruction")
+        row["default_cv"] = best_start_cv(search, "default")
+    return rows
+
+
+def best_start_cv(search: dict[str, Any], source: str) -> float | None:
+    """The best cross-validated score of the search's completed full runs (rung 2) whose `source`
+    starts with `source` ("instruction": the variant's warm starts; "default": the default starts)."""
+    up = search.get("higher_is_better", True)
+    scores = [float(t["cv_score"]) for t in search.get("trials") or []
+              if str(t.get("source") or "").startswith(source) and t.get("status") == "completed"
+              and t.get("cv_score") is not None and str(t.get("rung")) == "2"]
+    return (max(scores) if up else min(scores)) if scores else None
 
 
 def _median(values: list[float]) -> str:
@@ -210,11 +226,27 @@ def effect_table(effects: dict[str, list[dict]], budget_s: float) -> str:
         for n, r in zip(names[1:], rows[1:]):
             gains[n].append(relative_gain(rows[0].get("score"), r.get("score"), rows[0].get("higher_is_better", True)))
     for n, g in gains.items():
-        better, worse = sum(x > 0 for x in g), sum(x < 0 for x in g)
-        lines.append(f"{n} against {names[0]} on {len(g)} tasks: test score better {better}, worse {worse}, "
-                     f"equal {len(g) - better - worse}; median relative gain {statistics.median(g or [0.0]):+.4%}; "
-                     f"sign test p = {sign_test(better, worse):.2f}")
+        lines.append(_verdict(f"{n} against {names[0]} on {len(g)} tasks: test score", g))
+    firsts = {cid: r for cid, r in by[names[0]].items()}
+    for n in names:  # the instructions alone: the best CV score of the variant's own warm starts
+        rows = [r for cid, r in by[n].items() if cid in firsts and "instruction_cv" in r]
+        if not rows:
+            continue
+        up = [firsts[str(r["competition_id"])].get("higher_is_better", True) for r in rows]
+        beat = sum(relative_gain(r.get("default_cv"), r.get("instruction_cv"), u) > 0 for r, u in zip(rows, up))
+        line = f"{n}: its best instruction's CV beats the best default start's on {beat} of {len(rows)} tasks"
+        if n != names[0]:
+            g = [relative_gain(firsts[str(r["competition_id"])].get("instruction_cv"), r.get("instruction_cv"), u)
+                 for r, u in zip(rows, up)]
+            line += "; " + _verdict(f"against {names[0]}'s, best instruction CV", g)
+        lines.append(line)
     return "\n".join(lines)
+
+
+def _verdict(what: str, gains: list[float]) -> str:
+    better, worse = sum(x > 0 for x in gains), sum(x < 0 for x in gains)
+    return (f"{what} better {better}, worse {worse}, equal {len(gains) - better - worse}; median relative gain "
+            f"{statistics.median(gains or [0.0]):+.4%}; sign test p = {sign_test(better, worse):.2f}")
 
 
 def relative_gain(base: float | None, score: float | None, higher_is_better: bool) -> float:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench.instructor import adapter_names, effect_table, relative_gain, sign_test
+from bench.instructor import adapter_names, best_start_cv, effect_table, relative_gain, sign_test
 
 
 def test_the_gain_is_signed_by_the_metrics_direction_and_missing_scores_count_as_no_gain():
@@ -32,3 +32,19 @@ def test_several_adapters_are_named_by_their_folders():
     assert adapter_names(["/w/ft-v4/adapter.gguf", "/w/ft-v5/adapter.gguf"]) == ["adapter ft-v4", "adapter ft-v5"]
     assert adapter_names(["ft/a.gguf", "ft/b.gguf"]) == ["adapter a.gguf", "adapter b.gguf"]
     assert adapter_names(["ft/adapter.gguf"]) == ["adapter"] and adapter_names([]) == []
+
+
+def test_the_instructions_alone_are_judged_by_the_best_cv_of_their_own_full_runs():
+    search = {"higher_is_better": False, "trials": [
+        {"source": "instruction 1", "status": "completed", "cv_score": 2.0, "rung": 2},
+        {"source": "instruction 2", "status": "completed", "cv_score": 1.5, "rung": 1},  # sample rung only
+        {"source": "instruction 3", "status": "failed", "cv_score": None, "rung": 2},
+        {"source": "default Ridge", "status": "completed", "cv_score": 2.5, "rung": 2},
+        {"source": "tpe", "status": "completed", "cv_score": 1.0, "rung": 2}]}
+    assert best_start_cv(search, "instruction") == 2.0 and best_start_cv(search, "default") == 2.5
+    assert best_start_cv({"trials": []}, "instruction") is None
+    row = {"competition_id": "a", "score": 1.0, "higher_is_better": False, "metric": "rmse"}
+    text = effect_table({"base": [{**row, "instruction_cv": 2.0, "default_cv": 2.5}],
+                         "adapter": [{**row, "instruction_cv": 1.8, "default_cv": 2.5}]}, 60)
+    assert "base: its best instruction's CV beats the best default start's on 1 of 1 tasks" in text
+    assert "against base's, best instruction CV better 1, worse 0, equal 0; median relative gain +10.0000%" in text
