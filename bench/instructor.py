@@ -182,6 +182,26 @@ def effect(variant: Variant, tally: Tally, tasks: list[TaskContext], args: argpa
     return rows
 
 
+def saved_effects(out: Path, runs: list[str]) -> dict[str, list[dict]]:
+    """The effect rows of a saved --effect run (OUT/effect/RUN/TASK/{result,search}.json), for the table."""
+    effects: dict[str, list[dict]] = {}
+    for run_name in runs:
+        folders = sorted(f.parent for f in (out / "effect" / run_name).glob("*/result.json"))
+        if not folders:
+            sys.exit(f"error: no results under {out / 'effect' / run_name}")
+        rows = []
+        for folder in folders:
+            result = json.loads((folder / "result.json").read_text())
+            search = json.loads((folder / "search.json").read_text()) if (folder / "search.json").is_file() else {}
+            rows.append({"competition_id": folder.name, "metric": search.get("metric", result.get("metric", "")),
+                         "higher_is_better": search.get("higher_is_better", True), "score": result.get("score"),
+                         "validation_score": result.get("validation_score"),
+                         "instruction_cv": best_start_cv(search, "instruction"),
+                         "default_cv": best_start_cv(search, "default")})
+        effects[run_name] = rows
+    return effects
+
+
 def best_start_cv(search: dict[str, Any], source: str) -> float | None:
     """The best cross-validated score of the search's completed full runs (rung 2) whose `source`
     starts with `source` ("instruction": the variant's warm starts; "default": the default starts)."""
@@ -306,7 +326,18 @@ def main() -> None:
     p.add_argument("--budget-s", type=float, default=60.0, help="--effect: the search's budget per task")
     p.add_argument("--table-from", nargs="+", type=Path, default=None,
                    help="print the table of saved instructions.json files (only tasks every variant has) and exit")
+    p.add_argument("--effect-from", nargs="+", default=None, metavar=("OUT", "RUN"),
+                   help="print the effect table of a saved --effect run: OUT, then its runs under OUT/effect "
+                        "(e.g. base-few-shot adapter; the first is the reference) and exit")
     args = p.parse_args()
+    if args.effect_from:
+        if len(args.effect_from) < 3:
+            sys.exit("error: --effect-from needs OUT and at least two of its runs (e.g. base-few-shot adapter)")
+        out = Path(args.effect_from[0])
+        first = next((out / "effect" / args.effect_from[1]).glob("*/search.json"), None)
+        budget = json.loads(first.read_text()).get("budget_s", args.budget_s) if first else args.budget_s
+        print(effect_table(saved_effects(out, args.effect_from[1:]), budget))
+        return
     if args.table_from:
         rows = [r for f in args.table_from for r in json.loads(f.read_text())]
         variants_of: dict[tuple[str, int], set[str]] = {}

@@ -2,9 +2,11 @@
 variant per adapter when several are compared in one invocation."""
 from __future__ import annotations
 
+import json
+
 import pytest
 
-from bench.instructor import adapter_names, best_start_cv, effect_table, relative_gain, sign_test
+from bench.instructor import adapter_names, best_start_cv, effect_table, relative_gain, saved_effects, sign_test
 
 
 def test_the_gain_is_signed_by_the_metrics_direction_and_missing_scores_count_as_no_gain():
@@ -48,3 +50,20 @@ def test_the_instructions_alone_are_judged_by_the_best_cv_of_their_own_full_runs
                          "adapter": [{**row, "instruction_cv": 1.8, "default_cv": 2.5}]}, 60)
     assert "base: its best instruction's CV beats the best default start's on 1 of 1 tasks" in text
     assert "against base's, best instruction CV better 1, worse 0, equal 0; median relative gain +10.0000%" in text
+
+
+def test_a_saved_effect_run_gives_the_same_table_without_running_anything(tmp_path):
+    def task(run: str, cid: str, score: float, instruction: float) -> None:
+        folder = tmp_path / "effect" / run / cid
+        folder.mkdir(parents=True)
+        (folder / "result.json").write_text(json.dumps({"score": score, "validation_score": score}))
+        (folder / "search.json").write_text(json.dumps({"metric": "rmse", "higher_is_better": False, "budget_s": 60,
+                                                        "trials": [{"source": "instruction 1", "status": "completed",
+                                                                    "cv_score": instruction, "rung": 2}]}))
+
+    for run, cid, score, instruction in [("base", "a", 2.0, 3.0), ("base", "b", 1.0, 1.0), ("adapter", "a", 1.9, 2.0),
+                                         ("adapter", "b", 1.1, 1.0)]:
+        task(run, cid, score, instruction)
+    text = effect_table(saved_effects(tmp_path, ["base", "adapter"]), 60)
+    assert "adapter against base on 2 tasks: test score better 1, worse 1, equal 0" in text
+    assert "against base's, best instruction CV better 1, worse 0, equal 1" in text
