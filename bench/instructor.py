@@ -175,11 +175,18 @@ def effect(variant: Variant, tally: Tally, tasks: list[TaskContext], args: argpa
                          search_space="default", cv_folds=3, seed=seed)
     rows = run(to_config(options))
     for row in rows:  # the warm starts' own scores: the instructions measured before the search's noise
-        found = Path(args.out) / "effect" / name / str(row["competition_id"]) / "search.json"
-        search = json.loads(found.read_text()) if found.is_file() else {}
-        row["instruction_cv"] = best_start_cv(search, "instruction")
-        row["default_cv"] = best_start_cv(search, "default")
+        row.update(start_scores(_search_of(Path(args.out) / "effect" / name / str(row["competition_id"]))))
     return rows
+
+
+def _search_of(folder: Path) -> dict[str, Any]:
+    found = folder / "search.json"
+    return json.loads(found.read_text()) if found.is_file() else {}
+
+
+def start_scores(search: dict[str, Any]) -> dict[str, float | None]:
+    """The best CV of the variant's own warm starts and of the default starts (best_start_cv)."""
+    return {"instruction_cv": best_start_cv(search, "instruction"), "default_cv": best_start_cv(search, "default")}
 
 
 def saved_effects(out: Path, runs: list[str]) -> dict[str, list[dict]]:
@@ -191,13 +198,10 @@ def saved_effects(out: Path, runs: list[str]) -> dict[str, list[dict]]:
             sys.exit(f"error: no results under {out / 'effect' / run_name}")
         rows = []
         for folder in folders:
-            result = json.loads((folder / "result.json").read_text())
-            search = json.loads((folder / "search.json").read_text()) if (folder / "search.json").is_file() else {}
+            result, search = json.loads((folder / "result.json").read_text()), _search_of(folder)
             rows.append({"competition_id": folder.name, "metric": search.get("metric", result.get("metric", "")),
                          "higher_is_better": search.get("higher_is_better", True), "score": result.get("score"),
-                         "validation_score": result.get("validation_score"),
-                         "instruction_cv": best_start_cv(search, "instruction"),
-                         "default_cv": best_start_cv(search, "default")})
+                         "validation_score": result.get("validation_score"), **start_scores(search)})
         effects[run_name] = rows
     return effects
 
@@ -247,7 +251,7 @@ def effect_table(effects: dict[str, list[dict]], budget_s: float) -> str:
             gains[n].append(relative_gain(rows[0].get("score"), r.get("score"), rows[0].get("higher_is_better", True)))
     for n, g in gains.items():
         lines.append(_verdict(f"{n} against {names[0]} on {len(g)} tasks: test score", g))
-    firsts = {cid: r for cid, r in by[names[0]].items()}
+    firsts = by[names[0]]
     for n in names:  # the instructions alone: the best CV score of the variant's own warm starts
         rows = [r for cid, r in by[n].items() if cid in firsts and "instruction_cv" in r]
         if not rows:
