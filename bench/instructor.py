@@ -17,7 +17,8 @@ take the search's time), and prints the validation and test scores and the wins.
 
 Run: .venv/bin/python bench/instructor.py [--tasks-dir ../shared/benchmarks/open examples/tasks]
        [--adapter ft/adapter.gguf [ft2/adapter.gguf ...]] [--threads 2] [--seeds 0] [--only penguins ...]
-       [--exclude-pairs pairs.parquet] [--out bench-results/instructor] [--effect --budget-s 60]
+       [--exclude-pairs pairs.parquet] [--out bench-results/instructor] [--effect --budget-s 60
+       [--search-seeds 0 1 2]]
 """
 from __future__ import annotations
 
@@ -158,7 +159,8 @@ def effect(variant: Variant, tally: Tally, tasks: list[TaskContext], args: argpa
     """The search alone (`--mode search`, the facts' default space) at a fixed budget per task, started
     from this variant's instructions of the first seed as measured above (`--instructions`): a better
     instructor shows as a better validation and test score, and the model's speed on this machine
-    (its seconds are in the table above) takes nothing from the search."""
+    (its seconds are in the table above) takes nothing from the search. With several --search-seeds the
+    same instructions start one search per seed (run `NAME-sSEED`); every row carries its `search_seed`."""
     from jobs.run import run
     from jobs.run_options import RunOptions, to_config
 
@@ -170,12 +172,16 @@ def effect(variant: Variant, tally: Tally, tasks: list[TaskContext], args: argpa
     instructions.write_text(json.dumps(given, indent=1))
     catalog = Path(args.out) / "effect-catalog.parquet"
     pd.DataFrame([t.competition.model_dump() for t in tasks]).to_parquet(catalog)
-    options = RunOptions(catalog=str(catalog), out=str(Path(args.out) / "effect"), concurrency=1, run_id=name,
-                         mode="search", instructions=str(instructions), budget_s=args.budget_s,
-                         search_space="default", cv_folds=3, seed=seed)
-    rows = run(to_config(options))
-    for row in rows:  # the warm starts' own scores: the instructions measured before the search's noise
-        row.update(start_scores(_search_of(Path(args.out) / "effect" / name / str(row["competition_id"]))))
+    search_seeds = args.search_seeds or [seed]
+    rows: list[dict] = []
+    for search_seed in search_seeds:
+        run_id = name if args.search_seeds is None else f"{name}-s{search_seed}"
+        options = RunOptions(catalog=str(catalog), out=str(Path(args.out) / "effect"), concurrency=1, run_id=run_id,
+                             mode="search", instructions=str(instructions), budget_s=args.budget_s,
+                             search_space="default", cv_folds=3, seed=search_seed)
+        for row in run(to_config(options)):  # the warm starts' own scores: the instructions before the search's noise
+            row.update(start_scores(_search_of(Path(args.out) / "effect" / run_id / str(row["competition_id"]))))
+            rows.append({**row, "search_seed": search_seed})
     return rows
 
 
@@ -190,20 +196,41 @@ def start_scores(search: dict[str, Any]) -> dict[str, float | None]:
 
 
 def saved_effects(out: Path, runs: list[str]) -> dict[str, list[dict]]:
-    """The effect rows of a saved --effect run (OUT/effect/RUN/TASK/{result,search}.json), for the table."""
+    """The effect rows of a saved --effect run (OUT/effect/RUN/TASK/{result,search}.json), for the table;
+    a run of several --search-seeds is read from all its `RUN-sSEED` folders."""
     effects: dict[str, list[dict]] = {}
     for run_name in runs:
-        folders = sorted(f.parent for f in (out / "effect" / run_name).glob("*/result.json"))
+        seeded = sorted(d for d in (out / "effect").glob(f"{run_name}-s*") if d.name[len(run_name) + 2:].isdigit())
+        folders = [(None, f.parent) for f in sorted((out / "effect" / run_name).glob("*/result.json"))]
+        folders += [(int(d.name[len(run_name) + 2:]), f.parent) for d in seeded for f in sorted(d.glob("*/result.json"))]
         if not folders:
             sys.exit(f"error: no results under {out / 'effect' / run_name}")
         rows = []
-        for folder in folders:
+        for search_seed, folder in folders:
             result, search = json.loads((folder / "result.json").read_text()), _search_of(folder)
             rows.append({"competition_id": folder.name, "metric": search.get("metric", result.get("metric", "")),
                          "higher_is_better": search.get("higher_is_better", True), "score": result.get("score"),
-                         "validation_score": result.get("validation_score"), **start_scores(search)})
+                         "validation_score": result.get("validation_score"), "search_seed": search_seed,
+                         **start_scores(search)})
         effects[run_name] = rows
     return effects
+
+
+def over_seeds(rows: list[dict]) -> dict[str, dict]:
+    """One row per task: its scores averaged over the search seeds that gave one (None where none did),
+    with `seeds` the number of rows. One seed gives the row itself."""
+    by: dict[str, list[dict]] = {}
+    for r in rows:
+        by.setdefault(str(r["competition_id"]), []).append(r)
+    merged = {}
+    for cid, group in by.items():
+        row = dict(group[0], seeds=len(group))
+        for key in ("score", "validation_score", "instruction_cv", "default_cv"):
+            values = [float(r[key]) for r in group if r.get(key) is not None and r[key] == r[key]]
+            if key in group[0] or values:
+                row[key] = statistics.fmean(values) if values else None
+        merged[cid] = row
+    return merged
 
 
 def best_start_cv(search: dict[str, Any], source: str) -> float | None:
@@ -237,10 +264,13 @@ def effect_table(effects: dict[str, list[dict]], budget_s: float) -> str:
     """Per task, each variant's validation / test score; per variant against the first, how many test
     scores are better, worse and equal, the median relative test-score gain over the tasks (positive:
     better, whatever the metric's direction; 0 where either is missing) and the two-sided sign-test p of
-    better against worse. Scores of different metrics are never pooled, only their signed ratios."""
+    better against worse. Scores of different metrics are never pooled, only their signed ratios. Rows of
+    several search seeds are averaged per task first (over_seeds): the verdict counts tasks, not runs."""
     names = list(effects)
-    by = {n: {str(r["competition_id"]): r for r in rows} for n, rows in effects.items()}
-    lines = [f"effect at --budget-s {budget_s:.0f} (validation / test)",
+    by = {n: over_seeds(rows) for n, rows in effects.items()}
+    seeds = max((r["seeds"] for r in by[names[0]].values()), default=1)
+    lines = [f"effect at --budget-s {budget_s:.0f} (validation / test"
+             + (f", each the mean over {seeds} search seeds)" if seeds > 1 else ")"),
              "| task | metric | " + " | ".join(names) + " |", "|---" * (len(names) + 2) + "|"]
     gains: dict[str, list[float]] = {n: [] for n in names[1:]}
     for cid in sorted(by[names[0]]):
@@ -251,6 +281,12 @@ def effect_table(effects: dict[str, list[dict]], budget_s: float) -> str:
             gains[n].append(relative_gain(rows[0].get("score"), r.get("score"), rows[0].get("higher_is_better", True)))
     for n, g in gains.items():
         lines.append(_verdict(f"{n} against {names[0]} on {len(g)} tasks: test score", g))
+        if seeds > 1:  # each search seed on its own: is the verdict the same run to run?
+            for seed in sorted({r.get("search_seed") for r in effects[names[0]]} - {None}):
+                one = {k: over_seeds([r for r in effects[k] if r.get("search_seed") == seed]) for k in (names[0], n)}
+                lines.append("  " + _verdict(f"search seed {seed}:", [
+                    relative_gain(r.get("score"), one[n].get(cid, {}).get("score"), r.get("higher_is_better", True))
+                    for cid, r in sorted(one[names[0]].items())]))
     firsts = by[names[0]]
     for n in names:  # the instructions alone: the best CV score of the variant's own warm starts
         rows = [r for cid, r in by[n].items() if cid in firsts and "instruction_cv" in r]
@@ -328,6 +364,9 @@ def main() -> None:
     p.add_argument("--out", default="bench-results/instructor", help="folder for instructions.json and effect runs")
     p.add_argument("--effect", action="store_true", help="also run the pipeline per variant (slow)")
     p.add_argument("--budget-s", type=float, default=60.0, help="--effect: the search's budget per task")
+    p.add_argument("--search-seeds", nargs="+", type=int, default=None,
+                   help="--effect: one search per seed from the same instructions (runs NAME-sSEED); the table "
+                        "compares each task's mean over them (default: one search, seeded by the first --seeds)")
     p.add_argument("--table-from", nargs="+", type=Path, default=None,
                    help="print the table of saved instructions.json files (only tasks every variant has) and exit")
     p.add_argument("--effect-from", nargs="+", default=None, metavar=("OUT", "RUN"),
@@ -338,7 +377,7 @@ def main() -> None:
         if len(args.effect_from) < 3:
             sys.exit("error: --effect-from needs OUT and at least two of its runs (e.g. base-few-shot adapter)")
         out = Path(args.effect_from[0])
-        first = next((out / "effect" / args.effect_from[1]).glob("*/search.json"), None)
+        first = next((out / "effect").glob(f"{args.effect_from[1]}*/*/search.json"), None)
         budget = json.loads(first.read_text()).get("budget_s", args.budget_s) if first else args.budget_s
         print(effect_table(saved_effects(out, args.effect_from[1:]), budget))
         return

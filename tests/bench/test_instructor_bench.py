@@ -67,3 +67,25 @@ def test_a_saved_effect_run_gives_the_same_table_without_running_anything(tmp_pa
     text = effect_table(saved_effects(tmp_path, ["base", "adapter"]), 60)
     assert "adapter against base on 2 tasks: test score better 1, worse 1, equal 0" in text
     assert "against base's, best instruction CV better 1, worse 0, equal 1" in text
+
+
+def test_several_search_seeds_are_averaged_per_task_before_the_verdict_and_read_back_from_their_runs(tmp_path):
+    def task(run: str, cid: str, score: float) -> None:
+        folder = tmp_path / "effect" / run / cid
+        folder.mkdir(parents=True)
+        (folder / "result.json").write_text(json.dumps({"score": score, "validation_score": score}))
+        (folder / "search.json").write_text(json.dumps({"metric": "rmse", "higher_is_better": False, "budget_s": 20,
+                                                        "trials": []}))
+
+    # task a: the adapter is worse on seed 0 (2.1 > 2.0) but better on the mean (1.9 < 2.0); task b: equal
+    for run, cid, score in [("base-s0", "a", 2.0), ("base-s1", "a", 2.0), ("adapter-s0", "a", 2.1),
+                            ("adapter-s1", "a", 1.7), ("base-s0", "b", 1.0), ("base-s1", "b", 1.0),
+                            ("adapter-s0", "b", 1.0), ("adapter-s1", "b", 1.0), ("adapter-seed", "b", 9.0)]:
+        task(run, cid, score)
+    effects = saved_effects(tmp_path, ["base", "adapter"])
+    assert sorted((r["competition_id"], r["search_seed"]) for r in effects["adapter"]) == [
+        ("a", 0), ("a", 1), ("b", 0), ("b", 1)]  # `adapter-seed` is no seed of `adapter`
+    text = effect_table(effects, 20)
+    assert "each the mean over 2 search seeds" in text and "| a | rmse | 2 / 2 | 1.9 / 1.9 |" in text
+    assert "adapter against base on 2 tasks: test score better 1, worse 0, equal 1" in text
+    assert "search seed 0: better 0, worse 1, equal 1" in text and "search seed 1: better 1, worse 0, equal 1" in text
