@@ -289,16 +289,20 @@ def effect_table(effects: dict[str, list[dict]], budget_s: float) -> str:
                     for cid, r in sorted(one[names[0]].items())]))
     firsts = by[names[0]]
     for n in names:  # the instructions alone: the best CV score of the variant's own warm starts
-        rows = [r for cid, r in by[n].items() if cid in firsts and "instruction_cv" in r]
-        if not rows:
+        rows = [r for cid, r in by[n].items() if cid in firsts and r.get("instruction_cv") is not None]
+        if not rows:  # `no instructions`, or none of its warm starts finished a full run
             continue
-        up = [firsts[str(r["competition_id"])].get("higher_is_better", True) for r in rows]
-        beat = sum(relative_gain(r.get("default_cv"), r.get("instruction_cv"), u) > 0 for r, u in zip(rows, up))
-        line = f"{n}: its best instruction's CV beats the best default start's on {beat} of {len(rows)} tasks"
+        up = {str(r["competition_id"]): firsts[str(r["competition_id"])].get("higher_is_better", True) for r in rows}
+        both = [r for r in rows if r.get("default_cv") is not None]  # a short search may fit no default start
+        beat = sum(relative_gain(r["default_cv"], r["instruction_cv"], up[str(r["competition_id"])]) > 0 for r in both)
+        line = (f"{n}: its best instruction's CV beats the best default start's on {beat} of {len(both)} tasks "
+                f"where both had a full run")
         if n != names[0]:
-            g = [relative_gain(firsts[str(r["competition_id"])].get("instruction_cv"), r.get("instruction_cv"), u)
-                 for r, u in zip(rows, up)]
-            line += "; " + _verdict(f"against {names[0]}'s, best instruction CV", g)
+            paired = [r for r in rows if firsts[str(r["competition_id"])].get("instruction_cv") is not None]
+            g = [relative_gain(firsts[str(r["competition_id"])]["instruction_cv"], r["instruction_cv"],
+                               up[str(r["competition_id"])]) for r in paired]
+            line += "; " + _verdict(f"against {names[0]}'s on the {len(paired)} tasks where both had one, "
+                                    "best instruction CV", g)
         lines.append(line)
     return "\n".join(lines)
 

@@ -48,8 +48,15 @@ def test_the_instructions_alone_are_judged_by_the_best_cv_of_their_own_full_runs
     row = {"competition_id": "a", "score": 1.0, "higher_is_better": False, "metric": "rmse"}
     text = effect_table({"base": [{**row, "instruction_cv": 2.0, "default_cv": 2.5}],
                          "adapter": [{**row, "instruction_cv": 1.8, "default_cv": 2.5}]}, 60)
-    assert "base: its best instruction's CV beats the best default start's on 1 of 1 tasks" in text
-    assert "against base's, best instruction CV better 1, worse 0, equal 0; median relative gain +10.0000%" in text
+    assert "base: its best instruction's CV beats the best default start's on 1 of 1 tasks where both" in text
+    assert ("against base's on the 1 tasks where both had one, best instruction CV better 1, worse 0, equal 0; "
+            "median relative gain +10.0000%") in text
+    text = effect_table({"base": [{**row, "instruction_cv": 2.0, "default_cv": None}, {**row, "competition_id": "b"}],
+                         "adapter": [{**row, "instruction_cv": 1.8, "default_cv": 2.5},
+                                     {**row, "competition_id": "b", "instruction_cv": 1.0, "default_cv": None}]}, 30)
+    assert "base: its best instruction's CV beats the best default start's on 0 of 0 tasks" in text  # no default run
+    assert "adapter: its best instruction's CV beats the best default start's on 1 of 1 tasks" in text
+    assert "on the 1 tasks where both had one, best instruction CV better 1, worse 0, equal 0" in text
 
 
 def test_a_saved_effect_run_gives_the_same_table_without_running_anything(tmp_path):
@@ -66,7 +73,7 @@ def test_a_saved_effect_run_gives_the_same_table_without_running_anything(tmp_pa
         task(run, cid, score, instruction)
     text = effect_table(saved_effects(tmp_path, ["base", "adapter"]), 60)
     assert "adapter against base on 2 tasks: test score better 1, worse 1, equal 0" in text
-    assert "against base's, best instruction CV better 1, worse 0, equal 1" in text
+    assert "against base's on the 2 tasks where both had one, best instruction CV better 1, worse 0, equal 1" in text
 
 
 def test_several_search_seeds_are_averaged_per_task_before_the_verdict_and_read_back_from_their_runs(tmp_path):
