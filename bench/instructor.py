@@ -191,8 +191,24 @@ def _search_of(folder: Path) -> dict[str, Any]:
 
 
 def start_scores(search: dict[str, Any]) -> dict[str, float | None]:
-    """The best CV of the variant's own warm starts and of the default starts (best_start_cv)."""
-    return {"instruction_cv": best_start_cv(search, "instruction"), "default_cv": best_start_cv(search, "default")}
+    """The best CV of the variant's own warm starts and of the default starts (best_start_cv), and the
+    share of the submitted program that came from the instructions (instruction_weight)."""
+    return {"instruction_cv": best_start_cv(search, "instruction"), "default_cv": best_start_cv(search, "default"),
+            "instruction_weight": instruction_weight(search)}
+
+
+def instruction_weight(search: dict[str, Any]) -> float | None:
+    """How much of what the search submitted came from the variant's instructions: the ensemble weight
+    of its members that were instruction warm starts (1 or 0 for a single winning trial); None when the
+    search chose nothing. The instructions carry weight only where this is above 0."""
+    winner = search.get("winner")
+    if not winner:
+        return None
+    source = {f"trial {t.get('trial_id')}": str(t.get("source") or "") for t in search.get("trials") or []}
+    members = [(str(m.get("label")), float(m.get("weight") or 0.0))
+               for m in search.get("members") or [{"label": winner, "weight": 1.0}]]
+    total = sum(w for _, w in members)
+    return sum(w for label, w in members if source.get(label, "").startswith("instruction")) / total if total else None
 
 
 def saved_effects(out: Path, runs: list[str]) -> dict[str, list[dict]]:
@@ -225,7 +241,7 @@ def over_seeds(rows: list[dict]) -> dict[str, dict]:
     merged = {}
     for cid, group in by.items():
         row = dict(group[0], seeds=len(group))
-        for key in ("score", "validation_score", "instruction_cv", "default_cv"):
+        for key in ("score", "validation_score", "instruction_cv", "default_cv", "instruction_weight"):
             values = [float(r[key]) for r in group if r.get(key) is not None and r[key] == r[key]]
             if key in group[0] or values:
                 row[key] = statistics.fmean(values) if values else None
@@ -287,6 +303,12 @@ def effect_table(effects: dict[str, list[dict]], budget_s: float) -> str:
                 lines.append("  " + _verdict(f"search seed {seed}:", [
                     relative_gain(r.get("score"), one[n].get(cid, {}).get("score"), r.get("higher_is_better", True))
                     for cid, r in sorted(one[names[0]].items())]))
+    for n in names:  # how much of the submitted programs the instructions make
+        weights = [r["instruction_weight"] for r in by[n].values() if r.get("instruction_weight") is not None]
+        if weights:
+            lines.append(f"{n}: share of the submitted program from its instructions (ensemble weight) "
+                         f"{statistics.fmean(weights):.0%} on average over {len(weights)} tasks, "
+                         f"above 0 on {sum(w > 0 for w in weights)}")
     firsts = by[names[0]]
     for n in names:  # the instructions alone: the best CV score of the variant's own warm starts
         rows = [r for cid, r in by[n].items() if cid in firsts and r.get("instruction_cv") is not None]

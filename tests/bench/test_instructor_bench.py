@@ -96,3 +96,21 @@ def test_several_search_seeds_are_averaged_per_task_before_the_verdict_and_read_
     assert "each the mean over 2 search seeds" in text and "| a | rmse | 2 / 2 | 1.9 / 1.9 |" in text
     assert "adapter against base on 2 tasks: test score better 1, worse 0, equal 1" in text
     assert "search seed 0: better 0, worse 1, equal 1" in text and "search seed 1: better 1, worse 0, equal 1" in text
+
+
+def test_the_instructions_weight_is_their_share_of_the_submitted_ensemble():
+    from bench.instructor import instruction_weight
+
+    trials = [{"trial_id": "a", "source": "instruction 1"}, {"trial_id": "b", "source": "default Ridge"},
+              {"trial_id": "c", "source": "instruction 2"}, {"trial_id": "d", "source": "tpe"}]
+    ensemble = {"winner": "ensemble", "trials": trials, "members": [
+        {"label": "trial a", "weight": 0.25}, {"label": "trial b", "weight": 0.5}, {"label": "trial c", "weight": 0.25}]}
+    assert instruction_weight(ensemble) == pytest.approx(0.5)
+    assert instruction_weight({"winner": "trial d", "trials": trials, "members": [{"label": "trial d", "weight": 1}]}) == 0
+    assert instruction_weight({"winner": "trial c", "trials": trials}) == 1.0  # no members recorded: the winner
+    assert instruction_weight({"winner": None, "trials": trials}) is None
+    row = {"competition_id": "x", "score": 1.0, "higher_is_better": True, "metric": "accuracy"}
+    text = effect_table({"base": [{**row, "instruction_weight": 0.0}],
+                         "adapter": [{**row, "instruction_weight": 0.5}]}, 30)
+    assert "adapter: share of the submitted program from its instructions (ensemble weight) 50% on average " \
+           "over 1 tasks, above 0 on 1" in text
