@@ -180,8 +180,8 @@ def effect(variant: Variant, tally: Tally, tasks: list[TaskContext], args: argpa
                              mode="search", instructions=str(instructions), budget_s=args.budget_s,
                              search_space="default", cv_folds=3, seed=search_seed)
         for row in run(to_config(options)):  # the warm starts' own scores: the instructions before the search's noise
-            row.update(start_scores(_search_of(Path(args.out) / "effect" / run_id / str(row["competition_id"]))))
-            rows.append({**row, "search_seed": search_seed})
+            search = _search_of(Path(args.out) / "effect" / run_id / str(row["competition_id"]))
+            rows.append({**row, **start_scores(search), "search_seed": search_seed})
     return rows
 
 
@@ -216,9 +216,11 @@ def saved_effects(out: Path, runs: list[str]) -> dict[str, list[dict]]:
     a run of several --search-seeds is read from all its `RUN-sSEED` folders."""
     effects: dict[str, list[dict]] = {}
     for run_name in runs:
-        seeded = sorted(d for d in (out / "effect").glob(f"{run_name}-s*") if d.name[len(run_name) + 2:].isdigit())
         folders = [(None, f.parent) for f in sorted((out / "effect" / run_name).glob("*/result.json"))]
-        folders += [(int(d.name[len(run_name) + 2:]), f.parent) for d in seeded for f in sorted(d.glob("*/result.json"))]
+        for d in sorted((out / "effect").glob(f"{run_name}-s*")):  # RUN-sSEED, as effect() names them
+            suffix = d.name[len(run_name) + 2:]
+            if suffix.isdigit():
+                folders += [(int(suffix), f.parent) for f in sorted(d.glob("*/result.json"))]
         if not folders:
             sys.exit(f"error: no results under {out / 'effect' / run_name}")
         rows = []
@@ -311,18 +313,17 @@ def effect_table(effects: dict[str, list[dict]], budget_s: float) -> str:
                          f"above 0 on {sum(w > 0 for w in weights)}")
     firsts = by[names[0]]
     for n in names:  # the instructions alone: the best CV score of the variant's own warm starts
-        rows = [r for cid, r in by[n].items() if cid in firsts and r.get("instruction_cv") is not None]
+        rows = {cid: r for cid, r in by[n].items() if cid in firsts and r.get("instruction_cv") is not None}
         if not rows:  # `no instructions`, or none of its warm starts finished a full run
             continue
-        up = {str(r["competition_id"]): firsts[str(r["competition_id"])].get("higher_is_better", True) for r in rows}
-        both = [r for r in rows if r.get("default_cv") is not None]  # a short search may fit no default start
-        beat = sum(relative_gain(r["default_cv"], r["instruction_cv"], up[str(r["competition_id"])]) > 0 for r in both)
+        up = {cid: firsts[cid].get("higher_is_better", True) for cid in rows}
+        both = [cid for cid, r in rows.items() if r.get("default_cv") is not None]  # a short search may fit no default
+        beat = sum(relative_gain(rows[cid]["default_cv"], rows[cid]["instruction_cv"], up[cid]) > 0 for cid in both)
         line = (f"{n}: its best instruction's CV beats the best default start's on {beat} of {len(both)} tasks "
                 f"where both had a full run")
         if n != names[0]:
-            paired = [r for r in rows if firsts[str(r["competition_id"])].get("instruction_cv") is not None]
-            g = [relative_gain(firsts[str(r["competition_id"])]["instruction_cv"], r["instruction_cv"],
-                               up[str(r["competition_id"])]) for r in paired]
+            paired = [cid for cid in rows if firsts[cid].get("instruction_cv") is not None]
+            g = [relative_gain(firsts[cid]["instruction_cv"], rows[cid]["instruction_cv"], up[cid]) for cid in paired]
             line += "; " + _verdict(f"against {names[0]}'s on the {len(paired)} tasks where both had one, "
                                     "best instruction CV", g)
         lines.append(line)
