@@ -38,6 +38,7 @@ import pandas as pd  # noqa: E402
 
 from actors.context import TaskContext  # noqa: E402
 from actors.facts import compute_facts  # noqa: E402
+from actors.grading import metrics  # noqa: E402
 from actors.llm.base import ChatRequest, ChatResponse, LLMConfig  # noqa: E402
 from actors.stages.grounding import ground  # noqa: E402
 from actors.stages.instructor import Instructor, InstructorConfig  # noqa: E402
@@ -337,11 +338,9 @@ def _verdict(what: str, gains: list[float]) -> str:
 
 
 def relative_gain(base: float | None, score: float | None, higher_is_better: bool) -> float:
-    """(score - base) / |base|, signed so that positive is better; 0.0 when either is missing."""
-    if base is None or score is None or base != base or score != score:
-        return 0.0
-    gain = (score - base) if higher_is_better else (base - score)
-    return gain / max(abs(base), 1e-12)
+    """(score - base) / |base|, signed so that positive is better; 0.0 (a tie) when either is missing."""
+    gain = metrics.relative_gain(base, score, higher_is_better)
+    return 0.0 if gain is None else gain
 
 
 def sign_test(better: int, worse: int) -> float:

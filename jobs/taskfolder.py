@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from actors.metrics import get_metric
+from actors.grading.metrics import get_metric
 
 log = logging.getLogger(__name__)
 TEST_SIZE = 0.25

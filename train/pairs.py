@@ -29,6 +29,7 @@ from typing import Any
 import storage
 from actors.context import TaskContext
 from actors.facts import facts_from_dict
+from actors.grading.metrics import relative_gain
 from actors.search.run import DEFAULT_START
 from actors.search.space import ProgramConfig
 from actors.stages.estimators import ESTIMATORS, family
@@ -112,8 +113,7 @@ def gain_over_defaults(trials: list[dict[str, Any]], higher_is_better: bool) -> 
     if not defaults or not others:
         return None
     best, default = (max(others), max(defaults)) if higher_is_better else (min(others), min(defaults))
-    gain = (best - default) if higher_is_better else (default - best)
-    return gain / max(abs(default), 1e-12)
+    return relative_gain(default, best, higher_is_better)
 
 
 def coarse_program(ctx: TaskContext, program: ProgramConfig) -> ProgramConfig:

@@ -160,6 +160,14 @@ METRICS: dict[str, Metric] = {
 }
 
 
+def relative_gain(base: float | None, score: float | None, higher_is_better: bool) -> float | None:
+    """(score - base) / |base|, signed so that positive is better; None when either is missing or NaN."""
+    if base is None or score is None or base != base or score != score:
+        return None
+    gain = (score - base) if higher_is_better else (base - score)
+    return gain / max(abs(base), 1e-12)
+
+
 def get_metric(name: str) -> Metric:
     """The registered metric called `name`; MetricError naming the registered ones otherwise."""
     try:
