@@ -155,6 +155,8 @@ def trainable(params: dict[str, Any], spec: TrialSpec) -> None:
 
     started = time.monotonic()
     started_at = time.time()
+    if started_at > spec.deadline - 2:  # created as the budget ran out: never started, no record (run_tune)
+        return
     config = suggest_config(spec.space, FixedSuggest(params))
     trial_id = tune.get_context().get_trial_id()
     # a trial Tune cuts at its time budget before the first report leaves no result: this marker
@@ -174,10 +176,19 @@ def trainable(params: dict[str, Any], spec: TrialSpec) -> None:
                      "started_at": started_at, "sandbox_seconds": round(seconds, 3), "sandbox_peak_mb": peak or None,
                      "worker_pid": os.getpid(), "trial_seconds": round(time.monotonic() - started, 3)})
 
+    def budget_spent(why: str) -> None:
+        """The search's deadline cut this trial: not the program's fault, so the trial ends instead of
+        raising. Raised, its error stayed in a result that Tune, its budget spent, never fetched, and Ray
+        logged it as an "Unhandled error" traceback in the job's log after every search. After its sample
+        run it reports that score (a cut program can still be refit, select.sample_leader); before its
+        first report the start marker records it (records.started_record)."""
+        if sample is not None:
+            report(sample, 1, out_of_budget=why, predicted_full_s=round(need, 1) if need else None)
+
     for rung in rungs:
         keep = Path(spec.scratch) / trial_id if rung == 2 else None
         if time.time() > spec.deadline - 2:
-            raise BudgetSpent(f"out of budget before rung {rung} [program {config.model_dump_json()}]")
+            return budget_spent(f"out of budget: the search's time ran out before rung {rung}")
         if rung == 2 and sample_cv is not None:  # a full run that cannot end would hold its CPUs for nothing
             shape = (spec.ctx.facts.n_train, spec.sample_rows or 0, spec.constants["folds"], spec.sample_folds,
                      bool(spec.constants.get("holdout")))
@@ -197,6 +208,8 @@ def trainable(params: dict[str, Any], spec: TrialSpec) -> None:
                 return
         try:
             ran = run_rung(spec, script, rung, keep)
+        except BudgetSpent as exc:
+            return budget_spent(str(exc))
         except TrialFailed as exc:
             raise type(exc)(f"{exc} [program {config.model_dump_json()}]") from None
         seconds += ran.seconds

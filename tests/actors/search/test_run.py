@@ -91,6 +91,46 @@ def test_a_program_that_runs_past_its_timeout_fails_and_one_cut_by_the_budget_is
         run_rung(_spec(ctx, train, tmp_path, 600.0, time.time() + 3), loop, 2, None)
 
 
+@pytest.mark.sandbox
+def test_a_trial_the_budget_cuts_ends_as_out_of_budget_without_an_unhandled_error_in_the_log(tmp_path, ray_session):
+    # 1,000 extra trees on 40 folds take a minute; the search has 15 s. The sandbox's deadline cuts the
+    # run as Tune's budget ends: raised, that error sat in a result Tune never fetched, and Ray logged an
+    # "Unhandled error" traceback of BudgetSpent after the search (in every catalog run's job log).
+    import gc
+    import logging
+
+    ctx, train = _ctx("penguins")
+    pre = PreprocessConfig(fill_missing=["bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g", "sex"],
+                           one_hot=["island", "sex"])
+    slow = ProgramConfig(preprocess=pre, estimator="ExtraTreesClassifier",
+                         params={"n_estimators": 1000, "max_features": 1.0, "min_samples_leaf": 1})
+    class Keep(logging.Handler):
+        def __init__(self) -> None:
+            super().__init__(logging.ERROR)
+            self.messages: list[str] = []
+
+        def emit(self, record: logging.LogRecord) -> None:
+            self.messages.append(record.getMessage())
+
+    keep = Keep()
+    ray_log = logging.getLogger("ray")  # Ray's loggers do not propagate to the root one (caplog)
+    ray_log.addHandler(keep)
+    try:
+        out = run_search(ctx, inputs=_inputs("penguins"), truth=train[["id", "species"]], sandbox=SandboxConfig(),
+                         config=SearchRunConfig(max_trials=1, max_concurrent=1, folds=40),
+                         space=default_space(ctx), space_source="default", warm=[WarmStart("slow", slow)],
+                         baseline=None, time_budget_s=15, seed=0, scratch=tmp_path)
+        gc.collect()
+        time.sleep(2)  # Ray reports an unfetched error when the driver frees its reference
+    finally:
+        ray_log.removeHandler(keep)
+    [trial] = out.record["trials"]
+    assert trial["status"] == "out_of_budget" and trial["program"]["estimator"] == "ExtraTreesClassifier", trial
+    assert "out of budget" in trial["error"], trial["error"]
+    unhandled = [m[:300] for m in keep.messages if "Unhandled error" in m]
+    assert not unhandled, unhandled
+
+
 def _candidate(label: str, pred: np.ndarray, ids: pd.Series, ctx: TaskContext, truth: pd.DataFrame) -> Candidate:
     from actors.search.ensemble import score_raw
 
