@@ -173,7 +173,8 @@ def _catalog(run_uri: str, override: str | None) -> dict[str, dict[str, Any]]:
     run_json = storage.join(run_uri, "run.json")
     if not storage.exists(run_json):
         raise RunError(f"{run_uri}: no run.json, not the OUT/RUN_ID folder of a `linguacodus run`")
-    uri = override or (storage.read_json(run_json).get("config") or {}).get("catalog")
+    own = storage.join(run_uri, "catalog.parquet")  # an archived run carries its rows (train/archive.py)
+    uri = override or (own if storage.exists(own) else (storage.read_json(run_json).get("config") or {}).get("catalog"))
     if not uri:
         raise RunError(f"{run_uri}: run.json names no catalog (pass --catalog)")
     try:
