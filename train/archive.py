@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import gzip
-import hashlib
 import io
 import json
 import sys
@@ -22,6 +21,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
+
+from actors.llm.weights import sha256_file
 
 KEPT = ("result.json", "search.json")
 
@@ -75,7 +76,7 @@ def archive(run: Path, out: Path, catalog: Path | None = None) -> dict:
                   for rule, gain in (("all", None), ("beat_defaults_0", 0.0))}
     config = run_json.get("config") or {}
     manifest = {"run_id": run_json.get("run_id"), "file": out.name,
-                "sha256": hashlib.sha256(out.read_bytes()).hexdigest(), "bytes": out.stat().st_size,
+                "sha256": sha256_file(out), "bytes": out.stat().st_size,
                 "created": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
                 "run": {k: config.get(k) for k in ("mode", "concurrency", "seed")},
                 "search": {k: (config.get("search") or {}).get(k) for k in ("budget_s", "folds", "validation", "space")},

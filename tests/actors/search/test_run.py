@@ -29,6 +29,14 @@ from tests.helpers.open_tasks import competition
 from tests.helpers.paths import OPEN
 
 
+# penguins' columns made usable (missing values filled, categories one-hot), and a program on them whose
+# full cross-validation runs far past any small budget: 1,000 extra trees on every feature
+PENGUINS_PRE = PreprocessConfig(fill_missing=["bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g",
+                                              "sex"], one_hot=["island", "sex"])
+SLOW_TREES = ProgramConfig(preprocess=PENGUINS_PRE, estimator="ExtraTreesClassifier",
+                           params={"n_estimators": 1000, "max_features": 1.0, "min_samples_leaf": 1})
+
+
 def _ctx(task: str) -> tuple[TaskContext, pd.DataFrame]:
     comp = competition(task)
     train = pd.read_csv(OPEN / task / "train.csv", dtype={comp.id_column: str})
@@ -43,10 +51,8 @@ def _inputs(task: str) -> dict[str, Path]:
 @pytest.mark.sandbox
 def test_a_crashing_trial_is_recorded_and_the_search_goes_on_to_a_winner(tmp_path, ray_session):
     ctx, train = _ctx("penguins")
-    pre = PreprocessConfig(fill_missing=["bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g", "sex"],
-                           one_hot=["island", "sex"])
-    crash = ProgramConfig(preprocess=pre, estimator="KNeighborsClassifier", params={"n_neighbors": 500})  # > rows
-    good = ProgramConfig(preprocess=pre, estimator="LogisticRegression", params={"C": 1.0, "max_iter": 500})
+    crash = ProgramConfig(preprocess=PENGUINS_PRE, estimator="KNeighborsClassifier", params={"n_neighbors": 500})  # > rows
+    good = ProgramConfig(preprocess=PENGUINS_PRE, estimator="LogisticRegression", params={"C": 1.0, "max_iter": 500})
     out = run_search(ctx, inputs=_inputs("penguins"), truth=train[["id", "species"]], sandbox=SandboxConfig(),
                      config=SearchRunConfig(max_trials=3, max_concurrent=1), space=default_space(ctx),
                      space_source="default", warm=[WarmStart("crash", crash), WarmStart("good", good)],
@@ -100,10 +106,7 @@ def test_a_trial_the_budget_cuts_ends_as_out_of_budget_without_an_unhandled_erro
     import logging
 
     ctx, train = _ctx("penguins")
-    pre = PreprocessConfig(fill_missing=["bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g", "sex"],
-                           one_hot=["island", "sex"])
-    slow = ProgramConfig(preprocess=pre, estimator="ExtraTreesClassifier",
-                         params={"n_estimators": 1000, "max_features": 1.0, "min_samples_leaf": 1})
+    slow = SLOW_TREES
     class Keep(logging.Handler):
         def __init__(self) -> None:
             super().__init__(logging.ERROR)
@@ -200,9 +203,7 @@ def test_without_a_full_run_the_best_sample_program_is_refit_and_predicts_every_
     from actors.sandbox.sandbox import Sandbox
 
     ctx, train = _ctx("penguins")
-    pre = PreprocessConfig(fill_missing=["bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g", "sex"],
-                           one_hot=["island", "sex"])
-    monkeypatch.setattr(run_module, "run_tune", lambda *a, **k: _sample_trials(pre))  # Tune's outcome, scripted
+    monkeypatch.setattr(run_module, "run_tune", lambda *a, **k: _sample_trials(PENGUINS_PRE))  # Tune's outcome, scripted
     common = dict(inputs=_inputs("penguins"), truth=train[["id", "species"]], sandbox=SandboxConfig(),
                   config=SearchRunConfig(), space=default_space(ctx), space_source="default", warm=[],
                   baseline=None, time_budget_s=60, seed=0, scratch=tmp_path)
@@ -225,10 +226,8 @@ def test_without_a_full_run_the_best_sample_program_is_refit_and_predicts_every_
 @pytest.mark.sandbox
 def test_with_two_rungs_finished_trials_keep_their_sample_score_and_share_one_trial_actor(tmp_path, ray_session):
     ctx, train = _ctx("penguins")
-    pre = PreprocessConfig(fill_missing=["bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g", "sex"],
-                           one_hot=["island", "sex"])
-    good = ProgramConfig(preprocess=pre, estimator="LogisticRegression", params={"C": 1.0, "max_iter": 500})
-    other = ProgramConfig(preprocess=pre, estimator="LogisticRegression", params={"C": 0.3, "max_iter": 500})
+    good = ProgramConfig(preprocess=PENGUINS_PRE, estimator="LogisticRegression", params={"C": 1.0, "max_iter": 500})
+    other = ProgramConfig(preprocess=PENGUINS_PRE, estimator="LogisticRegression", params={"C": 0.3, "max_iter": 500})
     out = run_search(ctx, inputs=_inputs("penguins"), truth=train[["id", "species"]], sandbox=SandboxConfig(),
                      config=SearchRunConfig(max_trials=2, max_concurrent=1, sample_above=100, sample_rows=120),
                      space=default_space(ctx), space_source="default",
@@ -251,10 +250,7 @@ def test_a_full_run_predicted_from_its_sample_run_to_overrun_is_not_started(tmp_
     # rows fit 101x the rows, even half of that is past the 30 s a trial may run: the full run never starts.
     # (2,000 trees and 20 s: the sample run itself ran out of time on a host loaded 3x)
     ctx, train = _ctx("penguins")
-    pre = PreprocessConfig(fill_missing=["bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g", "sex"],
-                           one_hot=["island", "sex"])
-    slow = ProgramConfig(preprocess=pre, estimator="ExtraTreesClassifier",
-                         params={"n_estimators": 1000, "max_features": 1.0, "min_samples_leaf": 1})
+    slow = SLOW_TREES
     out = run_search(ctx, inputs=_inputs("penguins"), truth=train[["id", "species"]], sandbox=SandboxConfig(),
                      config=SearchRunConfig(max_trials=1, max_concurrent=1, sample_above=100, sample_rows=100,
                                             sample_folds=2, folds=40, trial_timeout_s=30),
@@ -281,9 +277,7 @@ def test_a_full_run_prediction_is_corrected_by_what_this_searchs_full_runs_of_th
                                                               "actual": 2000.0}))
     (tmp_path / "other.timing.json").write_text(json.dumps({"estimator": "ExtraTreesClassifier", "predicted": 2.0,
                                                             "actual": 1.0}))
-    pre = PreprocessConfig(fill_missing=["bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g", "sex"],
-                           one_hot=["island", "sex"])
-    fast = ProgramConfig(preprocess=pre, estimator="LogisticRegression", params={"C": 1.0})
+    fast = ProgramConfig(preprocess=PENGUINS_PRE, estimator="LogisticRegression", params={"C": 1.0})
     out = run_search(ctx, inputs=_inputs("penguins"), truth=train[["id", "species"]], sandbox=SandboxConfig(),
                      config=SearchRunConfig(max_trials=1, max_concurrent=1, sample_above=100, sample_rows=100,
                                             sample_folds=2, folds=5),
@@ -401,11 +395,9 @@ def test_the_full_run_is_predicted_from_the_rows_the_sample_run_fitted():
 
 def test_a_program_cut_in_its_full_run_replaces_a_winner_it_beats_on_the_shared_sample_rung():
     ctx, _ = _ctx("penguins")
-    pre = PreprocessConfig(fill_missing=["bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g", "sex"],
-                           one_hot=["island", "sex"])
-    trials = _sample_trials(pre)
+    trials = _sample_trials(PENGUINS_PRE)
     trials.append({"trial_id": "done", "status": "completed", "rung": 2, "sample_score": 0.90, "cv_score": 0.93,
-                   "params": {}, "program": ProgramConfig(preprocess=pre, estimator="LogisticRegression",
+                   "params": {}, "program": ProgramConfig(preprocess=PENGUINS_PRE, estimator="LogisticRegression",
                                                           params={"C": 1.0, "max_iter": 500}).model_dump()})
     constants = ctx.harness_constants(0)
     chosen = Choice("trial done", 0.93, (("trial done", 1.0),), "# the finished program", {"decision": "best"})
