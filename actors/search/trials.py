@@ -265,6 +265,10 @@ def run_tune(spec: TrialSpec, settings: TuneSettings, warm: list[dict[str, Any]]
     import optuna
 
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # no experiment tables in the job log (verbose=0)
+    # A trial the search's deadline cuts before its first report returns without one (trainable): Tune's
+    # strict metric check then failed the whole search ("did not include the specified metric(s)"), as the
+    # result Tune makes of the return carries the config. Unchecked, TPE is told PRUNED, ASHA skips it.
+    os.environ["TUNE_DISABLE_STRICT_METRIC_CHECKING"] = "1"
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # not "A new study created" once per search
     started_ray = not ray.is_initialized()
     if started_ray:

@@ -99,14 +99,20 @@ def test_a_program_that_runs_past_its_timeout_fails_and_one_cut_by_the_budget_is
 
 @pytest.mark.sandbox
 def test_a_trial_the_budget_cuts_ends_as_out_of_budget_without_an_unhandled_error_in_the_log(tmp_path, ray_session):
-    # 1,000 extra trees on 40 folds take a minute; the search has 15 s. The sandbox's deadline cuts the
-    # run as Tune's budget ends: raised, that error sat in a result Tune never fetched, and Ray logged an
-    # "Unhandled error" traceback of BudgetSpent after the search (in every catalog run's job log).
+    # 1,000 extra trees on 40 folds take a minute; the search has 20 s, 14 of them kept back for the final
+    # run (the reserve file its stopper writes), so the sandbox's deadline cuts the trial's only rung at
+    # ~5 s, before its first report and well before Tune's own budget ends. Raised, that error sat in a
+    # result Tune never fetched, and Ray logged an "Unhandled error" traceback of BudgetSpent after the
+    # search (in every catalog run's job log); returned without a report, Tune's strict metric check
+    # failed the whole search (CI of stop 28, where the sandbox's cut came before Tune's).
     import gc
     import logging
 
+    from actors.search.timing import RESERVE
+
     ctx, train = _ctx("penguins")
     slow = SLOW_TREES
+    (tmp_path / RESERVE).write_text(json.dumps({"reserve_s": 14.0}))
     class Keep(logging.Handler):
         def __init__(self) -> None:
             super().__init__(logging.ERROR)
@@ -122,7 +128,7 @@ def test_a_trial_the_budget_cuts_ends_as_out_of_budget_without_an_unhandled_erro
         out = run_search(ctx, inputs=_inputs("penguins"), truth=train[["id", "species"]], sandbox=SandboxConfig(),
                          config=SearchRunConfig(max_trials=1, max_concurrent=1, folds=40),
                          space=default_space(ctx), space_source="default", warm=[WarmStart("slow", slow)],
-                         baseline=None, time_budget_s=15, seed=0, scratch=tmp_path)
+                         baseline=None, time_budget_s=20, seed=0, scratch=tmp_path)
         gc.collect()
         time.sleep(2)  # Ray reports an unfetched error when the driver frees its reference
     finally:
@@ -130,6 +136,7 @@ def test_a_trial_the_budget_cuts_ends_as_out_of_budget_without_an_unhandled_erro
     [trial] = out.record["trials"]
     assert trial["status"] == "out_of_budget" and trial["program"]["estimator"] == "ExtraTreesClassifier", trial
     assert "out of budget" in trial["error"], trial["error"]
+    assert (trial["tpe"] or {}).get("state") == "PRUNED", trial["tpe"]  # not a score of the program
     unhandled = [m[:300] for m in keep.messages if "Unhandled error" in m]
     assert not unhandled, unhandled
 
