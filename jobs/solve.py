@@ -126,7 +126,9 @@ class CompetitionSolver:
             failed = result.replace(status="failed", error=f"storage: result.json not written: {exc}")
             self.progress.finished(cid, failed.status, None)
             return failed, failed.to_json(details)
-        logger.info("%s done: status=%s score=%s fallback=%s attempts=%s", cid, result.status, result.score,
+        # result.json's `attempts` counts sandbox executions (attempts/NN: the staged run, fixes, the final
+        # run), not the fix loop's attempts its own log lines number: named for what it counts here
+        logger.info("%s done: status=%s score=%s fallback=%s sandbox_runs=%s", cid, result.status, result.score,
                     result.fallback_used, result.attempts)
         self.progress.finished(cid, result.status, result.score)
         return result, None
