@@ -6,6 +6,7 @@ files (does train.csv exist, is the target in it) live in jobs/catalog.py.
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
@@ -112,6 +113,12 @@ class Competition(BaseModel):
         if self.id_column in self.target:
             raise ValueError(f"id_column {self.id_column!r} is also a target")
         return self
+
+    @classmethod
+    def from_row(cls, raw: dict[str, Any]) -> Competition:
+        """A catalog row as pandas gives it (`to_dict(orient="records")`): a missing cell (None or NaN)
+        is an unset field; the validators take Parquet's numpy arrays."""
+        return cls(**{k: (None if v is None or (isinstance(v, float) and v != v) else v) for k, v in raw.items()})
 
     @property
     def higher_is_better(self) -> bool:

@@ -62,7 +62,7 @@ def load_rows(uri: str) -> CatalogRows:
         cid = "" if _is_missing(raw.get("competition_id")) else str(raw["competition_id"])
         cid = cid or f"row-{i}"
         try:
-            comp = Competition(**{k: (None if _is_missing(v) else v) for k, v in raw.items()})
+            comp = Competition.from_row(raw)
         except ValidationError as exc:  # a bad row is reported on its own row
             invalid.append((i, cid, f"{INVALID_ROW}: {'; '.join(pydantic_reasons(exc))}"))
             continue

@@ -184,14 +184,6 @@ def _catalog(run_uri: str, override: str | None) -> dict[str, dict[str, Any]]:
     return {str(r["competition_id"]): r for r in rows}
 
 
-def competition_of_row(raw: dict[str, Any]) -> Competition:
-    """A catalog row (as the run's catalog.parquet holds it) as the Competition the pipeline saw."""
-    clean = {k: (None if isinstance(v, float) and v != v else v) for k, v in raw.items()}
-    if clean.get("target") is not None:
-        clean["target"] = [str(t) for t in clean["target"]]
-    return Competition(**clean)
-
-
 def _run_folders(run_uri: str) -> list[str]:
     """Competition ids of the run: its folders holding a result.json or a search.json (sorted)."""
     names = [u.rstrip("/").rsplit("/", 1)[-1] for u in storage.list_uris(run_uri)]
@@ -231,7 +223,7 @@ def _pair_in(folder: str, raw: dict[str, Any] | None, holdout: float,
     facts = (storage.read_json(result_json).get("details") or {}).get("facts")
     if not facts:
         raise PairError("no data facts in result.json")
-    return pair_for(competition_of_row(raw), facts, storage.read_json(search_json).get("trials") or [], holdout,
+    return pair_for(Competition.from_row(raw), facts, storage.read_json(search_json).get("trials") or [], holdout,
                     beat_defaults, coarse)
 
 

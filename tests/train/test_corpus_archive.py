@@ -16,10 +16,10 @@ from actors.context import TaskContext
 from actors.facts import facts_from_dict
 from actors.stages.grounding import ground
 from actors.stages.instruction import instruction_from
+from actors.task import Competition
 from jobs.cli import main as cli
 from train.archive import archive
 from train.data import load_pairs
-from train.pairs import competition_of_row
 
 CORPUS = Path(__file__).resolve().parents[2] / "train" / "corpus"
 ARCHIVES = sorted(CORPUS.glob("*.tar.gz"))
@@ -48,7 +48,7 @@ def test_a_kept_corpus_unpacks_to_the_pairs_its_manifest_counts(path: Path, tmp_
     rows = {r["competition_id"]: r for r in pd.read_parquet(run / "catalog.parquet").to_dict("records")}
     for _, pair in pairs.iterrows():  # every ranked instruction names only the task's columns and an estimator
         facts = json.loads((run / pair["competition_id"] / "result.json").read_text())["details"]["facts"]
-        ctx = TaskContext(competition_of_row(rows[pair["competition_id"]]), facts_from_dict(facts))
+        ctx = TaskContext(Competition.from_row(rows[pair["competition_id"]]), facts_from_dict(facts))
         for rank, item in enumerate(json.loads(pair["completion"])["instructions"], start=1):
             g = ground(ctx, instruction_from(item, rank))
             assert g.grounded and not g.copied, (pair["competition_id"], item, g)

@@ -111,7 +111,6 @@ def test_a_trial_the_budget_cuts_ends_as_out_of_budget_without_an_unhandled_erro
     from actors.search.timing import RESERVE
 
     ctx, train = _ctx("penguins")
-    slow = SLOW_TREES
     (tmp_path / RESERVE).write_text(json.dumps({"reserve_s": 14.0}))
     class Keep(logging.Handler):
         def __init__(self) -> None:
@@ -127,7 +126,7 @@ def test_a_trial_the_budget_cuts_ends_as_out_of_budget_without_an_unhandled_erro
     try:
         out = run_search(ctx, inputs=_inputs("penguins"), truth=train[["id", "species"]], sandbox=SandboxConfig(),
                          config=SearchRunConfig(max_trials=1, max_concurrent=1, folds=40),
-                         space=default_space(ctx), space_source="default", warm=[WarmStart("slow", slow)],
+                         space=default_space(ctx), space_source="default", warm=[WarmStart("slow", SLOW_TREES)],
                          baseline=None, time_budget_s=20, seed=0, scratch=tmp_path)
         gc.collect()
         time.sleep(2)  # Ray reports an unfetched error when the driver frees its reference
@@ -257,11 +256,10 @@ def test_a_full_run_predicted_from_its_sample_run_to_overrun_is_not_started(tmp_
     # rows fit 101x the rows, even half of that is past the 30 s a trial may run: the full run never starts.
     # (2,000 trees and 20 s: the sample run itself ran out of time on a host loaded 3x)
     ctx, train = _ctx("penguins")
-    slow = SLOW_TREES
     out = run_search(ctx, inputs=_inputs("penguins"), truth=train[["id", "species"]], sandbox=SandboxConfig(),
                      config=SearchRunConfig(max_trials=1, max_concurrent=1, sample_above=100, sample_rows=100,
                                             sample_folds=2, folds=40, trial_timeout_s=30),
-                     space=default_space(ctx), space_source="default", warm=[WarmStart("slow", slow)],
+                     space=default_space(ctx), space_source="default", warm=[WarmStart("slow", SLOW_TREES)],
                      baseline=None, time_budget_s=240, seed=0, scratch=tmp_path)
     [trial] = out.record["trials"]
     assert trial["status"] == "out_of_budget" and trial["rung"] == 1 and trial["sample_score"] > 0.8
